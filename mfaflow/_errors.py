@@ -1,0 +1,220 @@
+"""Every exception mfaflow raises, under one root.
+
+The tree::
+
+    MfaflowError
+    ├── DefinitionError            a flow file is broken (file, line, column)
+    │   └── DefinitionErrors       several problems found in one pass
+    ├── RunError                   a run cannot go on (flow, run id, state, event)
+    │   ├── RunNotFound            no run with that id in the store
+    │   ├── RunEnded               the run has already reached a final state
+    │   ├── InputError             an input is missing or does not match its pattern
+    │   └── UnhandledEvent         a state has no transition for an event
+    ├── TransportError             an HTTP exchange failed, named by phase
+    │   ├── ConnectError           the server could not be reached
+    │   ├── TLSError               the TLS handshake or certificate check failed
+    │   ├── TransportTimeout       connect or read took longer than allowed
+    │   ├── ResponseTooLarge       the body exceeded the size limit
+    │   └── ProtocolError          the answer was not valid HTTP
+    ├── AuthorizationServerError   the server answered with an OAuth error
+    ├── StoreError                 the store failed
+    │   ├── ConcurrencyError       a save carried a stale version; nothing changed
+    │   └── EncryptionKeyMissing   secrets would be written in plaintext
+    └── RegistryError              an action or guard name is not registered
+
+Messages are one sentence ending in a full stop. They never contain a
+secret value: where a value may be secret, only its name is shown.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationServerError",
+    "ConcurrencyError",
+    "ConnectError",
+    "DefinitionError",
+    "DefinitionErrors",
+    "EncryptionKeyMissing",
+    "InputError",
+    "MfaflowError",
+    "ProtocolError",
+    "RegistryError",
+    "ResponseTooLarge",
+    "RunEnded",
+    "RunError",
+    "RunNotFound",
+    "StoreError",
+    "TLSError",
+    "TransportError",
+    "TransportTimeout",
+    "UnhandledEvent",
+]
+
+
+class MfaflowError(Exception):
+    """The root of every exception mfaflow raises."""
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class DefinitionError(MfaflowError, ValueError):
+    """A flow definition is broken.
+
+    ``file``, ``line`` and ``column`` locate the problem; lines and columns
+    count from 1. ``line`` and ``column`` are 0 when the problem belongs to
+    the file as a whole.
+    """
+
+    def __init__(self, msg: str, file: str = "<string>", line: int = 0, column: int = 0) -> None:
+        super().__init__(msg)
+        self.file = file
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.msg}"
+
+
+class DefinitionErrors(DefinitionError):
+    """Several problems found in one flow file, in the order of the file."""
+
+    def __init__(self, errors: list[DefinitionError]) -> None:
+        first = errors[0]
+        super().__init__(first.msg, first.file, first.line, first.column)
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(str(error) for error in self.errors)
+
+
+class RunError(MfaflowError):
+    """A run cannot go on.
+
+    Carries the flow name, the run id, the state the run was in and the
+    event being handled, any of which may be ``None`` where unknown.
+    """
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        flow: str | None = None,
+        run_id: str | None = None,
+        state: str | None = None,
+        event: str | None = None,
+    ) -> None:
+        super().__init__(msg)
+        self.flow = flow
+        self.run_id = run_id
+        self.state = state
+        self.event = event
+
+
+class RunNotFound(RunError, KeyError):
+    """No run with the given id exists in the store."""
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+class RunEnded(RunError):
+    """The run has already reached a final state and cannot be resumed."""
+
+
+class InputError(RunError, ValueError):
+    """An input is missing, unknown, or does not match its pattern.
+
+    ``name`` is the input's name; the value itself is never shown when the
+    input is secret.
+    """
+
+    def __init__(self, msg: str, *, name: str, **context: str | None) -> None:
+        super().__init__(msg, **context)
+        self.name = name
+
+
+class UnhandledEvent(RunError):
+    """A state received an event for which it declares no transition."""
+
+
+class TransportError(MfaflowError):
+    """An HTTP exchange failed before an answer could be read.
+
+    ``phase`` names what failed: ``connect``, ``tls``, ``timeout``,
+    ``read`` or ``protocol``. ``url`` is the request's URL without its
+    query string, which may carry secrets.
+    """
+
+    phase = "transport"
+
+    def __init__(self, msg: str, *, url: str = "") -> None:
+        super().__init__(msg)
+        self.url = url
+
+
+class ConnectError(TransportError):
+    """The server could not be reached (refused, unresolvable, reset)."""
+
+    phase = "connect"
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed or the certificate was not trusted."""
+
+    phase = "tls"
+
+
+class TransportTimeout(TransportError):
+    """Connecting or reading took longer than the configured timeout."""
+
+    phase = "timeout"
+
+
+class ResponseTooLarge(TransportError):
+    """The response body exceeded the transport's size limit."""
+
+    phase = "read"
+
+
+class ProtocolError(TransportError):
+    """The server's answer was not valid HTTP."""
+
+    phase = "protocol"
+
+
+class AuthorizationServerError(MfaflowError):
+    """The authorization server answered with an OAuth error.
+
+    ``error`` is the OAuth ``error`` code, ``description`` its
+    ``error_description`` (possibly empty), ``status`` the HTTP status.
+    """
+
+    def __init__(self, error: str, description: str = "", status: int = 0) -> None:
+        text = f"The authorization server answered {error!r}"
+        if description:
+            text += f": {description.rstrip('.')}"
+        super().__init__(text + f" (HTTP {status}).")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class StoreError(MfaflowError):
+    """The run store failed to load or save a run."""
+
+
+class ConcurrencyError(StoreError):
+    """A save carried a version older than the stored one; nothing was changed."""
+
+
+class EncryptionKeyMissing(StoreError):
+    """A run holds secrets but the store has no key to encrypt them with."""
+
+
+class RegistryError(MfaflowError, LookupError):
+    """An action or guard name is not registered."""
