@@ -1,0 +1,706 @@
+"""Diagrams of flows and of runs: Mermaid, Graphviz DOT, SVG and PNG.
+
+One walk over a definition builds a neutral graph: nodes (the states, and a
+pseudo-state for the run's expiry) and edges (transitions, retry rules,
+catch rules, the start and the ends), each with its text and its look. One
+small emitter per format writes that graph out, so every format shows the
+same things.
+
+Only names reach a diagram (of states, events, guards, actions, sub-flows and
+inputs), with literal numbers (delays, attempts) and literal URL paths:
+never a template, a ``save``, a ``with`` argument, a request body or an
+input's default. So no secret can leak into one.
+
+Output is deterministic: the same flow gives the same text, so generated
+diagrams can be committed and compared with a fresh rendering.
+
+Mermaid notes (checked against Mermaid 11, as GitHub renders it):
+
+- State ids are ``s_<name>`` (or ``x_<hex>`` for a name that is not a plain
+  word), so no state can clash with a keyword such as ``end`` or ``note``.
+- A label runs to the end of its line and stops at ``:`` or ``;``; state
+  diagrams do not decode entity codes such as ``#58;``. So these characters,
+  and ``"``, ``<``, ``>``, ``&`` and ``%``, are replaced by look-alikes
+  (``retry: ...`` is written with U+2236 RATIO for the colon).
+- State diagrams have no ``linkStyle``: an edge a run took ends its label
+  with ``✓``. Visited states and the current state get their own classes,
+  which only set the border, so they combine with the fill of a state's kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import subprocess
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, Protocol, overload
+from urllib.parse import urlsplit
+
+from attrs import evolve, frozen
+
+from ._errors import MfaflowError
+from ._model import Condition, Flow, State, Transition, event_matches
+
+__all__ = [
+    "FORMATS",
+    "REGENERATE_COMMAND",
+    "DiagramError",
+    "RunPath",
+    "check_all",
+    "render",
+    "run_path",
+    "to_dot",
+    "to_mermaid",
+    "write_all",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The formats :func:`render` knows.
+FORMATS = ("mermaid", "dot", "svg", "png")
+
+#: The command that regenerates the committed diagrams, named in their README.
+REGENERATE_COMMAND = "mfaflow diagram --all -o diagrams/"
+
+_NO_DOT = (
+    "Graphviz's 'dot' program was not found on PATH; install it (Debian/Ubuntu: "
+    "apt-get install graphviz; macOS: brew install graphviz) or use --format "
+    "mermaid or dot."
+)
+_DIGEST = re.compile(r"mfaflow dot sha256 ([0-9a-f]{64})")
+_MARKER = "drawn by mfaflow."
+
+# Pseudo-nodes; state ids always start with "s_" or "x_", so these never clash.
+_START, _END, _EXPIRY = "start", "end", "expiry"
+
+_FILL = {
+    "wait": "#fff8c5",
+    "subflow": "#ddf4ff",
+    "success": "#dafbe1",
+    "failure": "#ffebe9",
+    "expired": "#eaeef2",
+}
+_BORDER = {"visited": "#0969da", "current": "#bf3989"}
+_BORDER_WIDTH = {"visited": 3, "current": 4}
+
+
+class DiagramError(MfaflowError):
+    """A diagram cannot be drawn, or written, or the run does not fit the flow."""
+
+
+@frozen
+class RunPath:
+    """The path of one run through a flow, to highlight in a diagram.
+
+    ``visited`` lists the states in the order the run entered them (a state
+    entered twice is listed twice); ``current`` is the state to mark as
+    where the run stands, if any; ``taken`` lists each transition taken as
+    ``(source, event, target)``.
+    """
+
+    visited: tuple[str, ...] = ()
+    current: str | None = None
+    taken: tuple[tuple[str, str, str], ...] = ()
+
+
+class _HasToDict(Protocol):
+    def to_dict(self) -> Mapping[str, Any]: ...
+
+
+def run_path(
+    history: Iterable[Mapping[str, Any] | _HasToDict],
+    current: str | None = None,
+    *,
+    flow: str | None = None,
+) -> RunPath:
+    """The path of a run, from its history.
+
+    Args:
+        history: the run's history entries, oldest first: mappings with
+            ``state`` (the state entered), ``from`` (the state left, or
+            ``None`` for a start) and ``event`` (what led there), or objects
+            with a ``to_dict()`` giving such a mapping.
+        current: the state where the run stands, or ``None``.
+        flow: when given, only entries whose ``flow`` is this name count, which
+            leaves out the states of sub-flows run inside the same run.
+
+    Raises:
+        DiagramError: an entry has no state name.
+    """
+    visited: list[str] = []
+    taken: list[tuple[str, str, str]] = []
+    for index, entry in enumerate(history):
+        raw = entry if isinstance(entry, Mapping) else entry.to_dict()
+        if flow is not None and raw.get("flow", flow) != flow:
+            continue
+        state, source, event = raw.get("state"), raw.get("from"), raw.get("event")
+        if not isinstance(state, str):
+            raise DiagramError(
+                f"The history entry {index} has the state {state!r}; expected the "
+                "name of the state the run entered."
+            )
+        visited.append(state)
+        if source is not None:
+            taken.append((str(source), "" if event is None else str(event), state))
+    return RunPath(tuple(visited), current, tuple(taken))
+
+
+# -- the neutral graph ---------------------------------------------------
+
+
+@frozen
+class _Node:
+    id: str
+    title: str
+    detail: str = ""
+    look: str | None = None  # a key of _FILL
+    mark: str | None = None  # a key of _BORDER
+    tooltip: str = ""  # the state's description, shown on hover in an SVG
+
+
+@frozen
+class _Edge:
+    source: str
+    target: str
+    label: str
+    kind: Literal["start", "end", "on", "retry", "catch", "expiry"]
+    events: tuple[str, ...] = ()
+    wait: bool = False
+    taken: bool = False
+
+
+@frozen
+class _Graph:
+    nodes: tuple[_Node, ...]
+    edges: tuple[_Edge, ...]
+
+
+def _node_id(state: str) -> str:
+    if re.fullmatch(r"\w+", state, re.ASCII):
+        return "s_" + state
+    return "x_" + state.encode().hex()
+
+
+def _graph(flow: Flow, run: RunPath | None) -> _Graph:
+    """The nodes and edges of ``flow``, in file order, marked with ``run``."""
+    nodes = [_state_node(state) for state in flow.states.values()]
+    edges = [_Edge(_START, _node_id(flow.initial), "", "start")]
+    for state in flow.states.values():
+        edges += _state_edges(state)
+    if flow.on_expiry is not None or flow.expires_in is not None:
+        nodes.append(_Node(_EXPIRY, "run expires", _after(flow.expires_in), "wait"))
+        target = _END if flow.on_expiry is None else _node_id(flow.on_expiry)
+        edges.append(_Edge(_EXPIRY, target, "", "expiry"))
+    graph = _Graph(tuple(nodes), tuple(edges))
+    return graph if run is None else _highlight(graph, flow, run)
+
+
+def _state_node(state: State) -> _Node:
+    detail, look = _kind_text(state)
+    if detail == state.name:  # a final state named after its outcome
+        detail = ""
+    return _Node(
+        _node_id(state.name), state.name, detail, look, tooltip=state.description
+    )
+
+
+def _kind_text(state: State) -> tuple[str, str | None]:
+    """What entering ``state`` does, in a few words, and the look of its node."""
+    if state.kind == "final":
+        return state.outcome, state.outcome
+    if state.kind == "input":
+        names = ", ".join(spec.name for spec in state.inputs) or "input"
+        return f"waits for {names}", "wait"
+    if state.kind == "flow":
+        return f"sub-flow {state.flow}", "subflow"
+    if state.kind == "action":
+        return f"action {state.action}", None
+    if state.kind == "call":
+        return _call_text(state), None
+    return "", None
+
+
+def _call_text(state: State) -> str:
+    # A literal URL shows its path only: a query string or user info might
+    # carry a secret. A template URL is not shown at all.
+    call = state.call
+    assert call is not None
+    where = call.endpoint or (
+        urlsplit(call.url).path if isinstance(call.url, str) else ""
+    )
+    return f"{call.method.upper()} {where}".strip()
+
+
+def _state_edges(state: State) -> list[_Edge]:
+    own = _node_id(state.name)
+    by_target: dict[str, list[Transition]] = {}
+    for transition in state.transitions:
+        by_target.setdefault(transition.target, []).append(transition)
+
+    edges = [
+        _Edge(
+            own,
+            _node_id(target),
+            ", ".join(dict.fromkeys(_transition_text(t) for t in group)),
+            "on",
+            tuple(dict.fromkeys(t.event for t in group)),
+            wait=any(t.delay is not None for t in group),
+        )
+        for target, group in by_target.items()
+    ]
+    for rule in state.retry:
+        label = f"retry: {', '.join(rule.errors)} \u00d7{rule.attempts}"
+        edges.append(_Edge(own, own, label, "retry", rule.errors, wait=True))
+    for catch in state.catch:
+        label = f"catch: {', '.join(catch.errors)}"
+        edges.append(_Edge(own, _node_id(catch.target), label, "catch", catch.errors))
+    if state.final:
+        edges.append(_Edge(own, _END, "", "end"))
+    return edges
+
+
+def _transition_text(transition: Transition) -> str:
+    text = transition.event
+    if transition.when is not None:
+        text += f" [{_guard_text(transition.when)}]"
+    if transition.delay is not None:
+        text += f" ({_after(transition.delay)})"
+    return text
+
+
+def _guard_text(condition: Condition) -> str:
+    """The guard's name; for combinators, the names of the guards inside."""
+    args = condition.args
+    if isinstance(args, Condition):
+        return f"{condition.guard} {_guard_text(args)}"
+    if (
+        isinstance(args, tuple | list)
+        and args
+        and all(isinstance(a, Condition) for a in args)
+    ):
+        return f"{condition.guard}({', '.join(_guard_text(a) for a in args)})"
+    return condition.guard
+
+
+def _after(seconds: Any) -> str:
+    if seconds is None:
+        return ""
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+        return f"after {seconds:g}s"
+    return "after delay"
+
+
+# -- highlighting a run ----------------------------------------------------
+
+
+def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
+    named = [*run.visited, *(name for step in run.taken for name in step[::2])]
+    for name in [*named, *([run.current] if run.current is not None else [])]:
+        if name not in flow.states:
+            raise DiagramError(
+                f"The run names the state {name!r}, which the flow {flow.name!r} "
+                "does not have; was it started from another version of the flow?"
+            )
+
+    visited = {_node_id(name) for name in run.visited}
+    current = None if run.current is None else _node_id(run.current)
+    taken = {_taken_index(graph, flow, step) for step in run.taken}
+    if run.visited and run.visited[0] == flow.initial:
+        taken.add(0)  # the start edge is always the first
+    taken |= {
+        i for i, e in enumerate(graph.edges) if e.kind == "end" and e.source in visited
+    }
+
+    def mark(node: _Node) -> str | None:
+        if node.id == current:
+            return "current"
+        return "visited" if node.id in visited else None
+
+    return _Graph(
+        tuple(evolve(node, mark=mark(node)) for node in graph.nodes),
+        tuple(evolve(edge, taken=i in taken) for i, edge in enumerate(graph.edges)),
+    )
+
+
+def _taken_index(graph: _Graph, flow: Flow, step: tuple[str, str, str]) -> int:
+    """The edge a history step went along, found as the engine would choose it."""
+    source, event, target = step
+    ends = (_node_id(source), _node_id(target))
+    for kind in ("on", "catch", "retry"):
+        for index, edge in enumerate(graph.edges):
+            if (
+                edge.kind == kind
+                and (edge.source, edge.target) == ends
+                and any(event_matches(p, event) is not None for p in edge.events)
+            ):
+                return index
+    if target == flow.on_expiry:
+        return next(i for i, e in enumerate(graph.edges) if e.kind == "expiry")
+    raise DiagramError(
+        f"The run went from {source!r} to {target!r} on the event {event!r}, but "
+        f"the flow {flow.name!r} has no such transition."
+    )
+
+
+# -- Mermaid -----------------------------------------------------------------
+
+# Characters that end or break a Mermaid label, with look-alikes to show.
+_MERMAID_SAFE = str.maketrans(
+    {":": "\u2236", ";": "\uff1b", '"': "\uff02", "<": "\u2039", ">": "\u203a"}
+    | {"&": "\uff06", "%": "\uff05"}
+    | dict.fromkeys("\n\r\t", " ")
+)
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid reads "direction TB" (and BT, RL, LR) anywhere on a line as a
+    # layout statement; a zero-width space after the word defuses it.
+    text = text.translate(_MERMAID_SAFE)
+    return re.sub(r"(?i)(direction)(?=\s)", "\\1\u200b", text)
+
+
+def to_mermaid(flow: Flow, *, run: RunPath | None = None) -> str:
+    """The flow as a Mermaid ``stateDiagram-v2``, highlighting ``run`` if given.
+
+    Raises:
+        DiagramError: ``run`` names states or transitions the flow lacks.
+    """
+    graph = _graph(flow, run)
+    looks = [name for name in [*_FILL, *_BORDER] if _with_class(graph, name)]
+    header = f"The flow {flow.name}, version {flow.version}, {_MARKER}"
+
+    lines = ["stateDiagram-v2", f"    %% {_mermaid_text(header)}"]
+    lines += [f"    classDef {name} {_mermaid_class(name)}" for name in looks]
+    for node in graph.nodes:
+        label = "<br>".join(
+            _mermaid_text(part) for part in (node.title, node.detail) if part
+        )
+        lines.append(f'    state "{label}" as {node.id}')
+    lines += [_mermaid_edge(edge) for edge in graph.edges]
+    lines += [
+        f"    class {','.join(_with_class(graph, name))} {name}" for name in looks
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _with_class(graph: _Graph, name: str) -> list[str]:
+    return [node.id for node in graph.nodes if name in (node.look, node.mark)]
+
+
+def _mermaid_class(name: str) -> str:
+    if name in _FILL:
+        return f"fill:{_FILL[name]},color:#1f2328"
+    return f"stroke:{_BORDER[name]},stroke-width:{_BORDER_WIDTH[name]}px"
+
+
+def _mermaid_edge(edge: _Edge) -> str:
+    ends = [
+        "[*]" if node in (_START, _END) else node for node in (edge.source, edge.target)
+    ]
+    label = " ".join(part for part in (edge.label, "✓" if edge.taken else "") if part)
+    line = f"    {ends[0]} --> {ends[1]}"
+    return f"{line} : {_mermaid_text(label)}" if label else line
+
+
+# -- Graphviz ----------------------------------------------------------------
+
+
+_FONT = 'fontname="Helvetica"'
+_POINT = 'style="filled", fillcolor="#1f2328", label=""'
+
+
+def to_dot(flow: Flow, *, run: RunPath | None = None) -> str:
+    """The flow as a Graphviz ``digraph``, highlighting ``run`` if given.
+
+    Raises:
+        DiagramError: ``run`` names states or transitions the flow lacks.
+    """
+    graph = _graph(flow, run)
+    title = _dot_quote(f"{flow.name} v{flow.version}")
+    lines = [
+        f"digraph {_dot_quote(flow.name)} {{",
+        f'  graph [{_FONT}, label={title}, labelloc="t"];',
+        f'  node [{_FONT}, fontsize="11", shape="box", style="rounded,filled", '
+        'fillcolor="#ffffff"];',
+        f'  edge [{_FONT}, fontsize="10"];',
+        f'  "{_START}" [shape="circle", {_POINT}, width="0.2"];',
+        f'  "{_END}" [shape="doublecircle", {_POINT}, width="0.15"];',
+    ]
+    lines += [
+        f"  {_dot_quote(n.id)} [{_dot_attrs(_dot_node(n))}];" for n in graph.nodes
+    ]
+    for edge in graph.edges:
+        ends = f"{_dot_quote(edge.source)} -> {_dot_quote(edge.target)}"
+        attrs = _dot_attrs(_dot_edge(edge))
+        lines.append(f"  {ends} [{attrs}];" if attrs else f"  {ends};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _dot_node(node: _Node) -> dict[str, str]:
+    attrs = {"label": "\n".join(part for part in (node.title, node.detail) if part)}
+    if node.look == "subflow":
+        attrs |= {"shape": "component", "style": "filled"}
+    elif node.look == "wait":
+        attrs["style"] = "rounded,filled,dashed"
+    elif node.look is not None:
+        attrs["peripheries"] = "2"
+    if node.look is not None:
+        attrs["fillcolor"] = _FILL[node.look]
+    if node.mark is not None:
+        attrs |= {
+            "color": _BORDER[node.mark],
+            "penwidth": str(_BORDER_WIDTH[node.mark]),
+        }
+    if node.tooltip:
+        attrs["tooltip"] = node.tooltip
+    return attrs
+
+
+def _dot_edge(edge: _Edge) -> dict[str, str]:
+    attrs = {"label": edge.label} if edge.label else {}
+    if edge.wait:
+        attrs["style"] = "dashed"
+    if edge.taken:
+        color = _BORDER["visited"]
+        attrs |= {"color": color, "fontcolor": color, "penwidth": "2.5"}
+    return attrs
+
+
+def _dot_attrs(attrs: Mapping[str, str]) -> str:
+    return ", ".join(f"{key}={_dot_quote(value)}" for key, value in attrs.items())
+
+
+def _dot_quote(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escaped.replace("\r", "").replace("\n", "\\n") + '"'
+
+
+# -- rendering ---------------------------------------------------------------
+
+
+@overload
+def render(
+    flow: Flow,
+    format: Literal["mermaid", "dot"],
+    *,
+    run: RunPath | None = None,
+    timeout: float = 30.0,
+) -> str: ...
+@overload
+def render(
+    flow: Flow,
+    format: Literal["svg", "png"],
+    *,
+    run: RunPath | None = None,
+    timeout: float = 30.0,
+) -> bytes: ...
+@overload
+def render(
+    flow: Flow, format: str, *, run: RunPath | None = None, timeout: float = 30.0
+) -> str | bytes: ...
+def render(
+    flow: Flow, format: str, *, run: RunPath | None = None, timeout: float = 30.0
+) -> str | bytes:
+    """The flow drawn in ``format``: text for mermaid and dot, bytes for svg and png.
+
+    SVG and PNG come from Graphviz's ``dot`` program, given at most
+    ``timeout`` seconds. An SVG carries the SHA-256 of the DOT text it was
+    drawn from in a comment, which :func:`check_all` reads.
+
+    Raises:
+        DiagramError: the format is unknown, ``dot`` is missing, fails or
+            takes too long, or ``run`` does not fit the flow.
+    """
+    if format == "mermaid":
+        return to_mermaid(flow, run=run)
+    if format == "dot":
+        return to_dot(flow, run=run)
+    if format in ("svg", "png"):
+        return _graphviz(_with_digest(to_dot(flow, run=run)), format, timeout)
+    raise DiagramError(
+        f"Unknown diagram format {format!r}; expected one of "
+        f"{', '.join(map(repr, FORMATS))}."
+    )
+
+
+def _digest(dot: str) -> str:
+    return hashlib.sha256(dot.encode()).hexdigest()
+
+
+def _with_digest(dot: str) -> str:
+    # Graphviz copies the graph's comment into the SVG as an XML comment.
+    head, _, body = dot.partition("\n")
+    return f'{head}\n  comment="mfaflow dot sha256 {_digest(dot)}";\n{body}'
+
+
+def _graphviz(dot: str, format: str, timeout: float) -> bytes:
+    program = shutil.which("dot")
+    if program is None:
+        raise DiagramError(_NO_DOT)
+
+    logger.debug("drawing %s with %s", format, program)
+    try:
+        # The program is Graphviz found on PATH; the input is our own DOT text.
+        done = subprocess.run(  # noqa: S603
+            [program, f"-T{format}"],
+            input=dot.encode(),
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise DiagramError(
+            f"Graphviz's 'dot' did not finish within {timeout:g} seconds."
+        ) from exc
+    except OSError as exc:
+        raise DiagramError(
+            f"Graphviz's 'dot' program at {program!r} could not be run: "
+            f"{exc.strerror or exc}."
+        ) from exc
+
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        reason = lines[0].rstrip(".") if lines else "it printed no message"
+        raise DiagramError(
+            f"Graphviz's 'dot' failed with exit status {done.returncode}: {reason}."
+        )
+    return done.stdout
+
+
+# -- committed diagrams --------------------------------------------------------
+
+
+def write_all(flows: Iterable[Flow], out_dir: str | Path) -> list[Path]:
+    """Write ``<name>.mmd`` and ``<name>.svg`` for each flow, and a README.md.
+
+    The README embeds each diagram as a ``mermaid`` block, links its SVG and
+    names :data:`REGENERATE_COMMAND`. Only files that are missing or out of
+    date (as :func:`check_all` sees them) are written, so an SVG is not
+    redrawn, and does not change, merely because another version of
+    Graphviz is installed. Diagrams drawn by mfaflow for flows no longer
+    given are removed.
+
+    Returns:
+        The paths written or removed, in order.
+
+    Raises:
+        DiagramError: two flows share a name, a name cannot name a file, an
+            SVG is due and ``dot`` is missing or fails, or the folder cannot
+            be written.
+    """
+    chosen = _by_name(flows)
+    out = Path(out_dir)
+    # Draw everything before writing anything: a missing or failing Graphviz
+    # then leaves the folder as it was.
+    due = {name: _expected(chosen, name) for name in check_all(chosen.values(), out)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, content in due.items():
+            if content is None:
+                (out / name).unlink()
+            else:
+                (out / name).write_bytes(content)
+    except OSError as exc:
+        raise DiagramError(
+            f"Cannot write the diagrams to {str(out)!r}: {exc.strerror or exc}."
+        ) from exc
+    return [out / name for name in due]
+
+
+def check_all(flows: Iterable[Flow], out_dir: str | Path) -> list[str]:
+    """The file names in ``out_dir`` that :func:`write_all` would write or remove.
+
+    A ``.mmd`` file and the README must equal a fresh rendering byte for
+    byte. An SVG is current when the digest in its comment is the SHA-256 of
+    the flow's DOT text now: the check needs no Graphviz and does not depend
+    on its version. Diagrams drawn by mfaflow for flows not given are listed
+    too, as due for removal.
+
+    Raises:
+        DiagramError: two flows share a name, or a name cannot name a file.
+    """
+    chosen = _by_name(flows)
+    out = Path(out_dir)
+    due: list[str] = []
+    for flow in chosen.values():
+        for name in (f"{flow.name}.mmd", f"{flow.name}.svg"):
+            if not _current(chosen, out / name):
+                due.append(name)
+    if not _current(chosen, out / "README.md"):
+        due.append("README.md")
+    return due + _orphans(chosen, out)
+
+
+def _by_name(flows: Iterable[Flow]) -> dict[str, Flow]:
+    chosen: dict[str, Flow] = {}
+    for flow in flows:
+        if not re.fullmatch(r"\w[\w.-]*", flow.name, re.ASCII):
+            raise DiagramError(
+                f"The flow name {flow.name!r} cannot name a diagram file; expected "
+                "letters, digits, '-', '_' and '.'."
+            )
+        if flow.name in chosen:
+            raise DiagramError(
+                f"Two flows are named {flow.name!r} ({chosen[flow.name].source!r} and "
+                f"{flow.source!r}); a diagram folder holds one of each name."
+            )
+        chosen[flow.name] = flow
+    return dict(sorted(chosen.items()))
+
+
+def _current(flows: Mapping[str, Flow], path: Path) -> bool:
+    try:
+        stored = path.read_bytes()
+    except OSError:
+        return False
+    if path.suffix != ".svg":
+        return stored == _expected(flows, path.name)
+    found = _DIGEST.search(stored.decode(errors="replace"))
+    return found is not None and found.group(1) == _digest(to_dot(flows[path.stem]))
+
+
+def _expected(flows: Mapping[str, Flow], name: str) -> bytes | None:
+    """The content ``name`` should have; ``None`` when it should not exist."""
+    stem, _, suffix = name.rpartition(".")
+    if name == "README.md":
+        return _readme(flows).encode()
+    if stem not in flows:
+        return None
+    if suffix == "svg":
+        return render(flows[stem], "svg")
+    return to_mermaid(flows[stem]).encode()
+
+
+def _orphans(flows: Mapping[str, Flow], out: Path) -> list[str]:
+    """Our diagrams (Mermaid files carrying our marker) of flows not given."""
+    found: list[str] = []
+    for mermaid in sorted(out.glob("*.mmd")):
+        if mermaid.stem in flows or _MARKER not in mermaid.read_text(errors="replace"):
+            continue
+        found.append(mermaid.name)
+        if (out / f"{mermaid.stem}.svg").exists():
+            found.append(f"{mermaid.stem}.svg")
+    return found
+
+
+def _readme(flows: Mapping[str, Flow]) -> str:
+    parts = [
+        "# Diagrams of the shipped flows\n",
+        "Drawn by mfaflow from the flow definitions; do not edit them by hand. "
+        "Regenerate them with:\n",
+        f"    {REGENERATE_COMMAND}\n",
+        "Yellow states wait (for input, or for time to pass), blue states run a "
+        "sub-flow, and green, red and grey final states end in success, failure "
+        "and expiry. A transition that waits says for how long; in the SVGs it is "
+        "dashed.\n",
+    ]
+    for flow in flows.values():
+        summary = " ".join(flow.summary.split())
+        parts += [f"## {flow.name}\n", *([f"{summary}\n"] if summary else [])]
+        parts.append(f"[SVG]({flow.name}.svg) · [Mermaid source]({flow.name}.mmd)\n")
+        parts.append(f"```mermaid\n{to_mermaid(flow)}```\n")
+    return "\n".join(parts)

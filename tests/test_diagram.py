@@ -1,0 +1,984 @@
+"""Diagrams of flows and runs: Mermaid, DOT, SVG/PNG, and the committed diagrams."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mfaflow import MfaflowError
+from mfaflow._diagram import (
+    REGENERATE_COMMAND,
+    DiagramError,
+    RunPath,
+    check_all,
+    render,
+    run_path,
+    to_dot,
+    to_mermaid,
+    write_all,
+)
+from mfaflow._model import (
+    Call,
+    CatchRule,
+    Condition,
+    DataSpec,
+    Flow,
+    InputSpec,
+    RetryRule,
+    State,
+    Transition,
+)
+from mfaflow._template import parse
+
+REPO = Path(__file__).resolve().parent.parent
+SECRET = "Zq7-s3cr3t-VALUE-91"
+SVG = "{http://www.w3.org/2000/svg}"
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None and not os.environ.get("CI"),
+    reason="Graphviz's 'dot' is not installed (apt-get install graphviz)",
+)
+
+
+def t(event: str, target: str, **kwargs: Any) -> Transition:
+    return Transition(event, target, **kwargs)
+
+
+def full_flow(name: str = "every-feature") -> Flow:
+    """A flow with every kind of state, retry, catch, delays, guards, a
+    sub-flow, expiry, state names that are Mermaid keywords, and secrets in
+    every place a value can hide."""
+    secret = parse("${inputs.password}")
+    states = [
+        State(
+            "make_pkce",
+            "action",
+            action="pkce",
+            args={"method": "S256", "salt": SECRET},
+            transitions=(t("ok", "request_token", save={"verifier": SECRET}),),
+        ),
+        State(
+            "request_token",
+            "call",
+            description="Asks for tokens with the password grant.",
+            call=Call(
+                "POST",
+                url="/oauth/token",
+                form={"password": secret, "client_secret": SECRET},
+                headers={"X-Key": SECRET},
+            ),
+            transitions=(
+                t("ok", "end", save={"tokens": parse("${response.body}")}),
+                t("mfa_required", "step_up", expires_in=600),
+                t(
+                    "invalid_grant",
+                    "locked",
+                    when=Condition("equals", (parse("${error.code}"), SECRET)),
+                ),
+                t("invalid_grant", "ask_code"),
+                t("http.5xx", "unavailable"),
+                t("transport.*", "unavailable"),
+            ),
+            retry=(RetryRule(("http.5xx", "transport.timeout"), attempts=3),),
+            catch=(CatchRule(("*",), "rejected", save={"why": SECRET}),),
+        ),
+        State(
+            "ask_code",
+            "input",
+            inputs=(InputSpec("otp", secret=True, default=SECRET, prompt=SECRET),),
+            transitions=(
+                t(
+                    "ok",
+                    "note",
+                    when=Condition(
+                        "all",
+                        (
+                            Condition("present", parse("${inputs.otp}")),
+                            Condition("not", Condition("equals", ("a", SECRET))),
+                        ),
+                    ),
+                ),
+            ),
+        ),
+        State("note", "pass", transitions=(t("ok", "poll"),)),
+        State(
+            "poll",
+            "call",
+            call=Call(
+                "GET",
+                url=f"https://user:{SECRET}@issuer.example/poll?secret={SECRET}",
+                bearer=secret,
+            ),
+            transitions=(
+                t("authorization_pending", "poll", delay=5),
+                t("slow_down", "poll", delay=parse("${data.interval}")),
+                t("ok", "end"),
+            ),
+        ),
+        State(
+            "step_up",
+            "flow",
+            flow="mfa-challenge",
+            args={"mfa_token": secret, "hint": SECRET},
+            transitions=(
+                t("success", "end"),
+                t("failure", "rejected"),
+                t("expired", "expired"),
+            ),
+        ),
+        State(
+            "discover",
+            "call",
+            call=Call("POST", endpoint="token_endpoint", json={"k": SECRET}),
+            transitions=(t("ok", "end"),),
+        ),
+        State("end", "final", output={"access_token": SECRET}, message=SECRET),
+        State("rejected", "final", outcome="failure", message=secret),
+        State("locked", "final", outcome="failure"),
+        State("unavailable", "final", outcome="failure"),
+        State("expired", "final", outcome="expired"),
+    ]
+    return Flow(
+        name=name,
+        initial="make_pkce",
+        states={state.name: state for state in states},
+        inputs={
+            "password": InputSpec("password", secret=True, default=SECRET),
+            "scope": InputSpec("scope", default=SECRET),
+        },
+        data={"tokens": DataSpec("tokens", secret=True)},
+        expires_in=900,
+        on_expiry="expired",
+    )
+
+
+def small_flow(name: str, target: str = "done") -> Flow:
+    """A two-state flow, for the tests of committed diagrams."""
+    states = {
+        "start_here": State("start_here", "pass", transitions=(t("ok", target),)),
+        target: State(target, "final"),
+    }
+    return Flow(name=name, initial="start_here", states=states, summary=f"The {name}.")
+
+
+# -- a parser for the Mermaid subset the module writes -----------------------
+
+_MERMAID_LINE = [
+    ("comment", re.compile(r"%%.*")),
+    ("classdef", re.compile(r"classDef (\w+) ([^\s;]+)")),
+    ("class", re.compile(r"class (\w+(?:,\w+)*) (\w+)")),
+    ("state", re.compile(r'state "([^"\n]*)" as (\w+)')),
+    ("edge", re.compile(r"(\[\*\]|\w+) --> (\[\*\]|\w+)(?: : ([^:;\n]+))?")),
+]
+
+
+class Mermaid:
+    """A parsed state diagram: states by id, edges, and class members."""
+
+    def __init__(self, text: str) -> None:
+        lines = text.splitlines()
+        assert lines[0] == "stateDiagram-v2"
+        self.labels: dict[str, str] = {}
+        self.edges: list[tuple[str, str, str]] = []
+        self.styles: dict[str, str] = {}
+        self.classes: dict[str, set[str]] = {}
+        for line in lines[1:]:
+            kind, match = self._match(line.strip())
+            if kind == "classdef":
+                self.styles[match[1]] = match[2]
+            elif kind == "class":
+                assert match[2] in self.styles, f"class {match[2]!r} is not defined"
+                self.classes.setdefault(match[2], set()).update(match[1].split(","))
+            elif kind == "state":
+                assert match[2] not in self.labels, f"{match[2]} is declared twice"
+                self.labels[match[2]] = match[1]
+            elif kind == "edge":
+                self.edges.append((match[1], match[2], (match[3] or "").strip()))
+        declared = {*self.labels, "[*]"}
+        for source, target, _ in self.edges:
+            assert {source, target} <= declared, f"undeclared state in {source, target}"
+        for members in self.classes.values():
+            assert members <= set(self.labels)
+
+    @staticmethod
+    def _match(line: str) -> tuple[str, re.Match[str]]:
+        for kind, pattern in _MERMAID_LINE:
+            match = pattern.fullmatch(line)
+            if match:
+                return kind, match
+        raise AssertionError(f"not a line of the state diagram subset: {line!r}")
+
+    def name(self, node: str) -> str:
+        """The state name shown for a node id (the first line of its label)."""
+        return node if node == "[*]" else self.labels[node].split("<br>")[0]
+
+    def named_edges(self) -> list[tuple[str, str, str]]:
+        return [(self.name(s), self.name(d), label) for s, d, label in self.edges]
+
+    def named_class(self, name: str) -> set[str]:
+        return {self.name(node) for node in self.classes.get(name, set())}
+
+
+def label_items(label: str) -> list[str]:
+    """The comma-separated items of an edge label, keeping guard arguments whole."""
+    return re.split(r",\s(?![^()]*\))", label.removesuffix(" ✓"))
+
+
+def edges_of_model(flow: Flow) -> set[tuple[str, str, str]]:
+    """Every edge the definition calls for, as (source, target, what takes it)."""
+    edges = {("[*]", flow.initial, "")}
+    for state in flow.states.values():
+        edges |= {(state.name, t.target, t.event) for t in state.transitions}
+        for rule in state.retry:
+            edges.add((state.name, state.name, "retry " + " ".join(rule.errors)))
+        for catch in state.catch:
+            edges.add((state.name, catch.target, "catch " + " ".join(catch.errors)))
+        if state.final:
+            edges.add((state.name, "[*]", ""))
+    return edges
+
+
+def edges_of_diagram(diagram: Mermaid) -> set[tuple[str, str, str]]:
+    """The parsed edges, one per event named in each label, like edges_of_model."""
+    edges: set[tuple[str, str, str]] = set()
+    for source, target, label in diagram.named_edges():
+        if source == "run expires":
+            continue
+        for kind in ("retry", "catch"):
+            if label.startswith(kind + "\u2236 "):
+                errors = label.removeprefix(kind + "\u2236 ").split(" \u00d7")[0]
+                edges.add((source, target, kind + " " + errors.replace(", ", " ")))
+                break
+        else:
+            items = label_items(label) if label else [""]
+            edges |= {(source, target, item.split(" ")[0]) for item in items}
+    return edges
+
+
+def assert_diagram_shows(flow: Flow) -> Mermaid:
+    """Check the Mermaid output names every state and transition of ``flow``."""
+    diagram = Mermaid(to_mermaid(flow))
+
+    expiry = flow.on_expiry is not None or flow.expires_in is not None
+    assert sorted(diagram.name(node) for node in diagram.labels) == sorted(
+        [*flow.states, *(["run expires"] if expiry else [])]
+    )
+    assert edges_of_diagram(diagram) == edges_of_model(flow)
+    # No extra edges: transitions of one state to one target share an edge;
+    # each retry rule, catch rule, final state and the expiry has its own.
+    expected = (
+        1
+        + expiry
+        + sum(
+            len({t.target for t in state.transitions})
+            + len(state.retry)
+            + len(state.catch)
+            + state.final
+            for state in flow.states.values()
+        )
+    )
+    assert len(diagram.edges) == expected
+    return diagram
+
+
+# -- Mermaid -------------------------------------------------------------------
+
+
+def test_mermaid_names_every_state_and_transition() -> None:
+    """The Mermaid text parses and shows every state and transition, and no other."""
+    flow = full_flow()
+
+    diagram = assert_diagram_shows(flow)
+
+    assert ("[*]", "make_pkce", "") in diagram.named_edges()
+    assert ("run expires", "expired", "") in diagram.named_edges()
+
+
+def test_mermaid_labels_show_guards_delays_retries_and_catches() -> None:
+    """Edge labels name guards, delays, retried errors with attempts, caught errors."""
+    labels = {
+        (s, d): label for s, d, label in Mermaid(to_mermaid(full_flow())).named_edges()
+    }
+
+    assert labels[("request_token", "locked")] == "invalid_grant [equals]"
+    assert labels[("request_token", "unavailable")] == "http.5xx, transport.*"
+    assert labels[("ask_code", "note")] == "ok [all(present, not equals)]"
+    assert labels[("request_token", "rejected")] == "catch\u2236 *"
+    assert labels[("poll", "poll")] == (
+        "authorization_pending (after 5s), slow_down (after delay)"
+    )
+    assert labels[("request_token", "request_token")] == (
+        "retry\u2236 http.5xx, transport.timeout \u00d73"
+    )
+
+
+def test_mermaid_marks_waits_subflows_and_outcomes() -> None:
+    """Input states and expiry are waits, sub-flows are marked, finals show outcomes."""
+    diagram = Mermaid(to_mermaid(full_flow()))
+
+    assert diagram.named_class("wait") == {"ask_code", "run expires"}
+    assert diagram.named_class("subflow") == {"step_up"}
+    assert diagram.named_class("success") == {"end"}
+    assert diagram.named_class("failure") == {"rejected", "locked", "unavailable"}
+    assert diagram.named_class("expired") == {"expired"}
+    assert diagram.labels["s_step_up"] == "step_up<br>sub-flow mfa-challenge"
+    assert diagram.labels["s_ask_code"] == "ask_code<br>waits for otp"
+
+
+def test_mermaid_ids_avoid_keywords() -> None:
+    """States named like Mermaid keywords (end, note) get ids that are not keywords."""
+    diagram = Mermaid(to_mermaid(full_flow()))
+
+    keywords = {"end", "note", "state", "class", "classDef", "direction", "default"}
+    assert not keywords & set(diagram.labels)
+    assert diagram.name("s_end") == "end"
+
+
+def test_mermaid_labels_cannot_break_the_line() -> None:
+    """Characters that end a Mermaid label or line are replaced in every label."""
+    nasty = 'go:on;now #1 "x" <b>&%% direction LR\nnext'
+    flow = Flow(
+        name="nasty",
+        initial="a-b",
+        states={
+            "a-b": State(
+                "a-b",
+                "call",
+                call=Call("POST", endpoint=nasty),
+                transitions=(t(nasty, "c"),),
+            ),
+            "c": State("c", "final"),
+        },
+    )
+
+    text = to_mermaid(flow)
+
+    diagram = Mermaid(text)  # every line still parses as one statement
+    assert [label for _, _, label in diagram.edges if label] == [
+        "go\u2236on\uff1bnow #1 \uff02x\uff02 \u2039b\u203a\uff06\uff05\uff05 "
+        "direction\u200b LR next"
+    ]
+    assert "\n    x_" in text  # the name with '-' became a plain-word id
+
+
+def test_mermaid_is_deterministic() -> None:
+    """The same flow, built twice, gives the same Mermaid text."""
+    assert to_mermaid(full_flow()) == to_mermaid(full_flow())
+
+
+# -- DOT, SVG and PNG ---------------------------------------------------------
+
+_DOT_NODE = re.compile(r'  "(\w+)" \[(.*)\];')
+_DOT_EDGE = re.compile(r'  "(\w+)" -> "(\w+)"(?: \[(.*)\])?;')
+_DOT_ATTR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def dot_graph(
+    text: str,
+) -> tuple[dict[str, dict[str, str]], list[tuple[str, str, dict[str, str]]]]:
+    """The nodes (id to attributes) and edges of the DOT text the module writes."""
+    nodes: dict[str, dict[str, str]] = {}
+    edges: list[tuple[str, str, dict[str, str]]] = []
+    for line in text.splitlines():
+        if match := _DOT_EDGE.fullmatch(line):
+            edges.append((match[1], match[2], dict(_DOT_ATTR.findall(match[3] or ""))))
+        elif match := _DOT_NODE.fullmatch(line):
+            nodes[match[1]] = dict(_DOT_ATTR.findall(match[2]))
+    return nodes, edges
+
+
+def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
+    """The DOT text has the same states, edges and labels as the Mermaid text."""
+    flow = full_flow()
+    mermaid = Mermaid(to_mermaid(flow))
+
+    nodes, edges = dot_graph(to_dot(flow))
+
+    assert set(nodes) >= set(mermaid.labels)
+    assert set(nodes) - set(mermaid.labels) == {"start", "end"}
+    star = {"start": "[*]", "end": "[*]"}
+    shown = [(star.get(s, s), star.get(d, d), a.get("label", "")) for s, d, a in edges]
+    unmangled = [(s, d, label.replace("\u2236", ":")) for s, d, label in mermaid.edges]
+    assert shown == unmangled
+    assert nodes["s_step_up"]["shape"] == "component"
+    assert nodes["s_ask_code"]["style"] == "rounded,filled,dashed"
+    assert nodes["s_end"]["peripheries"] == "2"
+    assert nodes["s_request_token"]["label"] == "request_token\\nPOST /oauth/token"
+    waits = {(s, d) for s, d, a in edges if a.get("style") == "dashed"}
+    assert waits == {("s_poll", "s_poll"), ("s_request_token", "s_request_token")}
+
+
+def test_dot_escapes_quotes_and_backslashes() -> None:
+    """Quotes, backslashes and newlines in names stay inside their DOT string."""
+    name = 'say "hi" \\ bye\nnow'
+    flow = Flow(
+        name="quoted",
+        initial="a",
+        states={
+            "a": State("a", "pass", transitions=(t(name, "b"),)),
+            "b": State("b", "final"),
+        },
+    )
+
+    _, edges = dot_graph(to_dot(flow))
+
+    assert edges[1][2]["label"] == 'say \\"hi\\" \\\\ bye\\nnow'
+    if shutil.which("dot"):
+        svg = ET.fromstring(render(flow, "svg"))
+        texts = [node.text for node in svg.iter(f"{SVG}text")]
+        first = texts.index('say "hi" \\ bye')  # DOT's \n breaks the line
+        assert texts[first + 1] == "now"
+
+
+@needs_dot
+def test_svg_is_valid_and_names_every_state() -> None:
+    """Graphviz renders the flow to an SVG document whose nodes are its states."""
+    flow = full_flow()
+
+    svg = render(flow, "svg")
+
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    titles = {
+        g.findtext(f"{SVG}title")
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "node"
+    }
+    assert titles == {*(f"s_{name}" for name in flow.states), "start", "end", "expiry"}
+
+
+@needs_dot
+def test_png_has_the_png_signature() -> None:
+    """Graphviz renders the flow to PNG bytes."""
+    assert render(full_flow(), "png").startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@needs_dot
+def test_svg_is_deterministic() -> None:
+    """The same flow renders to the same SVG bytes."""
+    assert render(full_flow(), "svg") == render(full_flow(), "svg")
+
+
+def test_missing_dot_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without Graphviz, SVG fails with an install hint; text formats still work."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(DiagramError) as caught:
+        render(full_flow(), "svg")
+
+    assert isinstance(caught.value, MfaflowError)
+    assert "apt-get install graphviz" in str(caught.value)
+    assert "brew install graphviz" in str(caught.value)
+    assert str(caught.value).endswith(".")
+    assert render(full_flow(), "mermaid").startswith("stateDiagram-v2")
+    assert render(full_flow(), "dot").startswith('digraph "every-feature"')
+
+
+@needs_dot
+def test_dot_failure_shows_its_first_line() -> None:
+    """When dot rejects its input, the error quotes the first line dot printed."""
+    from mfaflow._diagram import _graphviz
+
+    with pytest.raises(
+        DiagramError,
+        match=r"^Graphviz's 'dot' failed with exit status 1: .*syntax error.*\.$",
+    ):
+        _graphviz("digraph {\n  a -> \n", "svg", 10.0)
+
+
+def test_slow_dot_is_stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A dot program that does not finish in time is stopped with a clear error."""
+    slow = tmp_path / "dot"
+    slow.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 30\n")
+    slow.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+    with pytest.raises(DiagramError, match=r"did not finish within 0\.5 seconds\.$"):
+        render(full_flow(), "svg", timeout=0.5)
+
+
+def test_unknown_format_lists_the_choices() -> None:
+    """An unknown format is refused with the list of formats."""
+    with pytest.raises(
+        DiagramError,
+        match=r"^Unknown diagram format 'jpeg'; expected one of 'mermaid', 'dot', "
+        r"'svg', 'png'\.$",
+    ):
+        render(full_flow(), "jpeg")
+
+
+# -- secrets -------------------------------------------------------------------
+
+
+def test_no_secret_reaches_any_diagram(tmp_path: Path) -> None:
+    """No default, template, save, with, body, URL secret or output is drawn."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:2], "request_token")
+    texts = [
+        to_mermaid(flow),
+        to_dot(flow),
+        to_mermaid(flow, run=run),
+        to_dot(flow, run=run),
+    ]
+    if shutil.which("dot"):
+        texts.append(render(flow, "svg", run=run).decode())
+        write_all([flow], tmp_path)
+        texts += [path.read_text() for path in sorted(tmp_path.iterdir())]
+
+    for text in texts:
+        assert SECRET not in text
+        assert "${" not in text
+        assert "issuer.example" not in text
+    assert "GET /poll" in texts[0]
+
+
+# -- runs ------------------------------------------------------------------------
+
+
+def step_up_history(flow: Flow) -> list[dict[str, Any]]:
+    """What the engine records for a run that stepped up through a sub-flow."""
+    steps = [
+        (flow.name, "make_pkce", None, None),
+        (flow.name, "request_token", "make_pkce", "ok"),
+        (flow.name, "step_up", "request_token", "mfa_required"),
+        ("mfa-challenge", "challenge", None, None),
+        ("mfa-challenge", "done", "challenge", "ok"),
+        (flow.name, "end", "step_up", "success"),
+    ]
+    return [
+        {"flow": name, "state": state, "from": source, "event": event, "at": float(at)}
+        for at, (name, state, source, event) in enumerate(steps)
+    ]
+
+
+def test_run_path_reads_the_history() -> None:
+    """A run's path lists states entered and transitions taken, not sub-flow states."""
+    flow = full_flow()
+
+    path = run_path(step_up_history(flow), "end", flow=flow.name)
+
+    assert path == RunPath(
+        visited=("make_pkce", "request_token", "step_up", "end"),
+        current="end",
+        taken=(
+            ("make_pkce", "ok", "request_token"),
+            ("request_token", "mfa_required", "step_up"),
+            ("step_up", "success", "end"),
+        ),
+    )
+
+
+def test_run_path_accepts_entries_with_to_dict() -> None:
+    """History entries may be objects with a to_dict() method, as the engine's are."""
+
+    class Entry:
+        def __init__(self, raw: dict[str, Any]) -> None:
+            self.raw = raw
+
+        def to_dict(self) -> dict[str, Any]:
+            return self.raw
+
+    flow = full_flow()
+    entries = [Entry(raw) for raw in step_up_history(flow)]
+
+    assert run_path(entries, "end", flow=flow.name) == run_path(
+        step_up_history(flow), "end", flow=flow.name
+    )
+
+
+def test_run_path_refuses_an_entry_without_a_state() -> None:
+    """A history entry without a state name is refused with its index."""
+    with pytest.raises(
+        DiagramError, match=r"^The history entry 1 has the state None; .*\.$"
+    ):
+        run_path([{"state": "a"}, {"from": "a", "event": "ok"}])
+
+
+def test_mermaid_highlights_exactly_the_run() -> None:
+    """A run's diagram marks exactly its visited states, current state, taken edges."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:3], "step_up", flow=flow.name)
+
+    diagram = Mermaid(to_mermaid(flow, run=run))
+
+    assert diagram.named_class("visited") == {"make_pkce", "request_token"}
+    assert diagram.named_class("current") == {"step_up"}
+    taken = {(s, d) for s, d, label in diagram.named_edges() if label.endswith("✓")}
+    assert taken == {
+        ("[*]", "make_pkce"),
+        ("make_pkce", "request_token"),
+        ("request_token", "step_up"),
+    }
+    plain = Mermaid(to_mermaid(flow))
+    assert [(s, d) for s, d, _ in diagram.edges] == [(s, d) for s, d, _ in plain.edges]
+
+
+def test_mermaid_highlights_an_ended_run() -> None:
+    """An ended run marks its final state and the edge to the end."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow), None, flow=flow.name)
+
+    diagram = Mermaid(to_mermaid(flow, run=run))
+
+    assert diagram.named_class("visited") == {
+        "make_pkce",
+        "request_token",
+        "step_up",
+        "end",
+    }
+    assert "current" not in diagram.classes
+    taken = {(s, d) for s, d, label in diagram.named_edges() if label.endswith("✓")}
+    assert ("step_up", "end") in taken
+    assert ("end", "[*]") in taken
+
+
+def test_dot_highlights_exactly_the_run() -> None:
+    """In DOT exactly the visited and current states and taken edges are coloured."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:3], "step_up", flow=flow.name)
+
+    nodes, edges = dot_graph(to_dot(flow, run=run))
+
+    coloured = {
+        node: attrs["color"] for node, attrs in nodes.items() if "color" in attrs
+    }
+    assert coloured == {
+        "s_make_pkce": "#0969da",
+        "s_request_token": "#0969da",
+        "s_step_up": "#bf3989",
+    }
+    thick = {(s, d) for s, d, attrs in edges if "penwidth" in attrs}
+    assert thick == {
+        ("start", "s_make_pkce"),
+        ("s_make_pkce", "s_request_token"),
+        ("s_request_token", "s_step_up"),
+    }
+
+
+@needs_dot
+def test_svg_of_a_run_colours_the_visited_states() -> None:
+    """Graphviz draws the visited states of a run with the highlight colour."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:3], "step_up", flow=flow.name)
+
+    root = ET.fromstring(render(flow, "svg", run=run))
+
+    strokes = {
+        g.findtext(f"{SVG}title"): {
+            shape.get("stroke") for shape in g.iter() if shape.get("stroke")
+        }
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "node"
+    }
+    highlighted = {
+        title for title, colours in strokes.items() if colours & {"#0969da", "#bf3989"}
+    }
+    assert highlighted == {"s_make_pkce", "s_request_token", "s_step_up"}
+
+
+def test_run_highlights_pattern_events_and_expiry() -> None:
+    """An event a pattern key took marks that edge; an expiry marks the expiry edge."""
+    flow = full_flow()
+    history: list[dict[str, Any]] = [
+        {"state": "make_pkce", "from": None, "event": None},
+        {"state": "request_token", "from": "make_pkce", "event": "ok"},
+        {"state": "unavailable", "from": "request_token", "event": "http.503"},
+    ]
+    expiry: list[dict[str, Any]] = [
+        {"state": "make_pkce", "from": None, "event": None},
+        {"state": "expired", "from": "make_pkce", "event": "expired"},
+    ]
+
+    by_pattern = Mermaid(to_mermaid(flow, run=run_path(history)))
+    by_expiry = Mermaid(to_mermaid(flow, run=run_path(expiry)))
+
+    assert (
+        "request_token",
+        "unavailable",
+        "http.5xx, transport.* ✓",
+    ) in by_pattern.named_edges()
+    assert ("run expires", "expired", "✓") in by_expiry.named_edges()
+
+
+def test_run_that_does_not_fit_the_flow_is_refused() -> None:
+    """A run naming an unknown state, or a transition the flow lacks, is refused."""
+    flow = full_flow()
+
+    with pytest.raises(
+        DiagramError,
+        match=r"names the state 'nowhere', which the flow 'every-feature' does not",
+    ):
+        to_mermaid(flow, run=RunPath(visited=("make_pkce",), current="nowhere"))
+    with pytest.raises(
+        DiagramError,
+        match=r"from 'make_pkce' to 'end' on the event 'ok', but the flow "
+        r"'every-feature' has no such transition\.$",
+    ):
+        to_dot(flow, run=RunPath(taken=(("make_pkce", "ok", "end"),)))
+
+
+# -- committed diagrams ---------------------------------------------------------
+
+
+@needs_dot
+def test_write_all_writes_diagrams_and_readme(tmp_path: Path) -> None:
+    """write_all writes .mmd and .svg per flow, and a README embedding them all."""
+    flows = [small_flow("beta"), full_flow("alpha")]
+
+    written = write_all(flows, tmp_path / "diagrams")
+
+    out = tmp_path / "diagrams"
+    assert [path.name for path in written] == [
+        "alpha.mmd",
+        "alpha.svg",
+        "beta.mmd",
+        "beta.svg",
+        "README.md",
+    ]
+    assert (out / "alpha.mmd").read_text() == to_mermaid(flows[1])
+    assert ET.fromstring((out / "beta.svg").read_bytes()).tag == f"{SVG}svg"
+    readme = (out / "README.md").read_text()
+    assert REGENERATE_COMMAND in readme
+    assert f"```mermaid\n{to_mermaid(flows[0])}```" in readme
+    assert "[SVG](alpha.svg)" in readme
+    assert readme.index("## alpha") < readme.index("## beta")
+    assert check_all(flows, out) == []
+    assert write_all(flows, out) == []
+
+
+@needs_dot
+def test_check_all_finds_stale_missing_and_orphaned_files(tmp_path: Path) -> None:
+    """check_all names changed, missing, outdated and orphaned files, and the README."""
+    write_all([small_flow("one"), small_flow("two"), small_flow("gone")], tmp_path)
+    (tmp_path / "one.mmd").write_text("stateDiagram-v2\n")
+    (tmp_path / "mine.mmd").write_text("stateDiagram-v2\n")  # not drawn by mfaflow
+    (tmp_path / "two.svg").unlink()
+
+    stale = check_all([small_flow("one"), small_flow("two")], tmp_path)
+
+    assert stale == ["one.mmd", "two.svg", "README.md", "gone.mmd", "gone.svg"]
+    assert check_all([small_flow("one", "finished")], tmp_path)[:2] == [
+        "one.mmd",
+        "one.svg",
+    ]
+    write_all([small_flow("one"), small_flow("two")], tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "README.md",
+        "mine.mmd",
+        "one.mmd",
+        "one.svg",
+        "two.mmd",
+        "two.svg",
+    ]
+
+
+@needs_dot
+def test_svg_check_ignores_the_graphviz_version(tmp_path: Path) -> None:
+    """An SVG drawn from the same DOT text by another Graphviz is still current."""
+    flows = [small_flow("one")]
+    write_all(flows, tmp_path)
+    svg = tmp_path / "one.svg"
+    svg.write_text(
+        re.sub(r"graphviz version [^\n]*", "graphviz version 99.0", svg.read_text())
+    )
+
+    assert check_all(flows, tmp_path) == []
+
+
+def test_write_all_without_dot_writes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without Graphviz, write_all fails with an install hint and writes nothing."""
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    out = tmp_path / "diagrams"
+
+    with pytest.raises(DiagramError, match="apt-get install graphviz"):
+        write_all([small_flow("one")], out)
+
+    assert not out.exists()
+
+
+@needs_dot
+def test_write_all_into_a_file_fails_clearly(tmp_path: Path) -> None:
+    """An output folder that cannot be made is reported with its path."""
+    blocker = tmp_path / "diagrams"
+    blocker.write_text("a file, not a folder")
+
+    with pytest.raises(
+        DiagramError, match=r"^Cannot write the diagrams to '.*diagrams'"
+    ):
+        write_all([small_flow("one")], blocker)
+
+    assert blocker.read_text() == "a file, not a folder"
+
+
+def test_write_all_refuses_clashing_or_unsafe_names(tmp_path: Path) -> None:
+    """Two flows with one name, or a name that is not a plain file name, are refused."""
+    with pytest.raises(DiagramError, match=r"^Two flows are named 'one'"):
+        check_all([small_flow("one"), small_flow("one")], tmp_path)
+    with pytest.raises(
+        DiagramError, match=r"^The flow name '\.\./x' cannot name a diagram file"
+    ):
+        write_all([small_flow("../x")], tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- flow files ----------------------------------------------------------------
+
+SHIPPED = sorted((REPO / "flows").glob("*.yaml"))
+
+FULL_YAML = """\
+mfaflow: 1
+name: from-yaml
+inputs:
+  username: {}
+  password: {secret: true, default: Zq7-s3cr3t-VALUE-91}
+data:
+  mfa_token: {secret: true}
+expires_in: 600
+on_expiry: expired
+initial: request_token
+states:
+  request_token:
+    call:
+      method: POST
+      url: /oauth/token
+      form:
+        grant_type: password
+        username: '${inputs.username}'
+        password: '${inputs.password}'
+    on:
+      ok: done
+      mfa_required: {to: step_up, save: {mfa_token: '${response.body.mfa_token}'}}
+      authorization_pending: {to: request_token, delay: 5}
+      invalid_grant:
+        - {to: rejected, when: {equals: ['${error.description}', 'Too many attempts.']}}
+        - {to: ask_code}
+    retry: [{errors: [http.5xx, transport.timeout], attempts: 3}]
+    catch: [{errors: ['transport.*'], to: rejected}]
+  ask_code:
+    input:
+      otp: {secret: true, pattern: '^[0-9]{6}$'}
+    on: {ok: request_token}
+  step_up:
+    flow: from-yaml
+    with: {mfa_token: '${data.mfa_token}'}
+    on: {success: done, failure: rejected}
+  done: {final: true}
+  rejected: {final: true, outcome: failure}
+  expired: {final: true, outcome: expired}
+"""
+
+
+def test_flow_parsed_from_yaml_is_drawn_whole() -> None:
+    """A flow read from YAML is drawn with every state and transition, no secret."""
+    loader = pytest.importorskip("mfaflow._loader")
+    flow = loader.parse_flow(FULL_YAML, "from-yaml.yaml")
+
+    assert_diagram_shows(flow)
+    assert SECRET not in to_mermaid(flow) + to_dot(flow)
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.stem)
+def test_shipped_flow_is_drawn_whole(path: Path) -> None:
+    """Each shipped flow gives a diagram with every state and transition."""
+    loader = pytest.importorskip("mfaflow._loader")
+
+    assert_diagram_shows(loader.load_flow(path))
+
+
+def test_committed_diagrams_are_current() -> None:
+    """The diagrams in diagrams/ match the shipped flows."""
+    if not SHIPPED:
+        pytest.skip("no shipped flows yet")
+    loader = pytest.importorskip("mfaflow._loader")
+
+    stale = check_all([loader.load_flow(path) for path in SHIPPED], REPO / "diagrams")
+
+    assert stale == [], f"stale diagrams {stale}; run: {REGENERATE_COMMAND}"
+
+
+ENGINE_FLOW = """\
+mfaflow: 1
+name: step-up
+inputs:
+  password: {secret: true}
+data:
+  mfa_token: {secret: true}
+initial: request_token
+states:
+  request_token:
+    call:
+      method: POST
+      url: /oauth/token
+      form: {grant_type: password, password: '${inputs.password}'}
+    on:
+      ok: done
+      mfa_required: {to: ask_code, save: {mfa_token: '${response.body.mfa_token}'}}
+      invalid_grant: rejected
+  ask_code:
+    input:
+      otp: {secret: true}
+    on: {ok: verify}
+  verify:
+    call:
+      method: POST
+      url: /oauth/token
+      form: {mfa_token: '${data.mfa_token}', otp: '${inputs.otp}'}
+    on: {ok: done, invalid_grant: ask_code}
+  done: {final: true}
+  rejected: {final: true, outcome: failure}
+"""
+
+
+def test_a_run_of_the_engine_is_drawn() -> None:
+    """The history the engine records draws as the path the run took."""
+    engine = pytest.importorskip("mfaflow._engine")
+    transport = pytest.importorskip("mfaflow._transport")
+    loader = pytest.importorskip("mfaflow._loader")
+    bodies = iter(
+        [
+            (403, {"error": "mfa_required", "mfa_token": SECRET}),
+            (200, {"access_token": SECRET}),
+        ]
+    )
+
+    def answer(request: Any) -> Any:
+        status, body = next(bodies)
+        headers = {"Content-Type": "application/json"}
+        return transport.Response(status, headers, json.dumps(body).encode())
+
+    flow = loader.parse_flow(ENGINE_FLOW, "step-up.yaml")
+    client = engine.Client("https://tenant.example.test/", "app")
+    runner = engine.Engine(client, transport=transport.MockTransport(answer))
+
+    waiting = runner.start(flow, {"password": SECRET})
+    halfway = Mermaid(to_mermaid(flow, run=run_path(waiting.history, waiting.state)))
+    ended = runner.resume(waiting.run_id, {"otp": "123456"})
+    whole = Mermaid(to_mermaid(flow, run=run_path(ended.history, flow=flow.name)))
+
+    assert halfway.named_class("visited") == {"request_token"}
+    assert halfway.named_class("current") == {"ask_code"}
+    assert whole.named_class("visited") == {
+        "request_token",
+        "ask_code",
+        "verify",
+        "done",
+    }
+    taken = {(s, d) for s, d, label in whole.named_edges() if label.endswith("✓")}
+    assert taken == {
+        ("[*]", "request_token"),
+        ("request_token", "ask_code"),
+        ("ask_code", "verify"),
+        ("verify", "done"),
+        ("done", "[*]"),
+    }
