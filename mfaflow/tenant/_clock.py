@@ -1,0 +1,64 @@
+"""The tenant's clock.
+
+Every expiry (``mfa_token``, ``oob_code``, authorization codes, tokens), every
+rate limit and every TOTP window reads time from one :class:`Clock`, so a
+test moves time forward with :meth:`Clock.advance` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+__all__ = ["Clock"]
+
+
+class Clock:
+    """Seconds since the Unix epoch, as the tenant sees them.
+
+    A clock made with ``Clock()`` follows the system clock; one made with
+    :meth:`Clock.fixed` stands still until advanced. Both only move forward
+    through :meth:`advance`, which adds to every later reading. Safe to use
+    from several threads.
+
+    Args:
+        start: The reading of a fixed clock; ``None`` follows the system
+            clock.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self._lock = threading.Lock()
+        self._start = start
+        self._offset = 0.0
+
+    @classmethod
+    def fixed(cls, at: float | None = None) -> Clock:
+        """Return a clock that stands still at ``at`` (default: now) until advanced."""
+        return cls(time.time() if at is None else at)
+
+    @property
+    def is_fixed(self) -> bool:
+        """Whether the clock stands still between calls to :meth:`advance`."""
+        return self._start is not None
+
+    def now(self) -> float:
+        """Return the current reading, in seconds since the epoch."""
+        with self._lock:
+            base = time.time() if self._start is None else self._start
+            return base + self._offset
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``.
+
+        Raises:
+            ValueError: ``seconds`` is negative; the clock never goes back.
+        """
+        if seconds < 0:
+            msg = f"The clock only moves forward; got seconds={seconds!r}."
+            raise ValueError(msg)
+        with self._lock:
+            self._offset += seconds
+
+    def __repr__(self) -> str:
+        kind = "fixed" if self.is_fixed else "system"
+        return f"<Clock {kind} now={self.now():.3f}>"

@@ -1,0 +1,261 @@
+"""Tenant configuration: the demo defaults, YAML loading and its error messages."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import attrs
+import pytest
+
+from mfaflow.tenant import (
+    CLIENT_CREDENTIALS,
+    DEMO_API,
+    DEMO_CLIENT_ID,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_SERVER_CLIENT_ID,
+    MFA_OOB,
+    MFA_OTP,
+    MFA_RECOVERY_CODE,
+    PASSWORD,
+    PASSWORD_REALM,
+    ClientConfig,
+    Limit,
+    TenantConfig,
+    TenantConfigError,
+    UserConfig,
+    default_config,
+    load_config,
+    parse_config,
+    verify_password,
+)
+
+FULL = """\
+name: acme
+issuer: http://127.0.0.1:8777
+connection: acme-users
+factors: [otp, sms, push]
+recovery_codes: false
+password_work_factor: 10
+step_up_on_refresh: always
+state_file: state/tenant.db
+lifetimes:
+  access_token: 3600
+  mfa_token: 300
+refresh_tokens: {rotation: false, leeway: 10}
+limits:
+  otp_failures: {capacity: 3, refill_seconds: 60}
+  push_poll_interval: 2.5
+clients:
+  - client_id: app
+    name: The app
+    grant_types: [password, mfa, refresh_token]
+    callbacks: [http://127.0.0.1/cb]
+  - client_id: backend
+    client_secret: s3cret-value
+    grant_types: [client_credentials]
+    api_access: {"https://api.acme.test/": [read]}
+apis:
+  - identifier: https://api.acme.test/
+    scopes: [read, write]
+    allow_offline_access: true
+    token_lifetime: 600
+users:
+  - email: ann@acme.test
+    password: ann-password-1
+    mfa: always
+    authenticators:
+      - {type: otp, secret: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP}
+      - {type: sms, phone_number: "+15550001111"}
+"""
+
+
+def test_default_config_is_the_documented_demo_tenant() -> None:
+    """The demo tenant has its two clients, its API and an MFA user with no factors."""
+    config = default_config()
+    public, confidential = config.clients
+    [user] = config.users
+
+    assert public.client_id == DEMO_CLIENT_ID
+    assert public.public
+    assert public.grant_types == (
+        PASSWORD,
+        PASSWORD_REALM,
+        MFA_OTP,
+        MFA_OOB,
+        MFA_RECOVERY_CODE,
+        "refresh_token",
+        "authorization_code",
+    )
+    assert public.callbacks == ("http://127.0.0.1/callback",)
+    assert confidential.client_id == DEMO_SERVER_CLIENT_ID
+    assert not confidential.public
+    assert confidential.allows(CLIENT_CREDENTIALS)
+    assert config.apis[0].identifier == DEMO_API
+    assert config.apis[0].allow_offline_access
+    assert (user.email, user.mfa, user.authenticators) == (DEMO_EMAIL, "always", ())
+    assert config.factors == ("otp", "sms", "voice", "email", "push")
+    assert config.recovery_codes
+    assert config.lifetimes.access_token == 86400
+    assert config.lifetimes.id_token == 36000
+    assert config.lifetimes.mfa_token == 600
+    assert config.limits.otp_failures == Limit(10, 360)
+
+
+def test_configured_passwords_are_only_hashes() -> None:
+    """The configuration keeps a hash of the demo password, never the password."""
+    config = default_config()
+    user = config.users[0]
+
+    assert verify_password(DEMO_PASSWORD, user.password_hash)
+    assert not verify_password("wrong", user.password_hash)
+    assert DEMO_PASSWORD not in repr(config)
+    assert DEMO_PASSWORD not in str(attrs.asdict(config))
+
+
+def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
+    """Every section of a YAML file lands in the configuration objects."""
+    path = tmp_path / "tenant.yaml"
+    path.write_text(FULL)
+
+    config = load_config(path)
+
+    app, backend = config.clients
+    [api] = config.apis
+    [ann] = config.users
+    assert config.issuer == "http://127.0.0.1:8777/"
+    assert config.connection == "acme-users"
+    assert config.factors == ("otp", "sms", "push")
+    assert not config.recovery_codes
+    assert config.step_up_on_refresh == "always"
+    assert config.state_file == str(tmp_path / "state" / "tenant.db")
+    assert (config.lifetimes.access_token, config.lifetimes.mfa_token) == (3600, 300)
+    assert (config.refresh_tokens.rotation, config.refresh_tokens.leeway) == (False, 10)
+    assert config.limits.otp_failures == Limit(3, 60)
+    assert config.limits.push_poll_interval == 2.5
+    assert app.allows(MFA_OTP)
+    assert app.public
+    assert backend.client_secret == "s3cret-value"
+    assert backend.api_access == {"https://api.acme.test/": ("read",)}
+    assert (api.scopes, api.token_lifetime) == (("read", "write"), 600)
+    assert verify_password("ann-password-1", ann.password_hash)
+    assert [a.type for a in ann.authenticators] == ["otp", "sms"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "fragment"),
+    [
+        (
+            "name: x\nflavour: y\n",
+            2,
+            1,
+            "Unknown key 'flavour' in the configuration; allowed: issuer, name",
+        ),
+        ("recovery_codes: yes\n", 1, 17, "Expected true or false; got 'yes'"),
+        ("clients:\n  - name: x\n", 2, 5, "clients[0] is missing client_id"),
+        (
+            "clients:\n  - client_id: a\n    grant_types: [client_credentials]\n",
+            2,
+            5,
+            "is public",
+        ),
+        ("lifetimes: {access_token: 0}\n", 1, 27, "at least 1"),
+        (
+            "users:\n  - email: a@b.test\n",
+            2,
+            5,
+            "exactly one of password or password_hash",
+        ),
+        ("clients: {a: 1}\n", 1, 10, "clients must be a list"),
+        ("name: [unclosed\n", 2, 1, "not valid YAML"),
+        ("factors: [otp, fax]\n", 1, 1, "Unknown factor 'fax'"),
+        (
+            "clients:\n  - client_id: a\n    grant_types: [implicit]\n",
+            2,
+            5,
+            "Unknown grant type 'implicit'",
+        ),
+    ],
+    ids=[
+        "unknown-key",
+        "yes-is-no-bool",
+        "missing-key",
+        "public-client-credentials",
+        "zero-lifetime",
+        "no-password",
+        "not-a-list",
+        "bad-yaml",
+        "unknown-factor",
+        "unknown-grant",
+    ],
+)
+def test_configuration_errors_name_the_place(
+    text: str, line: int, column: int, fragment: str
+) -> None:
+    """A broken file fails with a message naming file, line, column and problem."""
+    with pytest.raises(TenantConfigError) as raised:
+        parse_config(text, file="tenant.yaml")
+
+    error = raised.value
+    assert (error.file, error.line, error.column) == ("tenant.yaml", line, column)
+    assert fragment in error.msg
+    assert error.msg.endswith(".")
+    assert str(error).startswith(f"tenant.yaml:{line}:{column}: ")
+
+
+def test_secret_values_stay_out_of_config_errors() -> None:
+    """A malformed recovery code or TOTP secret is reported without its value."""
+    text = textwrap.dedent(
+        """\
+        users:
+          - email: a@b.test
+            password: hunter2-hunter2
+            recovery_code: not-a-valid-code-value
+        """
+    )
+
+    with pytest.raises(TenantConfigError) as raised:
+        parse_config(text)
+
+    assert "not-a-valid-code-value" not in str(raised.value)
+    assert "hunter2" not in str(raised.value)
+    assert raised.value.line == 2
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    """Loading a file that does not exist names the file."""
+    with pytest.raises(TenantConfigError, match=r"nothing\.yaml"):
+        load_config(tmp_path / "nothing.yaml")
+
+
+def test_empty_file_is_a_config_error() -> None:
+    """An empty document is refused with a clear message."""
+    with pytest.raises(TenantConfigError, match="empty"):
+        parse_config("")
+
+
+def test_python_objects_check_consistency() -> None:
+    """Config objects built in Python refuse duplicates and dangling references."""
+    client = ClientConfig("a", grant_types=("password",))
+    user = UserConfig("x@y.test", default_config().users[0].password_hash)
+
+    with pytest.raises(ValueError, match="Two clients share 'a'"):
+        TenantConfig(clients=(client, client))
+    with pytest.raises(ValueError, match="Two users share"):
+        TenantConfig(users=(user, user))
+    with pytest.raises(ValueError, match="not a configured API"):
+        TenantConfig(
+            clients=(
+                ClientConfig(
+                    "b",
+                    client_secret="s",
+                    grant_types=("client_credentials",),
+                    api_access={"https://none.test/": ("x",)},
+                ),
+            )
+        )
+    with pytest.raises(ValueError, match="issuer must be an http or https URL"):
+        TenantConfig(issuer="ftp://example.test")
+    with pytest.raises(ValueError, match="not a hash"):
+        UserConfig("x@y.test", "plain-text")

@@ -1,0 +1,160 @@
+"""Durable state in SQLite: what survives a restart, and what the file never holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+import pytest
+from _tenantkit import Serve
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from mfaflow.tenant import (
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    REFRESH_TOKEN,
+    Authenticator,
+    AuthenticatorConfig,
+    Clock,
+    SQLiteStore,
+    Tenant,
+    TenantConfig,
+    User,
+)
+
+
+def test_enrolment_and_refresh_tokens_survive_a_restart(
+    base_config: TenantConfig, serve: Serve, tmp_path: Path
+) -> None:
+    """A new tenant on the same file knows the authenticator and the refresh token."""
+    config = attrs.evolve(base_config, state_file=str(tmp_path / "tenant.db"))
+    with serve(config) as first:
+        secret, tokens = first.enrol_otp()
+        added = first.tenant.add_user("later@example.test", "later-password-1")
+
+    with serve(config) as second:
+        refreshed = second.token(
+            grant_type=REFRESH_TOKEN, refresh_token=tokens["refresh_token"]
+        )
+        challenged = second.login()
+        verified = second.verify_otp(
+            challenged.json()["mfa_token"], second.next_totp(secret)
+        )
+        found = second.tenant.find_user("later@example.test")
+
+    assert refreshed.status_code == 200
+    assert challenged.json()["mfa_requirements"] == {
+        "challenge": [{"type": "otp"}, {"type": "recovery-code"}]
+    }
+    assert verified.status_code == 200
+    assert found == added
+
+
+def test_state_file_holds_no_password_token_or_code(
+    base_config: TenantConfig, serve: Serve, tmp_path: Path
+) -> None:
+    """The SQLite file keeps hashes and digests, never a password, token or code."""
+    path = tmp_path / "tenant.db"
+    with serve(attrs.evolve(base_config, state_file=str(path))) as api:
+        mfa_token = api.mfa_token()
+        enrolment = api.associate(mfa_token, authenticator_types=["otp"])
+        tokens = api.verify_otp(mfa_token, api.totp(enrolment["secret"])).json()
+        api.tenant.add_user("other@example.test", "another-secret-password")
+
+    content = path.read_bytes()
+    for secret in (
+        DEMO_PASSWORD,
+        "another-secret-password",
+        tokens["refresh_token"],
+        enrolment["recovery_codes"][0],
+        mfa_token,
+    ):
+        assert secret.encode() not in content
+    assert DEMO_EMAIL.encode() in content
+
+
+def test_configured_authenticators_are_seeded_once(
+    base_config: TenantConfig, tmp_path: Path
+) -> None:
+    """Restarting on the same file does not duplicate configured authenticators."""
+    user = attrs.evolve(
+        base_config.users[0],
+        authenticators=(AuthenticatorConfig("push"),),
+        recovery_code="ABCDEFGHIJKLMNOPQRSTUVWX",
+    )
+    config = attrs.evolve(
+        base_config, users=(user,), state_file=str(tmp_path / "tenant.db")
+    )
+
+    for _ in range(2):
+        with Tenant(config) as tenant:
+            channels = [a.channel for a in tenant.authenticators(DEMO_EMAIL)]
+
+    assert channels == ["auth0", "otp", "recovery-code"]
+
+
+def test_signing_key_file_keeps_tokens_verifiable(
+    base_config: TenantConfig, tmp_path: Path, clock: Clock
+) -> None:
+    """Two tenants loading the same key file publish the same key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "key.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    config = attrs.evolve(base_config, signing_key_file=str(key_file))
+
+    first, second = Tenant(config, clock=clock), Tenant(config, clock=clock)
+    token = first.signing_key.sign({"sub": "someone"})
+
+    assert first.jwks() == second.jwks()
+    assert first.jwks() != Tenant(base_config, clock=clock).jwks()
+    assert second.signing_key.verify(token) == {"sub": "someone"}
+
+
+def test_unreadable_signing_key_file_is_a_clear_error(
+    base_config: TenantConfig, tmp_path: Path
+) -> None:
+    """A key file that is missing or not a key fails with a message naming it."""
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a key")
+
+    with pytest.raises(ValueError, match=r"garbage\.pem"):
+        Tenant(attrs.evolve(base_config, signing_key_file=str(garbage)))
+    with pytest.raises(ValueError, match=r"missing\.pem"):
+        Tenant(
+            attrs.evolve(base_config, signing_key_file=str(tmp_path / "missing.pem"))
+        )
+
+
+def test_sqlite_store_round_trips_records(tmp_path: Path) -> None:
+    """The SQLite store returns what was put, in insertion order, after reopening."""
+    store = SQLiteStore(tmp_path / "state.db")
+    user = User("auth0|1", "Someone@Example.test", "scrypt$10$8$1$c2FsdA$a2V5")
+    store.put_user(user)
+    store.put_authenticator(
+        Authenticator("sms|dev_1", user.id, "oob", oob_channel="sms")
+    )
+    store.put_authenticator(Authenticator("totp|dev_2", user.id, "otp", secret="ABC"))
+    store.put_authenticator(attrs.evolve(store.authenticators(user.id)[0], active=True))
+    store.close()
+
+    reopened = SQLiteStore(tmp_path / "state.db")
+    found = reopened.find_user("someone@example.test")
+    listed = reopened.authenticators(user.id)
+    reopened.delete_authenticator("totp|dev_2")
+    remaining = reopened.authenticators(user.id)
+    reopened.close()
+
+    assert found == user
+    assert [(a.id, a.active) for a in listed] == [
+        ("sms|dev_1", True),
+        ("totp|dev_2", False),
+    ]
+    assert listed[1].secret == "ABC"
+    assert [a.id for a in remaining] == ["sms|dev_1"]
