@@ -11,6 +11,7 @@ See ``docs/flow-format.md`` for the file format these classes model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
@@ -33,6 +34,7 @@ __all__ = [
     "StateKind",
     "Transition",
     "Value",
+    "event_matches",
 ]
 
 Value: TypeAlias = Any
@@ -249,6 +251,10 @@ class Flow:
     expires_in: Value = None
     on_expiry: str | None = None
     location: Location = _NOWHERE
+    #: Where the value of each top-level key (``initial``, ``on_expiry``, ...)
+    #: was written, for messages that point at it.
+    locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
+    _secret_names: frozenset[str] = field(init=False, eq=False, repr=False)
 
     @property
     def source(self) -> str:
@@ -257,11 +263,36 @@ class Flow:
 
     def secret_names(self) -> frozenset[str]:
         """Names of secret inputs (of the flow and of its input states) and data."""
+        return self._secret_names
+
+    @_secret_names.default
+    def _find_secret_names(self) -> frozenset[str]:
         names = {name for name, spec in self.inputs.items() if spec.secret}
         names |= {name for name, spec in self.data.items() if spec.secret}
         for state in self.states.values():
             names |= {spec.name for spec in state.inputs if spec.secret}
         return frozenset(names)
+
+
+_STATUS_RANGE = re.compile(r"http\.([1-5])xx")
+
+
+def event_matches(pattern: str, event: str) -> int | None:
+    """How specifically an ``on`` key or ``errors`` entry matches ``event``.
+
+    0 for the exact name, 1 for a status range (``http.5xx``), 2 for a
+    ``prefix.*``, 3 for ``*``; ``None`` when it does not match. Lower wins.
+    """
+    if pattern == event:
+        return 0
+    status = _STATUS_RANGE.fullmatch(pattern)
+    if status and re.fullmatch(rf"http\.{status.group(1)}\d\d", event):
+        return 1
+    if pattern.endswith(".*") and event.startswith(pattern[:-1]):
+        return 2
+    if pattern == "*":
+        return 3
+    return None
 
 
 def is_template(value: Value) -> bool:

@@ -13,11 +13,12 @@ text, with ``None`` rendered as the empty string. ``$${`` writes a literal
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 __all__ = ["ROOTS", "Reference", "Template", "parse", "render", "resolve"]
 
@@ -45,10 +46,16 @@ class Reference:
 
 @frozen
 class Template:
-    """A parsed template: literal text and references, in order."""
+    """A parsed template: literal text and references, in order.
+
+    ``line`` and ``column`` (from 1; 0 when unknown) say where the string
+    starts in its flow file, for messages; they take no part in equality.
+    """
 
     source: str
     parts: tuple[str | Reference, ...]
+    line: int = field(default=0, eq=False)
+    column: int = field(default=0, eq=False)
 
     @property
     def references(self) -> tuple[Reference, ...]:
@@ -117,7 +124,7 @@ def resolve(reference: Reference, context: Mapping[str, Any]) -> Any:
         if isinstance(value, Mapping):
             value = value.get(key)
         elif isinstance(value, Sequence) and not isinstance(value, str | bytes):
-            index = int(key) if key.isdigit() else None
+            index = int(key) if key.isascii() and key.isdigit() else None
             value = value[index] if index is not None and index < len(value) else None
         else:
             return None
@@ -150,8 +157,19 @@ def _render_template(template: Template, context: Mapping[str, Any]) -> Any:
 
 
 def _as_text(value: Any) -> str:
+    if value is None:
+        return ""
     if value is True or value is False:
         return "true" if value else "false"
     if isinstance(value, list | tuple):
         return " ".join(_as_text(item) for item in value)
+    if isinstance(value, Mapping):
+        # JSON, not Python's repr: the text usually ends up in a request.
+        return json.dumps(dict(value), separators=(",", ":"), default=_jsonable)
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
     return str(value)

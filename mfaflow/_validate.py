@@ -1,0 +1,352 @@
+"""Structural checks of a flow: what a schema cannot say.
+
+:func:`check_flow` looks at a whole :class:`~mfaflow._model.Flow`: that
+every transition leads to a state, that every state can be reached and
+left, that references name declared inputs, data and outputs and only use
+roots that exist where they are written, and that every action, guard and
+sub-flow named exists. Nothing is imported: names are only looked up in the
+containers given.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Container, Iterable, Iterator, Mapping
+from typing import Any
+
+from ._errors import DefinitionError
+from ._model import Condition, Flow, Location, State, Transition, Value
+from ._template import Reference, Template
+
+__all__ = ["check_flow"]
+
+#: Roots that any template may use.
+_EVERYWHERE = frozenset({"inputs", "data", "client", "run"})
+#: Roots added in the transitions and catch rules of each kind of state.
+_EVENT_ROOTS = {
+    "call": frozenset({"response", "error"}),
+    "action": frozenset({"result", "error"}),
+    "flow": frozenset({"output", "error"}),
+    "input": frozenset({"error"}),
+    "pass": frozenset({"error"}),
+    "final": frozenset(),
+}
+#: Where each root that is not available everywhere exists.
+_HOMES = {
+    "response": "the transitions and catch rules of a call state",
+    "result": "the transitions and catch rules of an action state",
+    "output": "the transitions and catch rules of a sub-flow state",
+    "error": "transitions and catch rules",
+}
+#: The keys a root has, for roots whose keys are fixed.
+_ROOT_KEYS = {
+    "client": (
+        "audience",
+        "client_id",
+        "client_secret",
+        "issuer",
+        "issuer_host",
+        "redirect_uri",
+    ),
+    "run": ("flow", "id", "state"),
+    "response": ("body", "headers", "status"),
+    "error": ("code", "description", "event", "message", "status"),
+}
+
+
+def check_flow(
+    flow: Flow,
+    *,
+    actions: Container[str] | None,
+    guards: Container[str] | None,
+    flows: Container[str] | None = None,
+) -> list[DefinitionError]:
+    """Every structural problem of ``flow``, in the order of its file.
+
+    ``actions``, ``guards`` and ``flows`` hold the names that exist; a name
+    of a kind passed as ``None`` is not checked.
+    """
+    checker = _Checker(flow)
+    checker.targets()
+    checker.reachability()
+    checker.exits()
+    checker.declarations()
+    checker.references()
+    checker.names(actions, guards, flows)
+    return sorted(checker.errors, key=lambda error: (error.line, error.column))
+
+
+class _Checker:
+    """Collects the structural problems of one flow, one kind per method."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+        self.errors: list[DefinitionError] = []
+        self.inputs = set(flow.inputs)
+        for state in flow.states.values():
+            self.inputs.update(spec.name for spec in state.inputs)
+
+    def fail(self, at: Location, message: str) -> None:
+        self.errors.append(DefinitionError(message, at.file, at.line, at.column))
+
+    def where(self, key: str) -> Location:
+        return self.flow.locations.get(key, self.flow.location)
+
+    # States and the ways between them.
+
+    def targets(self) -> None:
+        flow, states = self.flow, self.flow.states
+        if flow.initial not in states:
+            near = _near(flow.initial, states)
+            message = f"The initial state {flow.initial!r} is not a state{near}."
+            self.fail(self.where("initial"), message)
+        if flow.on_expiry is not None:
+            self.expiry_target(flow.on_expiry)
+        for state in states.values():
+            for transition in state.transitions:
+                what = f"Transition {transition.event!r} of state {state.name!r}"
+                self.target(transition.target, transition.location, what)
+            for index, rule in enumerate(state.catch, 1):
+                what = f"Catch rule {index} of state {state.name!r}"
+                self.target(rule.target, rule.location, what)
+
+    def target(self, name: str, at: Location, what: str) -> None:
+        if name not in self.flow.states:
+            near = _near(name, self.flow.states)
+            self.fail(at, f"{what} goes to {name!r}, which is not a state{near}.")
+
+    def expiry_target(self, name: str) -> None:
+        state = self.flow.states.get(name)
+        if state is None:
+            near = _near(name, self.flow.states)
+            message = f"'on_expiry' names {name!r}, which is not a state{near}."
+            self.fail(self.where("on_expiry"), message)
+        elif not state.final:
+            message = f"'on_expiry' names {name!r}, which is not a final state."
+            self.fail(self.where("on_expiry"), message)
+
+    def reachability(self) -> None:
+        flow = self.flow
+        if flow.initial not in flow.states:
+            return
+        reached = _reachable(flow)
+        for state in flow.states.values():
+            if state.name in reached:
+                continue
+            if state.final:
+                message = (
+                    f"Final state {state.name!r} is reached by no path "
+                    f"from the initial state {flow.initial!r}."
+                )
+            else:
+                message = (
+                    f"State {state.name!r} cannot be reached "
+                    f"from the initial state {flow.initial!r}."
+                )
+            self.fail(state.location, message)
+
+    def exits(self) -> None:
+        for state in self.flow.states.values():
+            if state.final:
+                continue
+            if not state.transitions and not state.catch:
+                message = (
+                    f"State {state.name!r} has no way out: "
+                    "it is not final and has no 'on' or 'catch'."
+                )
+                self.fail(state.location, message)
+            elif state.kind in ("pass", "input") and not _takes_ok(state):
+                kind = "Pass" if state.kind == "pass" else "Input"
+                message = (
+                    f"{kind} state {state.name!r} has no transition for 'ok', "
+                    "the only event it emits."
+                )
+                self.fail(state.location, message)
+
+    # Declarations and references.
+
+    def declarations(self) -> None:
+        for state in self.flow.states.values():
+            for transition in state.transitions:
+                what = f"Transition {transition.event!r} of state {state.name!r}"
+                self.saves(transition.save, transition.location, what)
+            for index, rule in enumerate(state.catch, 1):
+                what = f"Catch rule {index} of state {state.name!r}"
+                self.saves(rule.save, rule.location, what)
+            for key in state.output:
+                if key not in self.flow.outputs:
+                    message = (
+                        f"Final state {state.name!r} gives the output {key!r}, "
+                        "which is not declared under 'outputs'."
+                    )
+                    self.fail(state.location, message)
+
+    def saves(self, save: Mapping[str, Value], at: Location, what: str) -> None:
+        for key in save:
+            if key not in self.flow.data:
+                message = f"{what} saves {key!r}, which is not declared under 'data'."
+                self.fail(at, message)
+
+    def references(self) -> None:
+        for where, place, roots, value in _places(self.flow):
+            for template in _templates(value):
+                at = place
+                if template.line:
+                    at = Location(self.flow.source, template.line, template.column)
+                for reference in template.references:
+                    self.reference(reference, where, at, roots)
+
+    def reference(
+        self, reference: Reference, where: str, at: Location, roots: frozenset[str]
+    ) -> None:
+        root = reference.root
+        if root not in roots:
+            message = (
+                f"Reference {reference} in {where} cannot be filled there: "
+                f"{root!r} exists only in {_HOMES[root]}."
+            )
+            self.fail(at, message)
+            return
+        if not reference.path:
+            return
+        key = reference.path[0]
+        if root == "inputs" and key not in self.inputs:
+            message = (
+                f"Reference {reference} in {where} names the input {key!r}, "
+                "which is declared neither in the flow's inputs nor in an input state."
+            )
+            self.fail(at, message)
+        elif root == "data" and key not in self.flow.data:
+            message = (
+                f"Reference {reference} in {where} names {key!r}, "
+                "which is not declared under 'data'."
+            )
+            self.fail(at, message)
+        elif root in _ROOT_KEYS and key not in _ROOT_KEYS[root]:
+            allowed = ", ".join(_ROOT_KEYS[root])
+            message = (
+                f"Reference {reference} in {where} names {key!r}, "
+                f"which {root!r} does not have; allowed: {allowed}."
+            )
+            self.fail(at, message)
+
+    # Names looked up elsewhere.
+
+    def names(
+        self,
+        actions: Container[str] | None,
+        guards: Container[str] | None,
+        flows: Container[str] | None,
+    ) -> None:
+        for state in self.flow.states.values():
+            where = f"state {state.name!r}"
+            if actions is not None and state.kind == "action":
+                self.known(state.action or "", actions, "action", where, state.location)
+            if flows is not None and state.kind == "flow":
+                self.known(state.flow or "", flows, "sub-flow", where, state.location)
+            if guards is None:
+                continue
+            for transition in state.transitions:
+                for condition in _conditions(transition.when):
+                    what = f"transition {transition.event!r} of {where}"
+                    self.known(
+                        condition.guard, guards, "guard", what, condition.location
+                    )
+
+    def known(
+        self, name: str, names: Container[str], kind: str, where: str, at: Location
+    ) -> None:
+        if name in names:
+            return
+        message = f"Unknown {kind} {name!r} in {where}"
+        if isinstance(names, Iterable) and not isinstance(names, str):
+            listed = sorted(str(item) for item in names)
+            message += f"; known: {', '.join(listed) or 'none'}"
+        self.fail(at, message + ".")
+
+
+def _near(name: str, names: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(names), n=1)
+    return f" (the nearest is {close[0]!r})" if close else ""
+
+
+def _reachable(flow: Flow) -> set[str]:
+    """The states a run can be in, from ``initial`` (and ``on_expiry``)."""
+    start = [flow.initial]
+    if flow.on_expiry is not None:
+        start.append(flow.on_expiry)
+    reached: set[str] = set()
+    while start:
+        name = start.pop()
+        if name in reached or name not in flow.states:
+            continue
+        reached.add(name)
+        start.extend(flow.states[name].targets)
+    return reached
+
+
+def _takes_ok(state: State) -> bool:
+    events = [transition.event for transition in state.transitions]
+    events += [error for rule in state.catch for error in rule.errors]
+    return "ok" in events or "*" in events
+
+
+def _places(flow: Flow) -> Iterator[tuple[str, Location, frozenset[str], Any]]:
+    """Every place that holds values, as (where, location, roots, values)."""
+    at = flow.locations.get("expires_in", flow.location)
+    yield "'expires_in' of the flow", at, _EVERYWHERE, flow.expires_in
+    for spec in flow.inputs.values():
+        where = f"input {spec.name!r}"
+        yield where, spec.location, _EVERYWHERE, (spec.default, spec.choices)
+    for state in flow.states.values():
+        yield from _state_places(flow, state)
+
+
+def _state_places(
+    flow: Flow, state: State
+) -> Iterator[tuple[str, Location, frozenset[str], Any]]:
+    where = f"state {state.name!r}"
+    call = state.call
+    if call is not None:
+        values = (call.url, call.query, call.form, call.json, call.headers, call.bearer)
+        yield f"the call of {where}", call.location, _EVERYWHERE, values
+    yield f"'with' of {where}", state.location, _EVERYWHERE, state.args
+    for spec in state.inputs:
+        if spec is not flow.inputs.get(spec.name):
+            what = f"input {spec.name!r} of {where}"
+            yield what, spec.location, _EVERYWHERE, (spec.default, spec.choices)
+    roots = _EVERYWHERE | _EVENT_ROOTS[state.kind]
+    for transition in state.transitions:
+        what = f"transition {transition.event!r} of {where}"
+        yield what, transition.location, roots, _transition_values(transition)
+    for index, rule in enumerate(state.catch, 1):
+        yield f"catch rule {index} of {where}", rule.location, roots, rule.save
+    yield where, state.location, _EVERYWHERE, (state.output, state.message)
+
+
+def _transition_values(transition: Transition) -> tuple[Any, ...]:
+    return (transition.when, transition.save, transition.delay, transition.expires_in)
+
+
+def _templates(value: Any) -> Iterator[Template]:
+    if isinstance(value, Template):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _templates(item)
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _templates(item)
+    elif isinstance(value, Condition):
+        yield from _templates(value.args)
+
+
+def _conditions(condition: Condition | None) -> Iterator[Condition]:
+    if condition is None:
+        return
+    yield condition
+    args = condition.args
+    nested = args if isinstance(args, tuple) else (args,)
+    for item in nested:
+        if isinstance(item, Condition):
+            yield from _conditions(item)

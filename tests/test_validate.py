@@ -1,0 +1,253 @@
+"""Structural checks: what a flow must satisfy beyond the schema."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _flowfiles import (
+    ACTIONS,
+    FLOWFILES,
+    FLOWS,
+    GOOD,
+    GUARDS,
+    SHIPPED,
+    assert_reported,
+    bad,
+)
+
+from mfaflow._errors import DefinitionError, DefinitionErrors
+from mfaflow._loader import load_flow, parse_flow
+from mfaflow._model import Flow, State, Transition
+from mfaflow._registry import default_registry
+from mfaflow._validate import check_flow
+
+
+def check(flow: Flow) -> list[DefinitionError]:
+    """check_flow with the test names of actions, guards and flows."""
+    return check_flow(flow, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
+
+
+def parsed(text: str) -> Flow:
+    """A flow from YAML text that must parse."""
+    return parse_flow(text, "test.yaml")
+
+
+@pytest.mark.parametrize("path", GOOD, ids=lambda path: path.name)
+def test_good_fixtures_pass_every_check(path: Path) -> None:
+    """The good fixtures have no structural problem."""
+    assert check(load_flow(path)) == []
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.name)
+def test_shipped_flows_pass_every_check(path: Path) -> None:
+    """The shipped flows use only registered actions and guards and shipped flows."""
+    registry = default_registry()
+    shipped = {flow.stem for flow in SHIPPED}
+
+    flow = load_flow(path)
+    errors = check_flow(
+        flow,
+        actions=registry.action_names(),
+        guards=registry.guard_names(),
+        flows=shipped,
+    )
+
+    assert [str(error) for error in errors] == []
+
+
+@pytest.mark.parametrize("path", bad("structure"), ids=lambda path: path.name)
+def test_structural_problems_are_reported_where_they_are(path: Path) -> None:
+    """Each structure fixture reports exactly its problems, at their positions."""
+    flow = load_flow(path)
+
+    assert_reported(check(flow), path)
+
+
+@pytest.mark.parametrize("path", bad("structure"), ids=lambda path: path.name)
+def test_structural_messages_are_sentences(path: Path) -> None:
+    """Each structural message opens with a capital or quote, ends in a full stop."""
+    for error in check(load_flow(path)):
+        assert error.msg.endswith("."), error.msg
+        assert error.msg[0].isupper() or error.msg[0] == "'", error.msg
+
+
+def test_a_dotted_python_path_is_an_unknown_action(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`action: os.system` is an unknown action, and nothing is imported or called."""
+    calls: list[Any] = []
+    monkeypatch.setattr(os, "system", lambda *args: calls.append(args))
+
+    def no_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        pytest.fail(f"importlib.import_module({name!r}) was called")
+
+    monkeypatch.setattr(importlib, "import_module", no_import)
+    path = FLOWFILES / "bad" / "structure" / "os-system-action.yaml"
+
+    with pytest.raises(DefinitionErrors) as caught:
+        load_flow(path, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
+
+    assert_reported(caught.value.errors, path)
+    assert calls == []
+
+
+def test_an_importable_action_name_is_never_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A module that an action name could reach stays unimported, even on sys.path."""
+    monkeypatch.syspath_prepend(str(FLOWFILES))
+    monkeypatch.delitem(sys.modules, "flowfile_tripwire", raising=False)
+    imported: list[str] = []
+    real_import = builtins.__import__
+
+    def watching_import(name: str, *args: Any, **kwargs: Any) -> Any:
+        imported.append(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", watching_import)
+    path = FLOWFILES / "bad" / "structure" / "tripwire-action.yaml"
+
+    with pytest.raises(DefinitionErrors) as caught:
+        load_flow(path, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
+
+    assert_reported(caught.value.errors, path)
+    assert "flowfile_tripwire" not in sys.modules
+    assert not any("tripwire" in name for name in imported)
+
+
+def test_registered_actions_pass() -> None:
+    """An action named in `actions` is not reported."""
+    path = FLOWFILES / "bad" / "structure" / "os-system-action.yaml"
+    flow = load_flow(path)
+
+    errors = check_flow(flow, actions={"os.system"}, guards=GUARDS)
+
+    assert errors == []
+
+
+def test_names_of_a_kind_given_as_none_are_not_checked() -> None:
+    """With actions, guards and flows all None, only the flow's own structure counts."""
+    flow = load_flow(FLOWFILES / "bad" / "structure" / "unknown-names.yaml")
+
+    assert check_flow(flow, actions=None, guards=None, flows=None) == []
+
+
+def test_known_names_are_listed_when_they_can_be() -> None:
+    """An unknown action's message lists the registered ones, sorted."""
+    flow = load_flow(FLOWFILES / "bad" / "structure" / "os-system-action.yaml")
+
+    (error,) = check_flow(flow, actions=["pkce", "generate_state"], guards=GUARDS)
+
+    assert error.msg == (
+        "Unknown action 'os.system' in state 'run'; known: generate_state, pkce."
+    )
+
+
+def test_the_on_expiry_state_counts_as_reached() -> None:
+    """A final state reached only through on_expiry is not reported as unreachable."""
+    flow = load_flow(FLOWFILES / "bad" / "structure" / "unreachable.yaml")
+
+    reported = {error.msg.split("'")[1] for error in check(flow)}
+
+    assert "expired" not in reported
+    assert reported == {"orphan", "forgotten", "lonely"}
+
+
+def test_a_catch_all_takes_ok() -> None:
+    """A pass state whose only transition is `*` is not stuck."""
+    flow = parsed(
+        "mfaflow: 1\nname: x\ninitial: a\nstates:\n"
+        "  a: {on: {'*': b}}\n  b: {final: true}\n"
+    )
+
+    assert check(flow) == []
+
+
+def test_a_catch_rule_for_ok_takes_ok() -> None:
+    """An input state whose catch rule takes ok is not stuck."""
+    flow = parsed(
+        "mfaflow: 1\nname: x\ninputs: {otp: }\ninitial: a\nstates:\n"
+        "  a: {input: [otp], catch: [{errors: [ok], to: b}]}\n  b: {final: true}\n"
+    )
+
+    assert check(flow) == []
+
+
+def test_listed_flow_inputs_are_checked_once() -> None:
+    """A bad default of a flow input is reported once, not again per input state."""
+    flow = parsed(
+        "mfaflow: 1\nname: x\ninputs: {otp: {default: '${data.nope}'}}\ninitial: a\n"
+        "states:\n  a: {input: [otp], on: {ok: b}}\n  b: {input: [otp], on: {ok: c}}\n"
+        "  c: {final: true}\n"
+    )
+
+    errors = check(flow)
+
+    assert [(error.line, error.column) for error in errors] == [(3, 25)]
+
+
+def test_references_in_catch_rules_follow_the_state_kind() -> None:
+    """A catch rule of a call state may use ${response}, one of an action may not."""
+    flow = parsed(
+        "mfaflow: 1\nname: x\ndata: {d: }\ninitial: a\nstates:\n"
+        "  a:\n    call: {url: /x}\n    on: {ok: b}\n"
+        "    catch: [{errors: ['*'], to: b, save: {d: '${response.status}'}}]\n"
+        "  b:\n    action: pkce\n    on: {ok: c}\n"
+        "    catch: [{errors: ['*'], to: c, save: {d: '${response.status}'}}]\n"
+        "  c: {final: true}\n"
+    )
+
+    errors = check(flow)
+
+    assert [(error.line, error.column) for error in errors] == [(13, 46)]
+    assert "'response' exists only in" in errors[0].msg
+
+
+def test_inputs_declared_by_an_input_state_may_be_referenced() -> None:
+    """${inputs.otp} is declared when an input state asks for otp inline."""
+    flow = parsed(
+        "mfaflow: 1\nname: x\ninitial: a\nstates:\n"
+        "  a: {input: {otp: {secret: true}}, on: {ok: b}}\n"
+        "  b:\n    call: {url: /verify, form: {otp: '${inputs.otp}'}}\n"
+        "    on: {ok: c}\n  c: {final: true}\n"
+    )
+
+    assert check(flow) == []
+
+
+def test_a_flow_built_without_a_file_is_checked_too() -> None:
+    """check_flow works on a model made in code, reporting at location 0:0."""
+    flow = Flow(
+        name="code",
+        initial="start",
+        states={
+            "start": State("start", "pass", transitions=(Transition("ok", "finsh"),)),
+            "finish": State("finish", "final"),
+        },
+    )
+
+    errors = check(flow)
+
+    assert {(error.file, error.line, error.column) for error in errors} == {
+        ("<string>", 0, 0)
+    }
+    assert [error.msg for error in errors] == [
+        "Transition 'ok' of state 'start' goes to 'finsh', which is not a state "
+        "(the nearest is 'finish').",
+        "Final state 'finish' is reached by no path from the initial state 'start'.",
+    ]
+
+
+def test_errors_are_in_file_order() -> None:
+    """Errors from different checks come sorted by line and column."""
+    errors = check(load_flow(FLOWFILES / "bad" / "structure" / "no-way-out.yaml"))
+
+    positions = [(error.line, error.column) for error in errors]
+    assert len(positions) == 4
+    assert positions == sorted(positions)
