@@ -1,0 +1,1167 @@
+"""The engine: compiles flows onto ``transitions`` and drives runs through them.
+
+Each flow definition is compiled once, into one ``transitions.Machine``
+shared by every run of that flow; a run is a plain document that names its
+current state. Taking a step means: execute the current state (send its
+HTTP request, call its action, start its sub-flow, or stop to wait), turn
+the outcome into an event, and let the machine pick the transition. The
+machine is given only callables, never names, so nothing in a flow file can
+make ``transitions`` import anything.
+
+Order of handling an event in a state: the first ``retry`` rule that
+matches and has attempts left; then the ``on`` keys, most specific first;
+then the first matching ``catch`` rule. An event none of them take stops
+the run with :class:`~mfaflow.UnhandledEvent`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+from attrs import evolve, frozen
+from transitions import Machine
+
+from . import _template
+from ._catalog import Catalog
+from ._errors import (
+    ConnectError,
+    InputError,
+    ResponseTooLarge,
+    RunEnded,
+    RunError,
+    TLSError,
+    TransportError,
+    TransportTimeout,
+    UnhandledEvent,
+)
+from ._model import (
+    CatchRule,
+    Condition,
+    Flow,
+    InputSpec,
+    RetryRule,
+    State,
+    Transition,
+    event_matches,
+)
+from ._registry import (
+    COMBINATORS,
+    ActionContext,
+    ActionResult,
+    Registry,
+    default_registry,
+)
+from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState
+from ._store import MemoryStore, Store, StoredRun
+from ._template import Reference, Template
+from ._transport import Request, Response, Transport
+
+__all__ = ["AUTH0_ENDPOINTS", "Client", "Engine", "RunEvent"]
+
+log = logging.getLogger(__name__)
+
+#: Where Auth0 serves what OpenID Connect discovery may name, used when
+#: discovery fails or lacks an entry (Auth0 lists no MFA endpoints there).
+AUTH0_ENDPOINTS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/oauth/token",
+    "userinfo_endpoint": "/userinfo",
+    "jwks_uri": "/.well-known/jwks.json",
+    "revocation_endpoint": "/oauth/revoke",
+    "mfa_challenge_endpoint": "/mfa/challenge",
+    "mfa_associate_endpoint": "/mfa/associate",
+    "mfa_authenticators_endpoint": "/mfa/authenticators",
+}
+
+_DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+@frozen(repr=False)
+class Client:
+    """The application a flow acts for, at one authorization server.
+
+    ``issuer`` is the server's base URL (``https://tenant.example.com/``).
+    The client secret is never shown by ``repr``.
+    """
+
+    issuer: str
+    client_id: str
+    client_secret: str | None = None
+    redirect_uri: str | None = None
+    audience: str | None = None
+
+    @property
+    def issuer_host(self) -> str:
+        return urlsplit(self.issuer).netloc
+
+    def template_view(self) -> dict[str, Any]:
+        """The values flow files see as ``${client.*}``."""
+        return {
+            "issuer": self.issuer,
+            "issuer_host": self.issuer_host,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "redirect_uri": self.redirect_uri,
+            "audience": self.audience,
+        }
+
+    def __repr__(self) -> str:
+        secret = "***" if self.client_secret else None
+        return (
+            f"Client(issuer={self.issuer!r}, client_id={self.client_id!r}, "
+            f"client_secret={secret!r})"
+        )
+
+
+@frozen
+class RunEvent:
+    """What hooks are told: a run ``started``, took a ``transition``,
+    began to ``wait``, ``ended`` or ``failed``.
+
+    Carries names and times only, never a value of the run's data.
+    """
+
+    kind: str
+    run_id: str
+    flow: str
+    state: str
+    at: float
+    event: str | None = None
+    source: str | None = None
+    outcome: str | None = None
+    waiting_for: tuple[str, ...] = ()
+    resume_at: float | None = None
+
+
+Hook = Callable[[RunEvent], None]
+
+
+class _Cursor:
+    """The stand-in model a shared machine moves for one step of one run."""
+
+    __slots__ = ("state", "taken")
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        self.taken: list[Transition | CatchRule] = []
+
+
+class _Compiled:
+    """One flow compiled onto one shared ``transitions.Machine``."""
+
+    def __init__(
+        self, flow: Flow, guard: Callable[[Condition, Mapping[str, Any]], bool]
+    ):
+        self.flow = flow
+        self.machine = Machine(
+            model=None,
+            states=list(flow.states),
+            initial=flow.initial,
+            auto_transitions=False,
+            send_event=True,
+        )
+        self.keys: dict[str, tuple[str, ...]] = {}
+        for state in flow.states.values():
+            for transition in state.transitions:
+                self._add(state.name, transition.event, transition, guard)
+            for index, rule in enumerate(state.catch):
+                self._add(state.name, f"catch#{index}", rule, guard)
+            self.keys[state.name] = tuple(
+                dict.fromkeys(t.event for t in state.transitions)
+            )
+
+    def _add(
+        self,
+        source: str,
+        trigger: str,
+        rule: Transition | CatchRule,
+        guard: Callable[[Condition, Mapping[str, Any]], bool],
+    ) -> None:
+        conditions = []
+        when = rule.when if isinstance(rule, Transition) else None
+        if when is not None:
+            conditions.append(
+                lambda event_data: guard(when, event_data.kwargs["scope"])
+            )
+        self.machine.add_transition(
+            trigger,
+            source,
+            rule.target,
+            conditions=conditions,
+            after=[lambda event_data: event_data.model.taken.append(rule)],
+        )
+
+    def take(
+        self, state: str, trigger: str, scope: Mapping[str, Any]
+    ) -> Transition | CatchRule | None:
+        """Fire ``trigger`` in ``state``; the rule taken, or None if no guard held."""
+        cursor = _Cursor(state)
+        self.machine.events[trigger].trigger(cursor, scope=scope)
+        return cursor.taken[-1] if cursor.taken else None
+
+
+def _matches_any(patterns: Iterable[str], event: str) -> bool:
+    return any(event_matches(pattern, event) is not None for pattern in patterns)
+
+
+class _Outcome:
+    """What executing a state produced: an event and the values it brings."""
+
+    __slots__ = ("event", "scope")
+
+    def __init__(self, event: str, **scope: Any) -> None:
+        self.event = event
+        self.scope = scope
+
+
+class _Wait(Exception):
+    """Raised inside a step when the run must stop and wait."""
+
+
+class Engine:
+    """Runs flows for one client against one authorization server.
+
+    Args:
+        client: the application and its authorization server.
+        transport: how HTTP requests are sent; ``requests`` by default.
+        store: where runs are kept between steps; in memory by default.
+        hooks: callables told of every start, transition, wait and end.
+        registry: the actions and guards flows may name.
+        flow_paths: folders (or files) of the user's own flows, searched
+            before the shipped ones.
+        clock: seconds since the epoch; tests pass their own.
+        random: a number in [0, 1), for retry jitter.
+        max_steps: how many steps one call may take before the run is
+            stopped as looping.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        transport: Transport | None = None,
+        store: Store | None = None,
+        hooks: Sequence[Hook] = (),
+        registry: Registry | None = None,
+        flow_paths: Iterable[str | Path] = (),
+        clock: Callable[[], float] = time.time,
+        random: Callable[[], float] | None = None,
+        max_steps: int = 500,
+    ) -> None:
+        self.client = client
+        self._transport = transport
+        self.store: Store = store if store is not None else MemoryStore()
+        self.hooks = tuple(hooks)
+        self.registry = registry if registry is not None else default_registry()
+        self.catalog = Catalog(flow_paths)
+        self.clock = clock
+        if random is None:
+            import random as _random
+
+            random = _random.random
+        self._random = random
+        self.max_steps = max_steps
+        self._compiled: dict[str, _Compiled] = {}
+        self._discovery: dict[str, Mapping[str, Any]] = {}
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            from ._transport import RequestsTransport
+
+            self._transport = RequestsTransport()
+        return self._transport
+
+    # -- flows ----------------------------------------------------------
+
+    def flow(self, flow: str | Path | Flow) -> Flow:
+        """The validated definition of ``flow``: a name, a path, or a Flow.
+
+        Loading and compiling happen once per flow per engine.
+        """
+        return self._compile(flow).flow
+
+    def _compile(self, flow: str | Path | Flow) -> _Compiled:
+        if isinstance(flow, Flow):
+            if (
+                flow.name not in self._compiled
+                or self._compiled[flow.name].flow is not flow
+            ):
+                self._compiled[flow.name] = _Compiled(flow, self._guard)
+            return self._compiled[flow.name]
+
+        key = str(flow)
+        if key in self._compiled:
+            return self._compiled[key]
+        path = Path(flow) if _looks_like_path(key) else self.catalog.find(key)
+        definition = self._load(path)
+        compiled = self._compiled.get(definition.name)
+        if compiled is None or compiled.flow.source != definition.source:
+            compiled = _Compiled(definition, self._guard)
+        self._compiled[key] = self._compiled[definition.name] = compiled
+        return compiled
+
+    def _load(self, path: Path) -> Flow:
+        from ._loader import load_flow
+
+        return load_flow(
+            path,
+            actions=self.registry.action_names(),
+            guards=self.registry.guard_names(),
+            flows=self.catalog.names() | {path.stem},
+        )
+
+    # -- public driving ------------------------------------------------
+
+    def start(
+        self, flow: str | Path | Flow, inputs: Mapping[str, Any] | None = None
+    ) -> RunResult:
+        """Start a run of ``flow`` and drive it until it ends or must wait.
+
+        Raises:
+            InputError: an input is missing, unknown or malformed; nothing
+                is stored.
+            RunError: the run stopped on an error; it is stored as
+                ``failed`` and can be inspected or resumed.
+        """
+        compiled = self._compile(flow)
+        now = self.clock()
+        frame = self._new_frame(compiled.flow, dict(inputs or {}), now, run_id=None)
+        run = RunState(id=uuid.uuid4().hex, frames=[frame], created_at=now)
+        run.history.append(
+            HistoryEntry(compiled.flow.name, frame.state, None, None, now)
+        )
+        events = [self._event("started", run)]
+        return self._drive(run, events)
+
+    def resume(self, run_id: str, inputs: Mapping[str, Any] | None = None) -> RunResult:
+        """Continue a stored run, giving it the ``inputs`` it waits for.
+
+        A run waiting until a time that has not come yet is returned
+        unchanged. Inputs it does not wait for are refused.
+        """
+        run = self._load_run(run_id)
+        if run.status == "ended":
+            raise RunEnded(
+                f"The run {run_id} has already ended with the outcome {run.outcome!r}.",
+                flow=run.root.name,
+                run_id=run_id,
+                state=run.top.state,
+            )
+        events: list[RunEvent] = []
+        if self._expire(run, events):
+            self._save(run, run.version, events)
+            return self._result(run)
+        wait = run.wait or {}
+        if wait.get("kind") == "time" and self.clock() < wait["until"]:
+            return self._result(run)
+        if wait.get("kind") == "input":
+            return self._drive(
+                run, events, self._accept_inputs(run, dict(inputs or {}))
+            )
+        if inputs:
+            raise InputError(
+                f"The run {run_id} is not waiting for input.",
+                name=next(iter(inputs)),
+                run_id=run_id,
+                flow=run.root.name,
+                state=run.top.state,
+            )
+        run.wait = None
+        return self._drive(run, events)
+
+    def get(self, run_id: str) -> RunResult:
+        """Where the stored run ``run_id`` stands, without changing it."""
+        return self._result(self._load_run(run_id))
+
+    def run(
+        self,
+        flow: str | Path | Flow,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        ask: Callable[[InputRequest], Any],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> RunResult:
+        """Start ``flow`` and keep resuming it until it ends.
+
+        ``ask`` is called for each input the run waits for; ``sleep`` for
+        each wait until a time.
+        """
+        result = self.start(flow, inputs)
+        while not result.ended:
+            if result.waiting_for:
+                given = {request.name: ask(request) for request in result.waiting_for}
+                result = self.resume(result.run_id, given)
+                continue
+            delay = (result.resume_at or 0) - self.clock()
+            if delay > 0:
+                sleep(delay)
+            result = self.resume(result.run_id)
+        return result
+
+    # -- the loop ---------------------------------------------------------
+
+    def _drive(
+        self, run: RunState, events: list[RunEvent], outcome: _Outcome | None = None
+    ) -> RunResult:
+        expected = run.version
+        try:
+            self._steps(run, events, outcome)
+        except _Wait:
+            pass
+        except RunError as exc:
+            run.status = "failed"
+            run.error = str(exc)
+            events.append(self._event("failed", run, event=exc.event))
+            self._save(run, expected, events)
+            raise
+        self._save(run, expected, events)
+        return self._result(run)
+
+    def _steps(
+        self, run: RunState, events: list[RunEvent], outcome: _Outcome | None
+    ) -> None:
+        run.status = "running"
+        run.error = None
+        for _ in range(self.max_steps):
+            if self._expire(run, events):
+                return
+            frame = run.top
+            state = frame.flow.states[frame.state]
+            if state.final:
+                if not self._finish(run, state, events):
+                    return
+                continue
+            if outcome is None:
+                outcome = self._execute(run, frame, state, events)
+                if outcome is None:  # a sub-flow was entered
+                    continue
+            self._handle(run, frame, state, outcome, events)
+            outcome = None
+        raise RunError(
+            f"The run took {self.max_steps} steps without ending or waiting; "
+            "the flow may loop.",
+            flow=run.top.flow.name,
+            run_id=run.id,
+            state=run.top.state,
+        )
+
+    def _execute(
+        self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
+    ) -> _Outcome | None:
+        if state.kind == "call":
+            return self._call(run, frame, state)
+        if state.kind == "action":
+            return self._action(run, frame, state)
+        if state.kind == "input":
+            self._wait_for_input(run, frame, state, events)
+        if state.kind == "flow":
+            self._enter_subflow(run, frame, state)
+            return None
+        return _Outcome("ok")
+
+    def _handle(
+        self,
+        run: RunState,
+        frame: Frame,
+        state: State,
+        outcome: _Outcome,
+        events: list[RunEvent],
+    ) -> None:
+        scope = self._scope(run, frame, **outcome.scope)
+        rule = self._retry_rule(state, outcome.event, frame)
+        if rule is not None:
+            frame.retries += 1
+            delay = self._backoff(rule, frame.retries)
+            log.debug(
+                "run %s: retry %d of %s on %s in %.3fs",
+                run.id,
+                frame.retries,
+                state.name,
+                outcome.event,
+                delay,
+            )
+            self._wait_until(run, self.clock() + delay, events)
+
+        taken = self._take(run, frame, state, outcome.event, scope)
+        if taken is None:
+            raise UnhandledEvent(
+                f"The state {state.name!r} of the flow {frame.flow.name!r} has no "
+                f"transition for the event {outcome.event!r}.",
+                flow=frame.flow.name,
+                run_id=run.id,
+                state=state.name,
+                event=outcome.event,
+            )
+        self._apply(run, frame, state, taken, outcome.event, scope, events)
+
+    def _take(
+        self,
+        run: RunState,
+        frame: Frame,
+        state: State,
+        event: str,
+        scope: Mapping[str, Any],
+    ) -> Transition | CatchRule | None:
+        compiled = self._compile(frame.flow)
+        keys = sorted(
+            (rank, key)
+            for key in compiled.keys[state.name]
+            if (rank := event_matches(key, event)) is not None
+        )
+        for _, key in keys:
+            taken = compiled.take(state.name, key, scope)
+            if taken is not None:
+                return taken
+        for index, rule in enumerate(state.catch):
+            if _matches_any(rule.errors, event):
+                return compiled.take(state.name, f"catch#{index}", scope)
+        return None
+
+    def _apply(
+        self,
+        run: RunState,
+        frame: Frame,
+        state: State,
+        taken: Transition | CatchRule,
+        event: str,
+        scope: Mapping[str, Any],
+        events: list[RunEvent],
+    ) -> None:
+        now = self.clock()
+        for name, value in taken.save.items():
+            frame.data[name] = _template.render(value, scope)
+        frame.retries = 0
+        frame.state = taken.target
+        run.history.append(
+            HistoryEntry(frame.flow.name, taken.target, state.name, event, now)
+        )
+        events.append(self._event("transition", run, event=event, source=state.name))
+        log.debug("run %s: %s --%s--> %s", run.id, state.name, event, taken.target)
+
+        if isinstance(taken, Transition):
+            if taken.expires_in is not None:
+                frame.expires_at = now + _seconds(taken.expires_in, scope, "expires_in")
+            if taken.delay is not None:
+                delay = _seconds(taken.delay, scope, "delay")
+                if delay > 0:
+                    self._wait_until(run, now + delay, events)
+
+    # -- executing states ---------------------------------------------
+
+    def _call(self, run: RunState, frame: Frame, state: State) -> _Outcome:
+        assert state.call is not None
+        request = self._request(run, frame, state)
+        try:
+            response = self.transport.send(request)
+        except TransportError as exc:
+            event = _transport_event(exc)
+            log.info("%s %s -> %s", request.method, _without_query(request.url), event)
+            return _Outcome(event, error=_error(event, message=str(exc)))
+        return self._classify(request, response)
+
+    def _request(self, run: RunState, frame: Frame, state: State) -> Request:
+        call = state.call
+        assert call is not None
+        scope = self._scope(run, frame)
+        url = (
+            self._url(call.endpoint)
+            if call.endpoint
+            else _text(_template.render(call.url, scope))
+        )
+        url = urljoin(_with_slash(self.client.issuer), url)
+        query = _fields(_template.render(dict(call.query), scope))
+        if query:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
+
+        headers = {"Accept": "application/json"}
+        headers.update(_fields(_template.render(dict(call.headers), scope)))
+        bearer = _template.render(call.bearer, scope)
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        body = None
+        if call.form is not None:
+            body = urlencode(
+                _fields(_template.render(dict(call.form), scope)), doseq=True
+            ).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif call.json is not None:
+            body = json.dumps(_drop_none(_template.render(call.json, scope))).encode()
+            headers["Content-Type"] = "application/json"
+        return Request(call.method, url, headers, body, call.timeout)
+
+    def _classify(self, request: Request, response: Response) -> _Outcome:
+        status = response.status
+        body, parsed = _parse_body(response.body)
+        shown = {"status": status, "headers": dict(response.headers), "body": body}
+        if 200 <= status < 300:
+            event = "ok" if parsed else "response.invalid"
+        elif (
+            isinstance(body, Mapping)
+            and isinstance(body.get("error"), str)
+            and body["error"]
+        ):
+            event = body["error"]
+        else:
+            event = f"http.{status}"
+        log.info(
+            "%s %s -> %d (%s)",
+            request.method,
+            _without_query(request.url),
+            status,
+            event,
+        )
+        if event == "ok":
+            return _Outcome(event, response=shown)
+        described = (
+            body.get("error_description", "") if isinstance(body, Mapping) else ""
+        )
+        code = body.get("error") if isinstance(body, Mapping) else None
+        return _Outcome(
+            event,
+            response=shown,
+            error=_error(event, status=status, code=code, description=described),
+        )
+
+    def _url(self, endpoint: str) -> str:
+        issuer = self.client.issuer
+        if issuer not in self._discovery:
+            self._discovery[issuer] = self._discover(issuer)
+        found = self._discovery[issuer].get(endpoint)
+        if isinstance(found, str) and found:
+            return found
+        if endpoint in AUTH0_ENDPOINTS:
+            return AUTH0_ENDPOINTS[endpoint]
+        raise RunError(
+            f"The issuer's discovery document has no {endpoint!r} and Auth0 has no "
+            f"default path for it; known: {', '.join(sorted(AUTH0_ENDPOINTS))}.",
+        )
+
+    def _discover(self, issuer: str) -> Mapping[str, Any]:
+        url = urljoin(_with_slash(issuer), _DISCOVERY_PATH.lstrip("/"))
+        try:
+            response = self.transport.send(
+                Request("GET", url, {"Accept": "application/json"})
+            )
+            document = response.json() if response.status == 200 else {}
+        except (TransportError, ValueError) as exc:
+            log.warning(
+                "Discovery at %s failed (%s); using Auth0's paths.",
+                url,
+                type(exc).__name__,
+            )
+            return {}
+        return document if isinstance(document, Mapping) else {}
+
+    def _action(self, run: RunState, frame: Frame, state: State) -> _Outcome:
+        assert state.action is not None
+        function = self.registry.get_action(state.action)
+        scope = self._scope(run, frame)
+        context = ActionContext(
+            run_id=run.id,
+            flow=frame.flow.name,
+            state=state.name,
+            client=self.client,
+            now=self.clock(),
+            data=dict(frame.data),
+        )
+        try:
+            produced = function(context, _template.render(dict(state.args), scope))
+        except Exception as exc:
+            log.warning(
+                "run %s: the action %r failed with %s.",
+                run.id,
+                state.action,
+                type(exc).__name__,
+            )
+            return _Outcome(
+                "action.error", error=_error("action.error", message=str(exc))
+            )
+        if isinstance(produced, ActionResult):
+            return _Outcome(produced.event, result=produced.result)
+        return _Outcome("ok", result=produced)
+
+    def _wait_for_input(
+        self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
+    ) -> None:
+        scope = self._scope(run, frame)
+        # The stored request shows secret values in a templated prompt as
+        # "***"; only the RunResult handed to the caller fills them in.
+        hidden = frame.flow.secret_names()
+        requests = [
+            _with_prompt(
+                InputRequest.from_spec(spec, _template.render(spec.choices, scope)),
+                spec,
+                scope,
+                hidden,
+            ).to_dict()
+            for spec in state.inputs
+        ]
+        run.status = "waiting"
+        run.wait = {"kind": "input", "inputs": requests}
+        events.append(
+            self._event("waiting", run, waiting_for=tuple(r["name"] for r in requests))
+        )
+        log.debug(
+            "run %s: %s waits for %s", run.id, state.name, [r["name"] for r in requests]
+        )
+        raise _Wait
+
+    def _accept_inputs(self, run: RunState, given: dict[str, Any]) -> _Outcome:
+        frame = run.top
+        state = frame.flow.states[frame.state]
+        specs = {spec.name: spec for spec in state.inputs}
+        context = {"flow": frame.flow.name, "run_id": run.id, "state": state.name}
+        for name in given:
+            if name not in specs:
+                raise InputError(
+                    f"The run is not waiting for the input {name!r}; "
+                    f"it waits for: {', '.join(specs)}.",
+                    name=name,
+                    **context,
+                )
+        choices = {
+            r["name"]: r.get("choices") for r in (run.wait or {}).get("inputs", [])
+        }
+        for spec in specs.values():
+            frame.inputs[spec.name] = _checked_input(
+                spec, given, choices.get(spec.name), context
+            )
+        run.wait = None
+        return _Outcome("ok")
+
+    def _enter_subflow(self, run: RunState, frame: Frame, state: State) -> None:
+        assert state.flow is not None
+        child = self._compile(state.flow).flow
+        inputs = _template.render(dict(state.args), self._scope(run, frame))
+        now = self.clock()
+        try:
+            new = self._new_frame(child, _drop_none(inputs), now, run_id=run.id)
+        except InputError as exc:
+            raise RunError(
+                f"The state {state.name!r} starts the flow {child.name!r} with a bad input: {exc}",
+                flow=frame.flow.name,
+                run_id=run.id,
+                state=state.name,
+            ) from exc
+        run.frames.append(new)
+        run.history.append(HistoryEntry(child.name, new.state, None, None, now))
+
+    def _finish(self, run: RunState, state: State, events: list[RunEvent]) -> bool:
+        """Leave a final state; False when the whole run has ended."""
+        frame = run.top
+        scope = self._scope(run, frame)
+        output = _template.render(dict(state.output), scope)
+        message = _template.render(state.message, scope)
+        if len(run.frames) == 1:
+            run.status = "ended"
+            run.outcome = state.outcome
+            run.final_state = state.name
+            run.output = output
+            run.message = None if message is None else str(message)
+            run.wait = None
+            events.append(self._event("ended", run, outcome=state.outcome))
+            log.debug("run %s: ended in %s (%s)", run.id, state.name, state.outcome)
+            return False
+
+        run.frames.pop()
+        parent = run.top
+        parent_state = parent.flow.states[parent.state]
+        keys = self._compile(parent.flow).keys[parent.state]
+        event = state.name if state.name in keys else state.outcome
+        context = {
+            "output": output,
+            "error": _error(event, message=None if message is None else str(message)),
+        }
+        self._handle(run, parent, parent_state, _Outcome(event, **context), events)
+        return True
+
+    # -- waiting, expiry, retries -------------------------------------
+
+    def _wait_until(self, run: RunState, until: float, events: list[RunEvent]) -> None:
+        run.status = "waiting"
+        run.wait = {"kind": "time", "until": until}
+        events.append(self._event("waiting", run, resume_at=until))
+        raise _Wait
+
+    def _expire(self, run: RunState, events: list[RunEvent]) -> bool:
+        """Send the outermost expired frame to its expiry state; True if the run ended."""
+        now = self.clock()
+        for depth, frame in enumerate(run.frames):
+            if frame.expires_at is not None and now >= frame.expires_at:
+                break
+        else:
+            return False
+
+        del run.frames[depth + 1 :]
+        run.wait = None
+        source = frame.state
+        frame.expires_at = None
+        target = frame.flow.on_expiry
+        log.debug("run %s: %s expired in %s", run.id, frame.flow.name, source)
+        if target is None:
+            expired = State(name="expired", kind="final", outcome="expired")
+            return not self._finish(run, expired, events)
+        frame.state = target
+        run.history.append(
+            HistoryEntry(frame.flow.name, target, source, "expired", now)
+        )
+        events.append(self._event("transition", run, event="expired", source=source))
+        return False
+
+    def _retry_rule(self, state: State, event: str, frame: Frame) -> RetryRule | None:
+        for rule in state.retry:
+            if _matches_any(rule.errors, event):
+                return rule if frame.retries < rule.attempts else None
+        return None
+
+    def _backoff(self, rule: RetryRule, attempt: int) -> float:
+        delay = rule.interval * rule.backoff ** (attempt - 1)
+        if rule.max_delay is not None:
+            delay = min(delay, rule.max_delay)
+        if rule.jitter == "full":
+            delay *= self._random()
+        return delay
+
+    # -- guards ---------------------------------------------------------
+
+    def _guard(self, condition: Condition, scope: Mapping[str, Any]) -> bool:
+        if condition.guard in COMBINATORS:
+            nested = (
+                condition.args
+                if isinstance(condition.args, tuple)
+                else (condition.args,)
+            )
+            results = (self._guard(inner, scope) for inner in nested)
+            if condition.guard == "all":
+                return all(results)
+            if condition.guard == "any":
+                return any(results)
+            return not next(results)
+        function = self.registry.get_guard(condition.guard)
+        return bool(function(_template.render(condition.args, scope)))
+
+    # -- documents and results ----------------------------------------
+
+    def _new_frame(
+        self, flow: Flow, given: dict[str, Any], now: float, *, run_id: str | None
+    ) -> Frame:
+        context = {"flow": flow.name, "run_id": run_id, "state": flow.initial}
+        unknown = sorted(set(given) - set(flow.inputs))
+        if unknown:
+            allowed = ", ".join(flow.inputs) or "none"
+            raise InputError(
+                f"The flow {flow.name!r} has no input {unknown[0]!r}; its inputs: {allowed}.",
+                name=unknown[0],
+                **context,
+            )
+        inputs = {
+            spec.name: _checked_input(spec, given, None, context)
+            for spec in flow.inputs.values()
+        }
+        frame = Frame(flow=flow, state=flow.initial, inputs=inputs)
+        if flow.expires_in is not None:
+            scope = {"inputs": inputs, "client": self.client.template_view()}
+            frame.expires_at = now + _seconds(flow.expires_in, scope, "expires_in")
+        return frame
+
+    def _scope(self, run: RunState, frame: Frame, **extra: Any) -> dict[str, Any]:
+        return {
+            "inputs": frame.inputs,
+            "data": frame.data,
+            "client": self.client.template_view(),
+            "run": {"id": run.id, "flow": frame.flow.name, "state": frame.state},
+            **extra,
+        }
+
+    def _event(self, kind: str, run: RunState, **details: Any) -> RunEvent:
+        return RunEvent(
+            kind, run.id, run.top.flow.name, run.top.state, self.clock(), **details
+        )
+
+    def _stored(self, run: RunState, now: float) -> StoredRun:
+        document, secrets = run.split(now)
+        return StoredRun(
+            id=run.id,
+            flow=run.root.name,
+            status=run.status,
+            version=run.version + 1 if run.version else 1,
+            document=document,
+            secrets=secrets,
+            expires_at=run.expires_at,
+            updated_at=now,
+        )
+
+    def _save(self, run: RunState, expected: int, events: list[RunEvent]) -> None:
+        stored = self._stored(run, self.clock())
+        if expected == 0:
+            self.store.create(stored)
+        else:
+            self.store.save(stored, expected_version=expected)
+        run.version = stored.version
+        for event in events:
+            for hook in self.hooks:
+                hook(event)
+
+    def _load_run(self, run_id: str) -> RunState:
+        stored = self.store.load(run_id)
+        document, secrets = stored.document, stored.secrets
+        hidden = secrets.get("frames", {})
+        frames = []
+        for index, raw in enumerate(document["frames"]):
+            flow = self._compile(self._locate(raw)).flow
+            if flow.version != raw["flow_version"]:
+                raise RunError(
+                    f"The run {run_id} was started with version {raw['flow_version']} of "
+                    f"the flow {flow.name!r}, but version {flow.version} is loaded.",
+                    flow=flow.name,
+                    run_id=run_id,
+                    state=raw["state"],
+                )
+            secret = hidden.get(str(index), {})
+            frames.append(
+                Frame(
+                    flow=flow,
+                    state=raw["state"],
+                    inputs={**raw["inputs"], **secret.get("inputs", {})},
+                    data={**raw["data"], **secret.get("data", {})},
+                    retries=raw["retries"],
+                    expires_at=raw["expires_at"],
+                )
+            )
+        return RunState(
+            id=document["id"],
+            frames=frames,
+            created_at=document["created_at"],
+            status=document["status"],
+            wait=document["wait"],
+            outcome=document["outcome"],
+            final_state=document["final_state"],
+            output={**document["output"], **secrets.get("output", {})},
+            message=document["message"],
+            error=document["error"],
+            history=[HistoryEntry.from_dict(raw) for raw in document["history"]],
+            version=stored.version,
+        )
+
+    def _locate(self, frame: Mapping[str, Any]) -> str:
+        """How to find a stored frame's flow: by name, or by the file it came from."""
+        name: str = frame["flow"]
+        if name in self._compiled or name in self.catalog.names():
+            return name
+        return frame.get("source") or name
+
+    def _result(self, run: RunState) -> RunResult:
+        wait = run.wait or {}
+        return RunResult(
+            run_id=run.id,
+            flow=run.root.name,
+            status=run.status,
+            state=run.final_state if run.status == "ended" else run.top.state,
+            outcome=run.outcome,
+            outputs=dict(run.output),
+            message=run.message,
+            waiting_for=self._waiting_for(run),
+            resume_at=wait.get("until"),
+            expires_at=run.expires_at,
+            history=tuple(run.history),
+            secret_outputs=frozenset(
+                name for name, spec in run.root.outputs.items() if spec.secret
+            ),
+            error=run.error,
+        )
+
+    def _waiting_for(self, run: RunState) -> tuple[InputRequest, ...]:
+        """The inputs a run waits for, templated prompts filled in (secrets too)."""
+        stored = (run.wait or {}).get("inputs", ())
+        requests = tuple(InputRequest.from_dict(raw) for raw in stored)
+        state = run.top.flow.states.get(run.top.state)
+        if not requests or state is None:
+            return requests
+        specs = {spec.name: spec for spec in state.inputs}
+        scope = self._scope(run, run.top)
+        return tuple(
+            _with_prompt(request, specs[request.name], scope, None)
+            if request.name in specs
+            else request
+            for request in requests
+        )
+
+
+# -- small helpers --------------------------------------------------------
+
+
+def _with_prompt(
+    request: InputRequest,
+    spec: InputSpec,
+    scope: Mapping[str, Any],
+    hidden: Container[str] | None,
+) -> InputRequest:
+    """``request`` with the references in its spec's prompt filled in.
+
+    A prompt may show values of the run, such as the URL to open. Unless
+    ``hidden`` is ``None`` (show everything), references to the ``hidden``
+    inputs and data (the secret ones), to the client secret, and to a whole
+    root show as ``***``. A prompt that is not a valid template is shown as
+    written.
+    """
+    if spec.prompt is None or "${" not in spec.prompt:
+        return request
+    try:
+        template = _template.parse(spec.prompt)
+    except ValueError:
+        return request
+    if not isinstance(template, Template):
+        return evolve(request, prompt=template)
+    parts: list[str | Reference] = [
+        "***"
+        if isinstance(part, Reference) and hidden is not None and _hides(part, hidden)
+        else part
+        for part in template.parts
+    ]
+    # A leading empty part keeps the result text, even for a lone reference.
+    shown = _template.render(Template(spec.prompt, ("", *parts)), scope)
+    return evolve(request, prompt=str(shown))
+
+
+def _hides(reference: Reference, hidden: Container[str]) -> bool:
+    """Whether a prompt shows ``***`` instead of what ``reference`` names."""
+    if not reference.path:
+        return True
+    if reference.root == "client":
+        return reference.path[0] == "client_secret"
+    return reference.root in ("inputs", "data") and reference.path[0] in hidden
+
+
+def _looks_like_path(text: str) -> bool:
+    return "/" in text or "\\" in text or text.endswith((".yaml", ".yml"))
+
+
+def _with_slash(url: str) -> str:
+    return url if url.endswith("/") else url + "/"
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise RunError(f"A call's url must be a non-empty string, not {value!r}.")
+    return value
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(item) for item in value]
+    return value
+
+
+def _fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Form, query or header fields: ``None`` left out, the rest as text."""
+    fields: dict[str, Any] = {}
+    for name, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, list):
+            fields[name] = [_scalar_text(item) for item in value]
+        else:
+            fields[name] = _scalar_text(value)
+    return fields
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return json.dumps(value)
+    return str(value)
+
+
+def _seconds(value: Any, scope: Mapping[str, Any], what: str) -> float:
+    found = _template.render(value, scope)
+    try:
+        return float(found)
+    except (TypeError, ValueError):
+        raise RunError(f"{what} must be a number of seconds, not {found!r}.") from None
+
+
+def _parse_body(raw: bytes) -> tuple[Any, bool]:
+    """The body as JSON, and whether it parsed; an empty body is ``None``."""
+    if not raw.strip():
+        return None, True
+    try:
+        return json.loads(raw), True
+    except ValueError:
+        return None, False
+
+
+def _transport_event(exc: TransportError) -> str:
+    if isinstance(exc, TransportTimeout):
+        return "transport.timeout"
+    if isinstance(exc, TLSError):
+        return "transport.tls"
+    if isinstance(exc, ConnectError):
+        return "transport.connect"
+    if isinstance(exc, ResponseTooLarge):
+        return "response.too_large"
+    return "transport.error"
+
+
+def _error(
+    event: str,
+    *,
+    status: int | None = None,
+    code: str | None = None,
+    description: str = "",
+    message: str | None = None,
+) -> dict[str, Any]:
+    if message is None:
+        message = description or f"The server answered {event}."
+    return {
+        "event": event,
+        "status": status,
+        "code": code,
+        "description": description,
+        "message": message,
+    }
+
+
+def _checked_input(
+    spec: InputSpec, given: Mapping[str, Any], choices: Any, context: Mapping[str, Any]
+) -> Any:
+    if spec.name not in given or given[spec.name] is None:
+        if spec.required:
+            raise InputError(
+                f"The input {spec.name!r} is required.", name=spec.name, **context
+            )
+        return spec.default
+
+    value = given[spec.name]
+    if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
+        shown = "" if spec.secret else f" {value!r}"
+        raise InputError(
+            f"The input {spec.name!r}{shown} does not match the pattern {spec.pattern!r}.",
+            name=spec.name,
+            **context,
+        )
+    if choices and value not in choices:
+        shown = "The value" if spec.secret else repr(value)
+        raise InputError(
+            f"{shown} is not one of the choices for {spec.name!r}: "
+            f"{', '.join(map(str, choices))}.",
+            name=spec.name,
+            **context,
+        )
+    return value

@@ -1,0 +1,263 @@
+"""Runs: their plain-document form, and what callers get back.
+
+A run is kept as a small JSON document (never pickled). Secret values (of
+secret inputs, data and outputs, as the flow declares them) are kept apart
+from the rest, so that a store can encrypt them and nothing else.
+
+The document::
+
+    {"id", "flow", "flow_version", "status", "frames", "wait", "outcome",
+     "final_state", "output", "message", "error", "history", "created_at",
+     "updated_at", "expires_at"}
+
+``status`` is ``running``, ``waiting``, ``ended`` or ``failed`` (stopped by
+an error; resuming tries the current state again). ``frames`` is the stack
+of flows being run: the first is the flow that was started, each further
+one a sub-flow. ``wait`` is ``None``, ``{"kind": "input", "inputs": [...]}``
+or ``{"kind": "time", "until": t}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from attrs import define, field, frozen
+
+from ._model import Flow, InputSpec
+
+__all__ = ["Frame", "HistoryEntry", "InputRequest", "RunResult", "RunState"]
+
+Status = Literal["running", "waiting", "ended", "failed"]
+
+
+@frozen
+class InputRequest:
+    """One input a waiting run asks for."""
+
+    name: str
+    prompt: str
+    secret: bool = False
+    pattern: str | None = None
+    choices: tuple[Any, ...] | None = None
+    description: str = ""
+
+    @classmethod
+    def from_spec(cls, spec: InputSpec, choices: Any = None) -> InputRequest:
+        listed = tuple(choices) if isinstance(choices, list | tuple) else None
+        return cls(
+            name=spec.name,
+            prompt=spec.prompt or spec.description or spec.name,
+            secret=spec.secret,
+            pattern=spec.pattern,
+            choices=listed,
+            description=spec.description,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "prompt": self.prompt,
+            "secret": self.secret,
+            "pattern": self.pattern,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "description": self.description,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> InputRequest:
+        choices = raw.get("choices")
+        return cls(
+            name=raw["name"],
+            prompt=raw["prompt"],
+            secret=bool(raw.get("secret")),
+            pattern=raw.get("pattern"),
+            choices=tuple(choices) if choices is not None else None,
+            description=raw.get("description", ""),
+        )
+
+
+@frozen
+class HistoryEntry:
+    """One transition a run took: into ``state``, from ``source``, on ``event``.
+
+    The first entry of a run (and of each sub-flow) has no source or event.
+    """
+
+    flow: str
+    state: str
+    source: str | None
+    event: str | None
+    at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "state": self.state,
+            "from": self.source,
+            "event": self.event,
+            "at": self.at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            raw["flow"], raw["state"], raw.get("from"), raw.get("event"), raw["at"]
+        )
+
+
+@frozen(repr=False)
+class RunResult:
+    """Where a run stands after ``start`` or ``resume``.
+
+    Either it has ended (``ended`` is true; ``outcome``, ``outputs`` and
+    ``message`` say how), or it waits: for inputs (``waiting_for``) or
+    until a time (``resume_at``, seconds since the epoch).
+    """
+
+    run_id: str
+    flow: str
+    status: Status
+    state: str
+    outcome: str | None = None
+    outputs: Mapping[str, Any] = field(factory=dict)
+    message: str | None = None
+    waiting_for: tuple[InputRequest, ...] = ()
+    resume_at: float | None = None
+    expires_at: float | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    secret_outputs: frozenset[str] = frozenset()
+    error: str | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status == "ended"
+
+    @property
+    def waiting(self) -> bool:
+        return self.status == "waiting"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.ended and self.outcome == "success"
+
+    def visible_outputs(self) -> dict[str, Any]:
+        """The outputs with every secret value replaced by ``'***'``."""
+        return {
+            name: "***" if name in self.secret_outputs else value
+            for name, value in self.outputs.items()
+        }
+
+    def __repr__(self) -> str:
+        if self.ended:
+            detail = f"outcome={self.outcome!r} outputs={self.visible_outputs()!r}"
+        elif self.waiting_for:
+            detail = f"waiting_for={[r.name for r in self.waiting_for]!r}"
+        else:
+            detail = f"resume_at={self.resume_at!r}"
+        return (
+            f"<RunResult {self.run_id} flow={self.flow!r} status={self.status!r} "
+            f"state={self.state!r} {detail}>"
+        )
+
+
+@define
+class Frame:
+    """One flow on a run's stack: its state, inputs, data and retry counts."""
+
+    flow: Flow
+    state: str
+    inputs: dict[str, Any] = field(factory=dict)
+    data: dict[str, Any] = field(factory=dict)
+    retries: int = 0
+    expires_at: float | None = None
+
+    def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The frame as (public document, secret values)."""
+        secret = self.flow.secret_names()
+        public: dict[str, Any] = {
+            "flow": self.flow.name,
+            "flow_version": self.flow.version,
+            "source": self.flow.source,
+            "state": self.state,
+            "retries": self.retries,
+            "expires_at": self.expires_at,
+        }
+        hidden: dict[str, Any] = {}
+        for part in ("inputs", "data"):
+            values: dict[str, Any] = getattr(self, part)
+            public[part] = {k: v for k, v in values.items() if k not in secret}
+            kept = {k: v for k, v in values.items() if k in secret}
+            if kept:
+                hidden[part] = kept
+        return public, hidden
+
+
+@define
+class RunState:
+    """A run being driven: the mutable counterpart of its document."""
+
+    id: str
+    frames: list[Frame]
+    created_at: float
+    status: Status = "running"
+    wait: dict[str, Any] | None = None
+    outcome: str | None = None
+    final_state: str | None = None
+    output: dict[str, Any] = field(factory=dict)
+    message: str | None = None
+    error: str | None = None
+    history: list[HistoryEntry] = field(factory=list)
+    version: int = 0
+
+    @property
+    def top(self) -> Frame:
+        return self.frames[-1]
+
+    @property
+    def root(self) -> Flow:
+        return self.frames[0].flow
+
+    @property
+    def expires_at(self) -> float | None:
+        times = [
+            frame.expires_at for frame in self.frames if frame.expires_at is not None
+        ]
+        return min(times) if times else None
+
+    def split(self, now: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The run as (public document, secret values) for a store."""
+        frames, hidden_frames = [], {}
+        for index, frame in enumerate(self.frames):
+            public, hidden = frame.split()
+            frames.append(public)
+            if hidden:
+                hidden_frames[str(index)] = hidden
+
+        secret_outputs = {
+            name for name, spec in self.root.outputs.items() if spec.secret
+        }
+        document = {
+            "id": self.id,
+            "flow": self.root.name,
+            "flow_version": self.root.version,
+            "status": self.status,
+            "frames": frames,
+            "wait": self.wait,
+            "outcome": self.outcome,
+            "final_state": self.final_state,
+            "output": {k: v for k, v in self.output.items() if k not in secret_outputs},
+            "message": self.message,
+            "error": self.error,
+            "history": [entry.to_dict() for entry in self.history],
+            "created_at": self.created_at,
+            "updated_at": now,
+            "expires_at": self.expires_at,
+        }
+        secrets: dict[str, Any] = {}
+        if hidden_frames:
+            secrets["frames"] = hidden_frames
+        hidden_output = {k: v for k, v in self.output.items() if k in secret_outputs}
+        if hidden_output:
+            secrets["output"] = hidden_output
+        return document, secrets
