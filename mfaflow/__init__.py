@@ -1,7 +1,145 @@
-"""mfaflow: authentication flows with MFA, as YAML state machines."""
+"""mfaflow: authentication flows with MFA, as YAML state machines.
 
-from ._errors import *  # noqa: F403  (the exception tree is public as a whole)
-from ._errors import __all__ as _error_names
+The public API lives here; every other module is private. A typical use::
+
+    import mfaflow
+
+    engine = mfaflow.Engine(mfaflow.Client(issuer, client_id))
+    result = engine.start("password-grant", {"username": ..., "password": ...})
+    while result.waiting_for:
+        result = engine.resume(result.run_id, {"otp": input("Code: ")})
+"""
+
+from ._catalog import Catalog, shipped_flows_dir
+from ._crypto import Sealer, generate_key, load_or_create_key
+from ._diagram import (
+    DiagramError,
+    RunPath,
+    check_all,
+    render,
+    run_path,
+    to_dot,
+    to_mermaid,
+    write_all,
+)
+from ._engine import AUTH0_ENDPOINTS, Client, Engine, RunEvent
+from ._errors import (
+    AuthorizationServerError,
+    ConcurrencyError,
+    ConnectError,
+    DefinitionError,
+    DefinitionErrors,
+    EncryptionKeyMissing,
+    InputError,
+    MfaflowError,
+    ProtocolError,
+    RegistryError,
+    ResponseTooLarge,
+    RunEnded,
+    RunError,
+    RunNotFound,
+    StoreError,
+    TLSError,
+    TransportError,
+    TransportTimeout,
+    UnhandledEvent,
+)
+from ._loader import load_flow, parse_flow
+from ._model import (
+    Call,
+    CatchRule,
+    Condition,
+    DataSpec,
+    Flow,
+    InputSpec,
+    Location,
+    OutputSpec,
+    RetryRule,
+    State,
+    Transition,
+)
+from ._registry import ActionContext, ActionResult, Registry, default_registry
+from ._run import HistoryEntry, InputRequest, RunResult
+from ._store import MemoryStore, RunSummary, SQLiteStore, Store, StoredRun
+from ._transport import (
+    MockTransport,
+    Request,
+    RequestsTransport,
+    Response,
+    Transport,
+    WSGITransport,
+)
+from ._validate import check_flow
 from ._version import __version__
 
-__all__ = ["__version__", *_error_names]
+__all__ = [
+    "AUTH0_ENDPOINTS",
+    "ActionContext",
+    "ActionResult",
+    "AuthorizationServerError",
+    "Call",
+    "Catalog",
+    "CatchRule",
+    "Client",
+    "ConcurrencyError",
+    "Condition",
+    "ConnectError",
+    "DataSpec",
+    "DefinitionError",
+    "DefinitionErrors",
+    "DiagramError",
+    "EncryptionKeyMissing",
+    "Engine",
+    "Flow",
+    "HistoryEntry",
+    "InputError",
+    "InputRequest",
+    "InputSpec",
+    "Location",
+    "MemoryStore",
+    "MfaflowError",
+    "MockTransport",
+    "OutputSpec",
+    "ProtocolError",
+    "Registry",
+    "RegistryError",
+    "Request",
+    "RequestsTransport",
+    "Response",
+    "ResponseTooLarge",
+    "RetryRule",
+    "RunEnded",
+    "RunError",
+    "RunEvent",
+    "RunNotFound",
+    "RunPath",
+    "RunResult",
+    "SQLiteStore",
+    "Sealer",
+    "State",
+    "Store",
+    "StoreError",
+    "StoredRun",
+    "RunSummary",
+    "TLSError",
+    "Transition",
+    "Transport",
+    "TransportError",
+    "TransportTimeout",
+    "UnhandledEvent",
+    "WSGITransport",
+    "__version__",
+    "check_all",
+    "check_flow",
+    "default_registry",
+    "generate_key",
+    "load_flow",
+    "load_or_create_key",
+    "parse_flow",
+    "render",
+    "run_path",
+    "shipped_flows_dir",
+    "to_dot",
+    "to_mermaid",
+    "write_all",
+]

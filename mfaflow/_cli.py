@@ -1,0 +1,293 @@
+"""The ``mfaflow`` command.
+
+Exit codes: 0 success; 1 a failure, told in one line on stderr (``error:
+...``; a broken flow file gives one line per problem); 2 a usage error;
+3 a run that stopped to wait for input under ``--no-input``; 130 an
+interrupt (Ctrl-C). Results go to stdout; prompts, progress and errors go
+to stderr. No secret is ever printed, except secret outputs when
+``--show-secrets`` asks for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from ._catalog import Catalog
+from ._cli_diagram import diagram
+from ._cli_options import (
+    FLOWS_OPTION,
+    OUTPUT_OPTIONS,
+    STORE_OPTION,
+    Failure,
+    Setup,
+    flow_files,
+    flow_target,
+    setup_options,
+    store_path,
+    with_options,
+)
+from ._cli_run import Driver, Printer, report
+from ._cli_serve import serve
+from ._cli_show import (
+    load_checked,
+    print_flow,
+    print_flow_list,
+    print_runs,
+    read_schema,
+)
+from ._errors import DefinitionError, MfaflowError
+from ._loader import load_flow
+from ._store import SQLiteStore, Store
+from ._version import __version__
+
+__all__ = ["cli", "main"]
+
+
+class _Interrupted(click.ClickException):
+    """Ctrl-C: one short line, then how to go on when a stored run waits."""
+
+    exit_code = 130
+
+    def __init__(self, hint: str | None = None) -> None:
+        super().__init__("Interrupted.")
+        self.hint = hint
+
+    def show(self, file: Any = None) -> None:
+        click.echo("Interrupted.", err=True)
+        if self.hint:
+            click.echo(self.hint, err=True)
+
+
+class _Group(click.Group):
+    """Turns mfaflow's errors and Ctrl-C into lines on stderr and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DefinitionError as exc:
+            problems = getattr(exc, "errors", [exc])
+            raise Failure([_located(problem) for problem in problems]) from exc
+        except MfaflowError as exc:
+            raise Failure([str(exc)]) from exc
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            raise Failure([f"{exc.strerror or exc}{where}."]) from exc
+        except KeyboardInterrupt:
+            raise _Interrupted() from None
+
+
+def _located(problem: DefinitionError) -> str:
+    """``file:line:column: message``, or the message alone when it has no place."""
+    if problem.file == "<string>" and not problem.line:
+        return problem.msg
+    return str(problem)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="mfaflow")
+@click.option(
+    "-v", "--verbose", count=True, help="Log to stderr; twice for more detail."
+)
+def cli(verbose: int) -> None:
+    """Run authentication flows written as YAML state machines."""
+    if verbose:
+        logging.basicConfig(
+            level=logging.DEBUG if verbose > 1 else logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
+
+
+def main() -> NoReturn:
+    """The entry point of the ``mfaflow`` console script."""
+    cli.main(prog_name="mfaflow")
+
+
+cli.add_command(diagram)
+cli.add_command(serve)
+
+
+@cli.command()
+@click.argument(
+    "paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check flow files, or folders of them: one line per problem.
+
+    Sub-flows may name the shipped flows and the flows of the files given.
+    """
+    files = [file for path in paths for file in flow_files(path)]
+    if not files:
+        shown = ", ".join(str(path) for path in paths)
+        raise Failure([f"No flow files (*.yaml, *.yml) are in {shown}."])
+
+    names = Catalog(files).names()
+    problems: list[str] = []
+    for file in files:
+        try:
+            load_checked(file, names)
+        except DefinitionError as exc:
+            problems += [str(problem) for problem in getattr(exc, "errors", [exc])]
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        click.echo(f"{len(problems)} problems in {len(files)} flow files.", err=True)
+        ctx.exit(1)
+    click.echo(f"ok: {len(files)} flows")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@FLOWS_OPTION
+def flows(name: str | None, flow_dirs: tuple[Path, ...]) -> None:
+    """List the flows with their summaries, or describe the flow NAME."""
+    catalog = Catalog(flow_dirs)
+    if name is None:
+        print_flow_list(catalog.files())
+        return
+    path, _ = flow_target(name, catalog)
+    print_flow(load_flow(path))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of flow files, for editors."""
+    click.echo(read_schema(), nl=False)
+
+
+@cli.command()
+@click.argument("flow")
+@setup_options
+@with_options(OUTPUT_OPTIONS)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    flow: str,
+    setup: Setup,
+    inputs: dict[str, str],
+    no_input: bool,
+    show_secrets: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Run a flow, asking for what it needs.
+
+    FLOW is the name of a flow (see: mfaflow flows) or a flow file.
+    """
+    target, folders = flow_target(flow, Catalog(setup.flow_dirs))
+    store = setup.open_store()
+    driver = _driver(ctx, setup, store, quiet=quiet, no_input=no_input, after=folders)
+    with _interruptible(driver, setup):
+        result = driver.start(driver.engine.flow(target), inputs)
+    if result.waiting and setup.store == "memory":
+        click.echo(
+            "The run was kept in memory and ends with this command; "
+            "give --store a file to resume it later.",
+            err=True,
+        )
+    hint = setup.resume_command(result.run_id)
+    ctx.exit(
+        report(result, as_json=as_json, show_secrets=show_secrets, resume_hint=hint)
+    )
+
+
+@cli.command()
+@click.argument("run_id")
+@setup_options
+@with_options(OUTPUT_OPTIONS)
+@click.pass_context
+def resume(
+    ctx: click.Context,
+    run_id: str,
+    setup: Setup,
+    inputs: dict[str, str],
+    no_input: bool,
+    show_secrets: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Continue a stored run, giving it the inputs it waits for."""
+    store = setup.open_store()
+    sources = _run_sources(store, run_id)
+    driver = _driver(ctx, setup, store, quiet=quiet, no_input=no_input, before=sources)
+    with _interruptible(driver, setup):
+        result = driver.resume(run_id, inputs)
+    hint = setup.resume_command(run_id)
+    ctx.exit(
+        report(result, as_json=as_json, show_secrets=show_secrets, resume_hint=hint)
+    )
+
+
+@cli.command()
+@STORE_OPTION
+@click.option(
+    "--purge-expired", is_flag=True, help="First delete the runs that have expired."
+)
+def runs(store: str | None, purge_expired: bool) -> None:
+    """List the stored runs; never their secrets."""
+    if store == "memory":
+        click.echo(
+            "A memory store keeps no runs from one command to the next.", err=True
+        )
+        return
+    path = store_path(store)
+    if not path.exists():
+        click.echo(f"No runs are stored in {path}.", err=True)
+        return
+    # Listing and purging read no secrets, so the store needs no key.
+    kept = SQLiteStore(path)
+    if purge_expired:
+        purged = kept.expire(time.time())
+        click.echo(f"Deleted {len(purged)} expired runs.", err=True)
+    print_runs(kept.list())
+
+
+def _driver(
+    ctx: click.Context,
+    setup: Setup,
+    store: Store,
+    *,
+    quiet: bool,
+    no_input: bool,
+    before: Iterable[Path] = (),
+    after: Iterable[Path] = (),
+) -> Driver:
+    """A driver whose engine tells each state entered (unless ``quiet``)."""
+    printer = Printer(quiet=quiet)
+    engine = setup.engine(ctx, store, [printer.announce], before=before, after=after)
+    return Driver(
+        engine,
+        printer,
+        interactive=not no_input,
+        resume_command=setup.resume_command,
+    )
+
+
+def _run_sources(store: Store, run_id: str) -> list[Path]:
+    """The files the run's flows were read from, where they still exist.
+
+    Searching them first finds the very flows the run was started with.
+    """
+    frames = store.load(run_id).document.get("frames", [])
+    sources = [Path(frame["source"]) for frame in frames if frame.get("source")]
+    return [source for source in sources if source.is_file()]
+
+
+@contextmanager
+def _interruptible(driver: Driver, setup: Setup) -> Iterator[None]:
+    """Turn Ctrl-C during a run into :class:`_Interrupted`, saying how to go on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        hint = None
+        if driver.run_id and setup.store != "memory":
+            command = setup.resume_command(driver.run_id)
+            hint = f"The run is stored; go on with: {command}"
+        raise _Interrupted(hint) from None

@@ -1,0 +1,1180 @@
+"""The ``mfaflow`` command: validate, flows, schema, run, resume, runs, diagram.
+
+Runs talk to a real authorization server on loopback (a small WSGI app
+answering the password grant with ``mfa_required`` and the one-time-code
+grant), keep their state in real SQLite files, and key files live in
+temporary config folders: nothing touches the real home folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import selectors
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+from _servers import closed_port, serve_wsgi
+from click.testing import CliRunner, Result
+
+from mfaflow._catalog import shipped_flows_dir
+from mfaflow._cli import cli
+from mfaflow._crypto import generate_key
+from mfaflow._store import SQLiteStore, StoredRun
+
+CLIENT_ID = "cli-test-client"
+CLIENT_SECRET = "client-secret-5b1e77"
+USERNAME = "alice@example.com"
+PASSWORD = "pw-never-printed-93kd"
+MFA_TOKEN = "mfa-token-never-printed-4f0a"
+OTP = "246810"
+ACCESS_TOKEN = "access-token-never-printed-77c2"
+SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
+
+OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
+
+LOGIN_FLOW = """\
+mfaflow: 1
+name: otp-login
+summary: Password grant, then a one-time code.
+description: Signs a user in with a password and a code from their app.
+inputs:
+  username: {description: The user's email address.}
+  password: {secret: true}
+  scope: {default: openid profile}
+data:
+  mfa_token: {secret: true}
+  tokens: {secret: true}
+  problem: {}
+outputs:
+  access_token: {secret: true, description: The API access token.}
+  user: {}
+initial: request_token
+states:
+  request_token:
+    call:
+      method: POST
+      url: /oauth/token
+      form:
+        grant_type: password
+        username: ${inputs.username}
+        password: ${inputs.password}
+        scope: ${inputs.scope}
+        client_id: ${client.client_id}
+        client_secret: ${client.client_secret}
+    on:
+      ok: {to: done, save: {tokens: '${response.body}'}}
+      mfa_required: {to: ask_code, save: {mfa_token: '${response.body.mfa_token}'}}
+      invalid_grant: {to: rejected, save: {problem: '${error.description}'}}
+      transport.*: unreachable
+  ask_code:
+    input:
+      otp: {prompt: One-time code, secret: true, pattern: '^[0-9]{6}$'}
+    on: {ok: verify}
+  verify:
+    call:
+      method: POST
+      url: /oauth/token
+      form:
+        grant_type: http://auth0.com/oauth/grant-type/mfa-otp
+        mfa_token: ${data.mfa_token}
+        otp: ${inputs.otp}
+        client_id: ${client.client_id}
+        client_secret: ${client.client_secret}
+    on:
+      ok: {to: done, save: {tokens: '${response.body}'}}
+      invalid_grant: ask_code
+      transport.*: unreachable
+  done:
+    final: true
+    message: Signed in.
+    output:
+      access_token: ${data.tokens.access_token}
+      user: ${inputs.username}
+  rejected:
+    final: true
+    outcome: failure
+    message: ${data.problem}
+  unreachable:
+    final: true
+    outcome: failure
+    message: The authorization server could not be reached.
+"""
+
+
+def tenant(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """A token endpoint: a password gets mfa_required, then a code signs in."""
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    fields = {
+        k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(size).decode()).items()
+    }
+    status, body = _token(environ["PATH_INFO"], fields)
+    start_response(status, [("Content-Type", "application/json")])
+    return [json.dumps(body).encode()]
+
+
+def _token(path: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    if path != "/oauth/token":
+        return "404 Not Found", {"error": "not_found"}
+    if fields.get("client_id") != CLIENT_ID:
+        return "401 Unauthorized", {
+            "error": "access_denied",
+            "error_description": "Unknown client.",
+        }
+    if fields.get("grant_type") == "password":
+        if fields.get("username") == USERNAME and fields.get("password") == PASSWORD:
+            return "403 Forbidden", {"error": "mfa_required", "mfa_token": MFA_TOKEN}
+        return "403 Forbidden", {
+            "error": "invalid_grant",
+            "error_description": "Wrong email or password.",
+        }
+    if fields.get("grant_type") == OTP_GRANT and fields.get("mfa_token") == MFA_TOKEN:
+        if fields.get("otp") == OTP:
+            return "200 OK", {"access_token": ACCESS_TOKEN, "token_type": "Bearer"}
+        return "403 Forbidden", {
+            "error": "invalid_grant",
+            "error_description": "Invalid otp_code.",
+        }
+    return "400 Bad Request", {"error": "invalid_request"}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Config and data folders under tmp_path; no MFAFLOW_* variable from outside."""
+    for name in list(os.environ):
+        if name.startswith("MFAFLOW_"):
+            monkeypatch.delenv(name)
+    folders = {"config": tmp_path / "config", "data": tmp_path / "data"}
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(folders["config"]))
+    monkeypatch.setenv("XDG_DATA_HOME", str(folders["data"]))
+    return folders
+
+
+@pytest.fixture
+def issuer() -> Iterator[str]:
+    with serve_wsgi(tenant) as url:
+        yield url
+
+
+@pytest.fixture
+def flow_file(tmp_path: Path) -> Path:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    path = folder / "otp-login.yaml"
+    path.write_text(LOGIN_FLOW)
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    return tmp_path / "runs.sqlite"
+
+
+def invoke(
+    args: list[str], *, input: str | None = None, env: dict[str, str] | None = None
+) -> Result:
+    return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
+
+
+def run_args(issuer: str, flow: Path, store: Path, *extra: str) -> list[str]:
+    return [
+        "run",
+        str(flow),
+        "--issuer",
+        issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--client-secret",
+        CLIENT_SECRET,
+        "--store",
+        str(store),
+        *extra,
+    ]
+
+
+def assert_no_secrets(*texts: str, allowed: Iterable[str] = ()) -> None:
+    for secret in set(SECRETS) - set(allowed):
+        for text in texts:
+            assert secret not in text
+
+
+def waiting_run_id(output: str) -> str:
+    found = re.search(r"run ([0-9a-f]{32}) waits", output)
+    assert found, output
+    return found.group(1)
+
+
+# -- validate ------------------------------------------------------------------
+
+
+def test_validate_accepts_a_good_flow(flow_file: Path) -> None:
+    """A valid flow file passes with exit 0 and a count of the flows checked."""
+    result = invoke(["validate", str(flow_file)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "ok: 1 flows"
+
+
+def test_validate_resolves_sub_flows_among_the_files_given(tmp_path: Path) -> None:
+    """A sub-flow named by one file is found among the other files given."""
+    (tmp_path / "outer.yaml").write_text(
+        "mfaflow: 1\nname: outer\ninitial: inner_step\nstates:\n"
+        "  inner_step:\n    flow: inner\n    on: {success: done}\n"
+        "  done: {final: true}\n"
+    )
+    (tmp_path / "inner.yaml").write_text(
+        "mfaflow: 1\nname: inner\ninitial: done\nstates:\n  done: {final: true}\n"
+    )
+
+    alone = invoke(["validate", str(tmp_path / "outer.yaml")])
+    together = invoke(["validate", str(tmp_path)])
+
+    assert alone.exit_code == 1
+    assert "inner" in alone.stdout
+    assert together.exit_code == 0, together.output
+    assert together.stdout.strip() == "ok: 2 flows"
+
+
+BROKEN = {
+    "not-yaml": "mfaflow: 1\nname: [unclosed\n",
+    "unknown-key": LOGIN_FLOW.replace("summary:", "sumary:"),
+    "missing-target": LOGIN_FLOW.replace("on: {ok: verify}", "on: {ok: verfy}"),
+    "python-action": LOGIN_FLOW.replace(
+        "  done:\n    final: true\n",
+        "  done:\n    final: true\n"
+        "  shell:\n    action: os.system\n    on: {ok: done}\n",
+    ).replace("invalid_grant: ask_code", "invalid_grant: shell"),
+}
+
+
+@pytest.mark.parametrize("problem", sorted(BROKEN))
+def test_validate_reports_each_problem_with_its_place(
+    tmp_path: Path, problem: str
+) -> None:
+    """A broken file exits 1 with a file:line:column line per problem, no traceback."""
+    path = tmp_path / "otp-login.yaml"
+    path.write_text(BROKEN[problem])
+
+    result = invoke(["validate", str(path)])
+
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines
+    for line in lines:
+        assert re.match(rf"{re.escape(str(path))}:\d+:\d+: \S", line), line
+    assert "Traceback" not in result.output
+
+
+def test_validate_refuses_a_path_that_does_not_exist(tmp_path: Path) -> None:
+    """A path that does not exist is a usage error (exit 2)."""
+    result = invoke(["validate", str(tmp_path / "missing.yaml")])
+
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+# -- flows and schema -------------------------------------------------------------
+
+
+def test_flows_lists_the_flows_of_a_folder(flow_file: Path) -> None:
+    """`flows --flows DIR` lists each flow of DIR with its summary."""
+    result = invoke(["flows", "--flows", str(flow_file.parent)])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"^otp-login\s+Password grant, then a one-time code\.$", result.stdout, re.M
+    )
+
+
+def test_flows_lists_the_shipped_flows() -> None:
+    """Without --flows, every shipped flow is listed by name."""
+    shipped = sorted(path.stem for path in shipped_flows_dir().glob("*.y*ml"))
+
+    result = invoke(["flows"])
+
+    assert result.exit_code == 0, result.output
+    listed = [line.split()[0] for line in result.stdout.splitlines()]
+    assert listed == shipped
+
+
+def test_flows_describes_one_flow(flow_file: Path) -> None:
+    """`flows NAME` shows the description, the inputs and their traits, the outputs."""
+    result = invoke(["flows", "otp-login", "--flows", str(flow_file.parent)])
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Signs a user in with a password" in out
+    assert re.search(r"username\s+required\s+The user's email address\.", out)
+    assert re.search(r"password\s+required, secret", out)
+    assert re.search(r'scope\s+default "openid profile"', out)
+    assert re.search(r"otp\s+required, secret\s+One-time code", out)
+    assert re.search(r"access_token\s+secret\s+The API access token\.", out)
+
+
+def test_flows_names_an_unknown_flow_and_the_known_ones(flow_file: Path) -> None:
+    """An unknown flow name exits 1 with one error line listing the known flows."""
+    result = invoke(["flows", "no-such-flow", "--flows", str(flow_file.parent)])
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: No flow is named 'no-such-flow'")
+    assert "otp-login" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_schema_prints_the_shipped_json_schema() -> None:
+    """`schema` prints the JSON Schema file shipped in the package, unchanged."""
+    shipped = Path(__file__).parents[1] / "mfaflow" / "flow.schema.json"
+
+    result = invoke(["schema"])
+
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == json.loads(shipped.read_text())
+
+
+# -- run -------------------------------------------------------------------------
+
+
+def test_run_prompts_for_inputs_and_signs_in(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """Missing inputs are asked for, secret ones without echo; the run succeeds."""
+    result = invoke(
+        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
+        input=f"{PASSWORD}\n{OTP}\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Signed in." in result.stdout
+    assert re.search(r"access_token: \*\*\*$", result.stdout, re.M)
+    assert f"user: {USERNAME}" in result.stdout
+    assert "One-time code: " in result.stderr
+    assert "→ ask_code (mfa_required)" in result.stderr
+    assert "→ done (ok)" in result.stderr
+    assert_no_secrets(result.stdout, result.stderr)
+
+
+def test_run_asks_again_for_a_refused_value(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """A code that breaks the pattern, then a wrong code, are both asked for again."""
+    result = invoke(
+        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
+        input=f"{PASSWORD}\n12ab\n135790\n{OTP}\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "The input 'otp' does not match the pattern '^[0-9]{6}$'." in result.stderr
+    assert result.stderr.count("One-time code: ") == 3
+    assert "→ ask_code (invalid_grant)" in result.stderr
+    assert "12ab" not in result.output
+
+
+def test_run_shows_secret_outputs_only_when_asked(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """--show-secrets prints the access token, and nothing else secret."""
+    result = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--show-secrets",
+            "--input",
+            f"username={USERNAME}",
+        ),
+        input=f"{PASSWORD}\n{OTP}\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    assert f"access_token: {ACCESS_TOKEN}" in result.stdout
+    assert_no_secrets(result.stdout, result.stderr, allowed=[ACCESS_TOKEN])
+
+
+def test_run_prints_json(issuer: str, flow_file: Path, store: Path) -> None:
+    """--json prints the result as a JSON document with secret outputs masked."""
+    result = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--json",
+            "--quiet",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        ),
+        input=f"{OTP}\n",
+    )
+
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["status"] == "ended"
+    assert document["outcome"] == "success"
+    assert document["state"] == "done"
+    assert document["outputs"] == {"access_token": "***", "user": USERNAME}
+    assert document["message"] == "Signed in."
+    assert document["waiting_for"] == []
+    assert "→" not in result.stderr
+    assert_no_secrets(result.stdout, result.stderr)
+
+
+def test_run_ends_in_failure_with_the_servers_message(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """A wrong password ends the run in failure: exit 1 and the message on stderr."""
+    result = invoke(
+        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
+        input="not-the-password\n",
+    )
+
+    assert result.exit_code == 1
+    assert "failure: Wrong email or password." in result.stderr
+    assert "Signed in." not in result.stdout
+
+
+def test_run_without_input_stops_and_another_process_resumes_it(
+    issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
+) -> None:
+    """--no-input exits 3 naming what the run waits for; a new process resumes it."""
+    started = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+
+    assert started.exit_code == 3, started.output
+    run_id = waiting_run_id(started.stdout)
+    assert "otp (secret): One-time code" in started.stdout
+    assert (
+        f"mfaflow resume --store {store} {run_id} --input otp=VALUE" in started.stdout
+    )
+    assert_no_secrets(started.stdout, started.stderr)
+    assert_no_secrets(store.read_bytes().decode("latin-1"))
+
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(isolated["config"]),
+        "XDG_DATA_HOME": str(isolated["data"]),
+        "MFAFLOW_ISSUER": issuer,
+        "MFAFLOW_CLIENT_ID": CLIENT_ID,
+        "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mfaflow",
+            "resume",
+            run_id,
+            "--store",
+            str(store),
+            "--input",
+            f"otp={OTP}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Signed in." in resumed.stdout
+    assert "→ done (ok)" in resumed.stderr
+    assert_no_secrets(resumed.stdout, resumed.stderr)
+
+
+def test_run_json_without_input_lists_the_inputs_waited_for(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """--json --no-input prints the waiting run and its requests as JSON; exit 3."""
+    result = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--json",
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+
+    assert result.exit_code == 3
+    document = json.loads(result.stdout)
+    assert document["status"] == "waiting"
+    assert document["state"] == "ask_code"
+    assert [(r["name"], r["secret"]) for r in document["waiting_for"]] == [
+        ("otp", True)
+    ]
+
+
+def test_resume_refuses_a_bad_value_and_keeps_the_run(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """Under --no-input a malformed code exits 1 and the run still waits for it."""
+    started = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+    run_id = waiting_run_id(started.stdout)
+    client = ["--issuer", issuer, "--client-id", CLIENT_ID, "--store", str(store)]
+
+    refused = invoke(["resume", run_id, *client, "--no-input", "--input", "otp=12"])
+    finished = invoke(["resume", run_id, *client, "--input", f"otp={OTP}"])
+
+    assert refused.exit_code == 1
+    assert (
+        refused.stderr.strip()
+        == "error: The input 'otp' does not match the pattern '^[0-9]{6}$'."
+    )
+    assert finished.exit_code == 0, finished.output
+
+
+def test_run_in_memory_warns_that_a_waiting_run_is_lost(
+    issuer: str, flow_file: Path
+) -> None:
+    """--store memory with --no-input says the waiting run cannot be resumed."""
+    result = invoke(
+        [
+            *run_args(issuer, flow_file, Path("memory")),
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        ]
+    )
+
+    assert result.exit_code == 3
+    assert "The run was kept in memory and ends with this command" in result.stderr
+
+
+def test_run_without_input_refuses_missing_start_inputs(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """Under --no-input a missing required input exits 1 naming it."""
+    result = invoke(
+        run_args(
+            issuer, flow_file, store, "--no-input", "--input", f"username={USERNAME}"
+        )
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: The input 'password' is required."
+
+
+def test_run_reports_input_that_ends_early(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """When stdin ends before a value is given, the run exits 1 with one clear line."""
+    result = invoke(
+        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
+        input="",
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == (
+        "error: The input ended before a value for 'password' was given; "
+        "give it with --input password=VALUE."
+    )
+
+
+def test_run_reports_input_that_ends_at_a_wait(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """When stdin ends at a wait for input, the error says how to resume the run."""
+    result = invoke(
+        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
+        input=f"{PASSWORD}\n",
+    )
+
+    assert result.exit_code == 1
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("error: The input ended before a value for 'otp' was given")
+    command = rf"mfaflow resume --store {re.escape(str(store))} [0-9a-f]{{32}}"
+    assert re.search(rf"{command} --input otp=VALUE\.$", last)
+
+
+POLL_FLOW = """\
+mfaflow: 1
+name: poll
+initial: ask
+states:
+  ask:
+    call: {url: /poll}
+    on:
+      ok: done
+      authorization_pending: {to: ask, delay: 0.1}
+  done: {final: true, message: Approved.}
+"""
+
+
+def test_run_sleeps_through_waits_and_says_so(tmp_path: Path, store: Path) -> None:
+    """A run told to poll again later sleeps, says so on stderr, and then goes on."""
+    answers = iter([400, 400, 200])
+
+    def pending_twice(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        status = next(answers)
+        body = {"error": "authorization_pending"} if status == 400 else {}
+        start_response(f"{status} X", [("Content-Type", "application/json")])
+        return [json.dumps(body).encode()]
+
+    path = tmp_path / "poll.yaml"
+    path.write_text(POLL_FLOW)
+    with serve_wsgi(pending_twice) as url:
+        result = invoke(run_args(url, path, store))
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Approved."
+    assert result.stderr.count("waiting 0.1s before polling again...") == 2
+    assert result.stderr.count("→ ask (authorization_pending)") == 2
+
+
+def test_run_against_an_unreachable_issuer_fails_in_one_line(
+    flow_file: Path, store: Path
+) -> None:
+    """An issuer nobody listens on ends the run in failure: one line, no traceback."""
+    issuer = f"http://127.0.0.1:{closed_port()}"
+
+    result = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--quiet",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "failure: The authorization server could not be reached."
+    ]
+    assert "Traceback" not in result.output
+
+
+def test_run_with_an_unhandled_transport_failure_fails_in_one_line(
+    tmp_path: Path, store: Path
+) -> None:
+    """A flow with no transition for an unreachable server exits 1 in one line."""
+    path = tmp_path / "bare.yaml"
+    path.write_text(
+        "mfaflow: 1\nname: bare\ninitial: call\nstates:\n"
+        "  call:\n    call: {url: /ping}\n    on: {ok: done}\n"
+        "  done: {final: true}\n"
+    )
+    issuer = f"http://127.0.0.1:{closed_port()}"
+
+    result = invoke(run_args(issuer, path, store))
+
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith(
+        "error: The state 'call' of the flow 'bare' has no transition"
+    )
+    assert [line for line in lines if line.startswith("error:")] == lines[-1:]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["hunter2-secret", "=hunter2-secret", "2fa=hunter2-secret", "a b=hunter2-secret"],
+)
+def test_run_refuses_malformed_inputs_as_usage_errors(
+    issuer: str, flow_file: Path, store: Path, bad: str
+) -> None:
+    """An --input that is not NAME=VALUE is a usage error that hides the argument."""
+    result = invoke(run_args(issuer, flow_file, store, "--input", bad))
+
+    assert result.exit_code == 2
+    assert "--input" in result.stderr
+    assert "hunter2-secret" not in result.output
+
+
+def test_run_refuses_an_issuer_that_is_not_a_url(flow_file: Path, store: Path) -> None:
+    """An issuer without http:// or https:// is a usage error saying what it expects."""
+    result = invoke(
+        [
+            "run",
+            str(flow_file),
+            "--issuer",
+            "tenant.example.com",
+            "--client-id",
+            CLIENT_ID,
+        ]
+    )
+
+    assert result.exit_code == 2
+    assert "Expected an http:// or https:// URL" in result.stderr
+
+
+def test_run_takes_the_client_from_the_environment(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """MFAFLOW_ISSUER, MFAFLOW_CLIENT_ID and MFAFLOW_CLIENT_SECRET replace options."""
+    env = {
+        "MFAFLOW_ISSUER": issuer,
+        "MFAFLOW_CLIENT_ID": CLIENT_ID,
+        "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
+    }
+
+    result = invoke(
+        [
+            "run",
+            str(flow_file),
+            "--store",
+            str(store),
+            "--input",
+            f"username={USERNAME}",
+        ],
+        input=f"{PASSWORD}\n{OTP}\n",
+        env=env,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "Signed in." in result.stdout
+
+
+def test_run_needs_an_issuer(flow_file: Path) -> None:
+    """Without --issuer or MFAFLOW_ISSUER the command is a usage error."""
+    result = invoke(["run", str(flow_file), "--client-id", CLIENT_ID])
+
+    assert result.exit_code == 2
+    assert "--issuer" in result.stderr
+
+
+def test_run_keeps_runs_in_the_user_folders_by_default(
+    issuer: str, flow_file: Path, isolated: dict[str, Path]
+) -> None:
+    """Without --store, runs go to the user data folder, keyed by a 0600 key file."""
+    result = invoke(
+        [
+            "run",
+            str(flow_file),
+            "--issuer",
+            issuer,
+            "--client-id",
+            CLIENT_ID,
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        ]
+    )
+
+    assert result.exit_code == 3, result.output
+    key = isolated["config"] / "mfaflow" / "store.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    database = isolated["data"] / "mfaflow" / "runs.sqlite"
+    assert database.is_file()
+    assert_no_secrets(database.read_bytes().decode("latin-1"))
+
+
+def test_run_uses_a_key_from_the_environment(
+    issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
+) -> None:
+    """MFAFLOW_STORE_KEY encrypts the store, and then no key file is made."""
+    env = {"MFAFLOW_STORE_KEY": generate_key().decode()}
+    args = run_args(
+        issuer,
+        flow_file,
+        store,
+        "--no-input",
+        "--input",
+        f"username={USERNAME}",
+        "--input",
+        f"password={PASSWORD}",
+    )
+
+    started = invoke(args, env=env)
+    made_key = (isolated["config"] / "mfaflow" / "store.key").exists()
+    run_id = waiting_run_id(started.stdout)
+    client = ["--issuer", issuer, "--client-id", CLIENT_ID, "--store", str(store)]
+    without_key = invoke(["resume", run_id, *client, "--input", f"otp={OTP}"])
+    with_key = invoke(["resume", run_id, *client, "--input", f"otp={OTP}"], env=env)
+
+    assert started.exit_code == 3
+    assert not made_key
+    assert without_key.exit_code == 1
+    assert "cannot be decrypted with this key" in without_key.stderr
+    assert with_key.exit_code == 0, with_key.output
+
+
+def test_run_refuses_a_malformed_key_in_the_environment(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """A MFAFLOW_STORE_KEY that is not a Fernet key is one error line, value hidden."""
+    result = invoke(
+        run_args(issuer, flow_file, store), env={"MFAFLOW_STORE_KEY": "short-key-value"}
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(
+        "error: MFAFLOW_STORE_KEY does not hold a Fernet key"
+    )
+    assert "short-key-value" not in result.output
+
+
+def test_run_refuses_a_flow_file_that_does_not_exist(
+    issuer: str, tmp_path: Path
+) -> None:
+    """A FLOW that looks like a path but names no file is a usage error."""
+    result = invoke(
+        [
+            "run",
+            str(tmp_path / "nothing.yaml"),
+            "--issuer",
+            issuer,
+            "--client-id",
+            CLIENT_ID,
+        ]
+    )
+
+    assert result.exit_code == 2
+    assert "No flow file exists at" in result.stderr
+
+
+def test_resume_of_an_unknown_run_fails_in_one_line(issuer: str, store: Path) -> None:
+    """Resuming an id the store does not hold exits 1 with one error line."""
+    result = invoke(
+        [
+            "resume",
+            "0" * 32,
+            "--issuer",
+            issuer,
+            "--client-id",
+            CLIENT_ID,
+            "--store",
+            str(store),
+        ]
+    )
+
+    assert result.exit_code == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith("error: ")
+
+
+def test_interrupt_prints_one_line_and_exits_130(
+    issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
+) -> None:
+    """Ctrl-C at a prompt prints 'Interrupted.' and exits 130, without a traceback."""
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(isolated["config"]),
+        "XDG_DATA_HOME": str(isolated["data"]),
+    }
+    args = run_args(issuer, flow_file, store, "--input", f"password={PASSWORD}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfaflow", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    assert process.stderr is not None
+    prompted = _read_until(process.stderr, b"The user's email address: ")
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    stderr = (prompted + rest).decode()
+
+    assert process.returncode == 130
+    assert stderr.splitlines()[-1] == "Interrupted."
+    assert "Traceback" not in stderr
+
+
+def _read_until(stream: Any, marker: bytes) -> bytes:
+    """Read ``stream`` until ``marker`` appears; fail if it ends or stalls first."""
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while marker not in seen:
+            assert selector.select(timeout=60), f"no {marker!r} in {seen!r}"
+            chunk = os.read(stream.fileno(), 4096)
+            assert chunk, f"the stream ended without {marker!r}: {seen!r}"
+            seen += chunk
+    return seen
+
+
+# -- runs and diagrams -------------------------------------------------------------
+
+
+def test_runs_lists_stored_runs_without_secrets(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """`runs` lists each stored run with its flow, status and what it waits for."""
+    started = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+    run_id = waiting_run_id(started.stdout)
+
+    result = invoke(["runs", "--store", str(store)])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        rf"^{run_id}\s+otp-login\s+waiting\s+\S+\s+needs otp$", result.stdout, re.M
+    )
+    assert_no_secrets(result.stdout, result.stderr)
+
+
+def test_runs_purges_expired_runs(store: Path) -> None:
+    """`runs --purge-expired` deletes the runs past their expiry and keeps the rest."""
+    kept = SQLiteStore(store)
+    now = time.time()
+    for run_id, expires_at in (("old", now - 60), ("new", now + 3600)):
+        document = {"id": run_id, "wait": None}
+        kept.create(
+            StoredRun(run_id, "poll", "waiting", 1, document, expires_at=expires_at)
+        )
+
+    result = invoke(["runs", "--store", str(store), "--purge-expired"])
+
+    assert result.exit_code == 0, result.output
+    assert "Deleted 1 expired runs." in result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()] == ["new"]
+    assert [summary.id for summary in kept.list()] == ["new"]
+
+
+def test_runs_of_a_missing_store_says_so(tmp_path: Path) -> None:
+    """`runs` on a missing store file says no runs are stored, and creates nothing."""
+    path = tmp_path / "none.sqlite"
+
+    result = invoke(["runs", "--store", str(path)])
+
+    assert result.exit_code == 0
+    assert "No runs are stored" in result.stderr
+    assert not path.exists()
+
+
+def test_diagram_prints_mermaid(flow_file: Path) -> None:
+    """`diagram FILE` prints the flow as a Mermaid state diagram."""
+    result = invoke(["diagram", str(flow_file)])
+
+    assert result.exit_code == 0, result.output
+    assert (
+        result.stdout.lstrip().startswith("stateDiagram-v2")
+        or "stateDiagram-v2" in result.stdout
+    )
+    assert "ask_code" in result.stdout
+
+
+def test_diagram_writes_dot_to_a_file(flow_file: Path, tmp_path: Path) -> None:
+    """`diagram --format dot -o FILE` writes Graphviz text to the file, not stdout."""
+    out = tmp_path / "login.dot"
+
+    result = invoke(["diagram", str(flow_file), "--format", "dot", "-o", str(out)])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert out.read_text().startswith("digraph")
+
+
+def test_diagram_of_a_stored_run_highlights_its_path(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """`diagram --run ID` draws the run's flow with its current state marked."""
+    started = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+    run_id = waiting_run_id(started.stdout)
+
+    plain = invoke(["diagram", str(flow_file)])
+    marked = invoke(["diagram", "--run", run_id, "--store", str(store)])
+
+    assert marked.exit_code == 0, marked.output
+    assert marked.stdout != plain.stdout
+    assert "current" in marked.stdout
+
+
+def test_diagram_check_lists_stale_files(flow_file: Path, tmp_path: Path) -> None:
+    """`diagram --check DIR` exits 1 listing the diagrams that are missing or stale."""
+    folder = tmp_path / "diagrams"
+    folder.mkdir()
+
+    result = invoke(
+        ["diagram", "--check", str(folder), "--flows", str(flow_file.parent)]
+    )
+
+    assert result.exit_code == 1
+    assert str(folder / "otp-login.mmd") in result.stdout.splitlines()
+    assert "mfaflow diagram --all -o" in result.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot program is not installed"
+)
+def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
+    """`diagram --all -o DIR` draws every flow so that `--check DIR` then passes."""
+    folder = tmp_path / "diagrams"
+    flows = ["--flows", str(flow_file.parent)]
+
+    written = invoke(["diagram", "--all", "-o", str(folder), *flows])
+    checked = invoke(["diagram", "--check", str(folder), *flows])
+
+    assert written.exit_code == 0, written.output
+    assert (folder / "otp-login.svg").is_file()
+    assert checked.exit_code == 0, checked.output
+
+
+def test_diagram_refuses_clashing_options(flow_file: Path, tmp_path: Path) -> None:
+    """--all without -o, or with FLOW, is a usage error."""
+    assert invoke(["diagram", "--all"]).exit_code == 2
+    assert (
+        invoke(["diagram", str(flow_file), "--all", "-o", str(tmp_path)]).exit_code == 2
+    )
+
+
+def test_version_is_printed() -> None:
+    """`--version` prints the package version."""
+    from mfaflow import __version__
+
+    result = invoke(["--version"])
+
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_console_module_runs_as_a_program(flow_file: Path) -> None:
+    """`python -m mfaflow validate` works as the installed command does."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mfaflow", "validate", str(flow_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok: 1 flows"
+
+
+# -- the embedded tenant ---------------------------------------------------------
+
+
+def test_shipped_flow_signs_in_at_the_embedded_tenant(store: Path) -> None:
+    """password-grant enrols an email factor at the embedded tenant in 3 commands."""
+    from mfaflow.tenant import (
+        DEMO_CLIENT_ID,
+        DEMO_EMAIL,
+        DEMO_PASSWORD,
+        LoopbackServer,
+        Tenant,
+    )
+
+    with LoopbackServer(Tenant()) as server:
+        client = [
+            "--issuer",
+            server.url,
+            "--client-id",
+            DEMO_CLIENT_ID,
+            "--store",
+            str(store),
+        ]
+        started = invoke(
+            [
+                "run",
+                "password-grant",
+                *client,
+                "--no-input",
+                "--input",
+                f"username={DEMO_EMAIL}",
+                "--input",
+                f"password={DEMO_PASSWORD}",
+            ]
+        )
+        run_id = waiting_run_id(started.stdout)
+        chosen = invoke(
+            ["resume", run_id, *client, "--no-input", "--input", "factor=email"]
+        )
+        sent = server.tenant.outbox.last()
+        assert sent is not None
+        code = sent.code
+        finished = invoke(["resume", run_id, *client, "--json"], input=f"{code}\n")
+
+    assert started.exit_code == 3, started.output
+    assert "choices: otp, sms, voice, email, push" in started.stdout
+    assert chosen.exit_code == 3, chosen.output
+    assert "binding_code (secret)" in chosen.stdout
+    assert finished.exit_code == 0, finished.output
+    document = json.loads(finished.stdout)
+    assert document["outcome"] == "success"
+    assert document["outputs"]["access_token"] == "***"
+    for text in (started.output, chosen.output, finished.output):
+        assert DEMO_PASSWORD not in text
+        assert code not in text
+
+
+def test_serve_runs_the_tenant_until_interrupted(isolated: dict[str, Path]) -> None:
+    """`serve` prints its URL, answers discovery there, and stops cleanly on Ctrl-C."""
+    import requests
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfaflow", "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = _read_until(process.stdout, b"\n").decode().strip()
+        answer = requests.get(url + ".well-known/openid-configuration", timeout=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
+    assert answer.status_code == 200
+    assert answer.json()["issuer"] == url
+    assert process.returncode == 0
+    assert stderr.decode().splitlines()[-1] == "Stopped."
