@@ -81,7 +81,9 @@ def bare_trigger() -> float:
 
 
 def main() -> None:
-    answer = Response(200, {"Content-Type": "application/json"}, b'{"access_token": "x"}')
+    answer = Response(
+        200, {"Content-Type": "application/json"}, b'{"access_token": "x"}'
+    )
     engine = Engine(
         Client("https://tenant.example.test/", "app"),
         transport=MockTransport(lambda request: answer),
@@ -101,7 +103,7 @@ def main() -> None:
         ("Engine.start, one HTTP step", start),
         ("Engine.resume, one transition", resume),
     ]
-    print(f"{'operation':34} {'µs/op':>10} {'× trigger':>10}")
+    print(f"{'operation':34} {'µs/op':>10} {'x trigger':>10}")
     for name, seconds in rows:
         print(f"{name:34} {seconds * 1e6:10.1f} {seconds / floor:10.1f}")
 

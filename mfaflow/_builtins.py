@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import _auth0_actions
 from ._registry import ActionContext
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def register(registry: Registry) -> None:
         registry.add_guard(name, guard)
     registry.add_action("pkce", pkce)
     registry.add_action("random", random_values)
+    _auth0_actions.register(registry)
 
 
 def _pair(args: Any, guard: str) -> tuple[Any, Any]:

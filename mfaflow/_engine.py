@@ -185,7 +185,7 @@ class _Compiled:
         rule: Transition | CatchRule,
         guard: Callable[[Condition, Mapping[str, Any]], bool],
     ) -> None:
-        conditions = []
+        conditions: list[str | Callable[..., bool | None]] = []
         when = rule.when if isinstance(rule, Transition) else None
         if when is not None:
             conditions.append(
@@ -747,7 +747,8 @@ class Engine:
             new = self._new_frame(child, _drop_none(inputs), now, run_id=run.id)
         except InputError as exc:
             raise RunError(
-                f"The state {state.name!r} starts the flow {child.name!r} with a bad input: {exc}",
+                f"The state {state.name!r} starts the flow {child.name!r} "
+                f"with a bad input: {exc}",
                 flow=frame.flow.name,
                 run_id=run.id,
                 state=state.name,
@@ -793,14 +794,21 @@ class Engine:
         raise _Wait
 
     def _expire(self, run: RunState, events: list[RunEvent]) -> bool:
-        """Send the outermost expired frame to its expiry state; True if the run ended."""
+        """Send the outermost expired frame to its expiry state.
+
+        Returns True when that ended the run.
+        """
         now = self.clock()
-        for depth, frame in enumerate(run.frames):
-            if frame.expires_at is not None and now >= frame.expires_at:
-                break
-        else:
+        expired = [
+            depth
+            for depth, frame in enumerate(run.frames)
+            if frame.expires_at is not None and now >= frame.expires_at
+        ]
+        if not expired:
             return False
 
+        depth = expired[0]
+        frame = run.frames[depth]
         del run.frames[depth + 1 :]
         run.wait = None
         source = frame.state
@@ -808,8 +816,8 @@ class Engine:
         target = frame.flow.on_expiry
         log.debug("run %s: %s expired in %s", run.id, frame.flow.name, source)
         if target is None:
-            expired = State(name="expired", kind="final", outcome="expired")
-            return not self._finish(run, expired, events)
+            ending = State(name="expired", kind="final", outcome="expired")
+            return not self._finish(run, ending, events)
         frame.state = target
         run.history.append(
             HistoryEntry(frame.flow.name, target, source, "expired", now)
@@ -859,7 +867,8 @@ class Engine:
         if unknown:
             allowed = ", ".join(flow.inputs) or "none"
             raise InputError(
-                f"The flow {flow.name!r} has no input {unknown[0]!r}; its inputs: {allowed}.",
+                f"The flow {flow.name!r} has no input {unknown[0]!r}; "
+                f"its inputs: {allowed}.",
                 name=unknown[0],
                 **context,
             )
@@ -920,8 +929,9 @@ class Engine:
             flow = self._compile(self._locate(raw)).flow
             if flow.version != raw["flow_version"]:
                 raise RunError(
-                    f"The run {run_id} was started with version {raw['flow_version']} of "
-                    f"the flow {flow.name!r}, but version {flow.version} is loaded.",
+                    f"The run {run_id} was started with version "
+                    f"{raw['flow_version']} of the flow {flow.name!r}, but version "
+                    f"{flow.version} is loaded.",
                     flow=flow.name,
                     run_id=run_id,
                     state=raw["state"],
@@ -965,7 +975,7 @@ class Engine:
             run_id=run.id,
             flow=run.root.name,
             status=run.status,
-            state=run.final_state if run.status == "ended" else run.top.state,
+            state=run.final_state or run.top.state,
             outcome=run.outcome,
             outputs=dict(run.output),
             message=run.message,
@@ -1152,7 +1162,8 @@ def _checked_input(
     if spec.pattern is not None and not re.fullmatch(spec.pattern, str(value)):
         shown = "" if spec.secret else f" {value!r}"
         raise InputError(
-            f"The input {spec.name!r}{shown} does not match the pattern {spec.pattern!r}.",
+            f"The input {spec.name!r}{shown} does not match "
+            f"the pattern {spec.pattern!r}.",
             name=spec.name,
             **context,
         )

@@ -70,7 +70,9 @@ class DefinitionError(MfaflowError, ValueError):
     the file as a whole.
     """
 
-    def __init__(self, msg: str, file: str = "<string>", line: int = 0, column: int = 0) -> None:
+    def __init__(
+        self, msg: str, file: str = "<string>", line: int = 0, column: int = 0
+    ) -> None:
         super().__init__(msg)
         self.file = file
         self.line = line

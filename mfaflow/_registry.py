@@ -146,7 +146,7 @@ class Registry:
             for entry in entry_points(group=group):
                 try:
                     add(entry.name, entry.load())
-                except Exception as exc:  # noqa: BLE001 (one broken plugin must not stop the others)
+                except Exception as exc:
                     log.warning(
                         "Skipped the plugin %r of %s (%s: %s).",
                         entry.name,

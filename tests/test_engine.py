@@ -165,13 +165,15 @@ def test_password_then_code_ends_in_success(clock: Clock) -> None:
     flow = login(engine)
 
     first = engine.start(flow, {"username": "ann", "password": SECRET_PASSWORD})
-    assert first.waiting and first.state == "ask_code"
+    assert first.waiting
+    assert first.state == "ask_code"
     assert [(r.name, r.secret, r.prompt) for r in first.waiting_for] == [
         ("otp", True, "One-time code")
     ]
 
     done = engine.resume(first.run_id, {"otp": "123456"})
-    assert done.succeeded and done.state == "done"
+    assert done.succeeded
+    assert done.state == "done"
     assert done.outputs == {"access_token": SECRET_TOKEN, "user": "ann"}
     assert done.message == "Signed in as ann."
     assert [(h.source, h.event, h.state) for h in done.history] == [
@@ -196,7 +198,9 @@ def test_oauth_error_code_is_the_event(clock: Clock) -> None:
     """An OAuth error body's code picks the transition, and its description is saved."""
     engine = make_engine(tenant(), clock)
     run = engine.start(login(engine), {"username": "ann", "password": "wrong"})
-    assert run.ended and run.outcome == "failure" and run.state == "rejected"
+    assert run.ended
+    assert run.outcome == "failure"
+    assert run.state == "rejected"
     assert run.message == "Wrong email or password."
 
 
@@ -233,7 +237,8 @@ def test_wrong_code_asks_again(clock: Clock) -> None:
     engine = make_engine(tenant(), clock)
     run = engine.start(login(engine), {"username": "ann", "password": SECRET_PASSWORD})
     again = engine.resume(run.run_id, {"otp": "000000"})
-    assert again.waiting and again.state == "ask_code"
+    assert again.waiting
+    assert again.state == "ask_code"
     assert engine.resume(run.run_id, {"otp": "123456"}).succeeded
 
 
@@ -261,7 +266,8 @@ def test_retry_waits_with_backoff_then_succeeds(clock: Clock) -> None:
     ]
     engine = make_engine(lambda request: answers.pop(0), clock)
     run = engine.start(login(engine), {"username": "ann", "password": SECRET_PASSWORD})
-    assert run.waiting and run.resume_at == clock.now + 2
+    assert run.waiting
+    assert run.resume_at == clock.now + 2
     assert run.waiting_for == ()
 
     assert engine.resume(run.run_id).resume_at == clock.now + 2, "too early: unchanged"
@@ -288,19 +294,22 @@ def test_retries_exhausted_fall_through_to_unhandled(clock: Clock) -> None:
     clock.now = run.resume_at or 0
     with pytest.raises(UnhandledEvent) as caught:
         engine.resume(run.run_id)
-    assert caught.value.event == "http.500" and caught.value.state == "request_token"
+    assert caught.value.event == "http.500"
+    assert caught.value.state == "request_token"
     assert len(sent) == 3, "the first try and two retries"
 
 
 def test_transport_failure_is_caught(clock: Clock) -> None:
-    """A timeout becomes transport.timeout, which the catch rule sends to a final state."""
+    """A timeout becomes transport.timeout, caught and sent to a final state."""
 
     def handle(request: Request) -> Response:
         raise TransportTimeout("The server did not answer in time.", url=request.url)
 
     engine = make_engine(handle, clock)
     run = engine.start(login(engine), {"username": "ann", "password": SECRET_PASSWORD})
-    assert run.ended and run.state == "unreachable" and run.outcome == "failure"
+    assert run.ended
+    assert run.state == "unreachable"
+    assert run.outcome == "failure"
 
 
 @pytest.mark.parametrize(
@@ -320,11 +329,12 @@ def test_answers_become_events_by_rule(
     with pytest.raises(UnhandledEvent) as caught:
         engine.start(login(engine), {"username": "ann", "password": SECRET_PASSWORD})
     assert caught.value.event == event
-    assert caught.value.flow == "login" and caught.value.state == "request_token"
+    assert caught.value.flow == "login"
+    assert caught.value.state == "request_token"
 
 
 def test_failed_run_is_stored_and_can_be_resumed(clock: Clock) -> None:
-    """A run stopped by an unhandled event is kept as failed and tries again on resume."""
+    """A run stopped by an unhandled event is kept as failed and retried on resume."""
     answers = [answer(404, raw=b""), answer(200, {"access_token": "t"})]
     store = MemoryStore()
     engine = make_engine(lambda request: answers.pop(0), clock, store=store)
@@ -333,7 +343,8 @@ def test_failed_run_is_stored_and_can_be_resumed(clock: Clock) -> None:
     run_id = caught.value.run_id
     assert run_id is not None
     stored = engine.get(run_id)
-    assert stored.status == "failed" and stored.state == "request_token"
+    assert stored.status == "failed"
+    assert stored.state == "request_token"
     assert "http.404" in (stored.error or "")
     assert engine.resume(run_id).succeeded
 
@@ -410,7 +421,9 @@ def test_expired_run_ends_in_its_expiry_state(clock: Clock) -> None:
     run = engine.start(parse_flow(POLL, "poll.yaml"), {"oob_code": "oob-1"})
     clock.now += 31
     ended = engine.resume(run.run_id)
-    assert ended.ended and ended.outcome == "expired" and ended.state == "too_late"
+    assert ended.ended
+    assert ended.outcome == "expired"
+    assert ended.state == "too_late"
     assert len(sent) == 1
     assert ended.history[-1].event == "expired"
 
@@ -449,10 +462,13 @@ def test_subflow_runs_inside_the_run_and_reports_its_final_state(
     engine = make_engine(lambda request: answers.pop(0), clock, flow_paths=[tmp_path])
 
     run = engine.start("parent", {"oob_code": "oob-1"})
-    assert run.waiting and run.state == "poll"
+    assert run.waiting
+    assert run.state == "poll"
     clock.now += 5
     ended = engine.resume(run.run_id)
-    assert ended.ended and ended.state == "bad" and ended.outcome == "failure"
+    assert ended.ended
+    assert ended.state == "bad"
+    assert ended.outcome == "failure"
     assert [(h.flow, h.state) for h in ended.history] == [
         ("parent", "step"),
         ("poll", "poll"),
@@ -487,7 +503,8 @@ def test_hooks_see_every_step_without_values(clock: Clock) -> None:
         ("transition", "done"),
         ("ended", "done"),
     ]
-    assert SECRET_PASSWORD not in repr(seen) and SECRET_TOKEN not in repr(seen)
+    assert SECRET_PASSWORD not in repr(seen)
+    assert SECRET_TOKEN not in repr(seen)
 
 
 def test_debug_log_names_transitions_and_no_secret(
@@ -532,7 +549,10 @@ name: discover
 initial: ask
 states:
   ask:
-    call: {endpoint: token_endpoint, method: POST, form: {grant_type: client_credentials}}
+    call:
+      endpoint: token_endpoint
+      method: POST
+      form: {grant_type: client_credentials}
     on: {ok: done}
   done: {final: true}
 """
