@@ -214,6 +214,23 @@ def waiting_run_id(output: str) -> str:
     return found.group(1)
 
 
+def start_waiting(issuer: str, flow_file: Path, store: Path) -> str:
+    """Start the test flow under --no-input; it stops waiting for the code."""
+    started = invoke(
+        run_args(
+            issuer,
+            flow_file,
+            store,
+            "--no-input",
+            "--input",
+            f"username={USERNAME}",
+            "--input",
+            f"password={PASSWORD}",
+        )
+    )
+    return waiting_run_id(started.stdout)
+
+
 # -- validate ------------------------------------------------------------------
 
 
@@ -533,19 +550,7 @@ def test_resume_refuses_a_bad_value_and_keeps_the_run(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """Under --no-input a malformed code exits 1 and the run still waits for it."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
-    run_id = waiting_run_id(started.stdout)
+    run_id = start_waiting(issuer, flow_file, store)
     client = ["--issuer", issuer, "--client-id", CLIENT_ID, "--store", str(store)]
 
     refused = invoke(["resume", run_id, *client, "--no-input", "--input", "otp=12"])
@@ -936,19 +941,7 @@ def test_runs_lists_stored_runs_without_secrets(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """`runs` lists each stored run with its flow, status and what it waits for."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
-    run_id = waiting_run_id(started.stdout)
+    run_id = start_waiting(issuer, flow_file, store)
 
     result = invoke(["runs", "--store", str(store)])
 
@@ -1015,19 +1008,7 @@ def test_diagram_of_a_stored_run_highlights_its_path(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """`diagram --run ID` draws the run's flow with its current state marked."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
-    run_id = waiting_run_id(started.stdout)
+    run_id = start_waiting(issuer, flow_file, store)
 
     plain = invoke(["diagram", str(flow_file)])
     marked = invoke(["diagram", "--run", run_id, "--store", str(store)])
