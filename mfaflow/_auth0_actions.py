@@ -1,0 +1,367 @@
+"""Actions the shipped Auth0 flows use, registered as built-ins.
+
+Each action does one small thing a template cannot: pick the first value
+given, build an authorization URL, read a callback URL, choose an
+authenticator, count attempts, grow a polling interval, summarise a list of
+authenticators. None of them sends a request or logs a value: the flows do
+the talking, and the values may be secret.
+
+Authenticators are read as ``GET /mfa/authenticators`` lists them. Where
+sources disagree, both forms are read: ``oob_channel`` (real payloads) and
+``oob_channels`` (the reference pages), and lists with or without ``type``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
+
+from ._registry import ActionContext, ActionResult
+
+if TYPE_CHECKING:
+    from ._registry import Registry
+
+__all__ = ["register"]
+
+#: The kind of an authenticator, by ``authenticator_type`` and OOB channel.
+_OOB_KINDS = {"sms": "sms", "voice": "voice", "email": "email", "auth0": "push"}
+#: Auth0's factor type (as in ``mfa_requirements``) of each kind.
+_FACTOR_TYPES = {
+    "otp": "otp",
+    "sms": "phone",
+    "voice": "phone",
+    "email": "email",
+    "push": "push-notification",
+    "recovery-code": "recovery-code",
+}
+#: How a person is told where a code went, by kind.
+_VIA = {
+    "otp": "your authenticator app",
+    "sms": "text message",
+    "voice": "voice call",
+    "email": "email",
+    "push": "push notification",
+    "recovery-code": "recovery code",
+}
+#: The fields of an authenticator a flow may show (names are masked by the tenant).
+_SHOWN = ("id", "type", "authenticator_type", "oob_channel", "name", "active")
+
+
+def register(registry: Registry) -> None:
+    """Add the actions of the shipped Auth0 flows to ``registry``."""
+    registry.add_action("coalesce", coalesce)
+    registry.add_action("authorize_url", authorize_url)
+    registry.add_action("parse_callback", parse_callback)
+    registry.add_action("choose_authenticator", choose_authenticator)
+    registry.add_action("next_attempt", next_attempt)
+    registry.add_action("increase", increase)
+    registry.add_action("summarize_authenticators", summarize_authenticators)
+    registry.add_action("find_authenticator", find_authenticator)
+
+
+# -- values -------------------------------------------------------------------
+
+
+def coalesce(context: ActionContext, args: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Give each name the first of its candidates that is not null or empty.
+
+    ``with: {audience: ['${inputs.audience}', '${client.audience}']}``
+    gives ``{audience: ...}``; a name whose candidates are all empty gets
+    ``None``.
+    """
+    result: dict[str, Any] = {}
+    for name, candidates in args.items():
+        listed = candidates if isinstance(candidates, list | tuple) else [candidates]
+        result[name] = next((value for value in listed if not _empty(value)), None)
+    return result
+
+
+def next_attempt(context: ActionContext, args: Mapping[str, Any]) -> ActionResult:
+    """Count one more failed attempt; ``exhausted`` once ``limit`` is reached.
+
+    ``with: {attempt: '${data.attempts}', limit: 3}``; a null ``attempt``
+    counts as 0. The result is ``{attempt: n}``, the new count.
+    """
+    attempt = _whole_number(args.get("attempt") or 0, "attempt") + 1
+    limit = _whole_number(args.get("limit", 3), "limit")
+    event = "exhausted" if attempt >= limit else "ok"
+    return ActionResult(event, {"attempt": attempt})
+
+
+def increase(context: ActionContext, args: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Add ``by`` to ``value`` (a number of seconds), up to ``max``.
+
+    Polling uses it to wait longer after ``slow_down``, as RFC 8628 asks.
+    A null ``value`` counts as ``start`` (5 by default).
+    """
+    value = args.get("value")
+    current = _number(args.get("start", 5) if value is None else value, "value")
+    grown = current + _number(args.get("by", 5), "by")
+    if args.get("max") is not None:
+        grown = min(grown, _number(args["max"], "max"))
+    return {"value": grown}
+
+
+# -- the authorization request -------------------------------------------------
+
+
+def authorize_url(context: ActionContext, args: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Build the ``/authorize`` URL a browser opens to sign in.
+
+    ``params`` are the query parameters (null ones are left out);
+    ``offline_access`` (``true`` or ``false``) adds the ``offline_access``
+    scope to ``params.scope`` when it is not there yet; ``endpoint`` is the
+    authorization endpoint, relative to the issuer (``authorize`` by
+    default) or a full URL.
+    """
+    params = {
+        str(name): str(value)
+        for name, value in (args.get("params") or {}).items()
+        if not _empty(value)
+    }
+    if _truthy(args.get("offline_access")):
+        scopes = params.get("scope", "").split()
+        if "offline_access" not in scopes:
+            params["scope"] = " ".join([*scopes, "offline_access"])
+    issuer = str(context.client.issuer)
+    base = issuer if issuer.endswith("/") else issuer + "/"
+    endpoint = urljoin(base, str(args.get("endpoint") or "authorize"))
+    separator = "&" if urlsplit(endpoint).query else "?"
+    return {"url": endpoint + separator + urlencode(params)}
+
+
+def parse_callback(context: ActionContext, args: Mapping[str, Any]) -> ActionResult:
+    """Read the URL the browser was sent back to after ``/authorize``.
+
+    The result has ``code``, ``state``, ``error`` and ``error_description``
+    (each null when absent), from the query or, failing that, the fragment.
+    The event is ``ok`` when the URL carries a ``code`` or an ``error``,
+    and ``invalid`` otherwise (the person pasted something else).
+    """
+    text = str(args.get("url") or "").strip()
+    parts = urlsplit(text)
+    fields = parse_qs(parts.query) or parse_qs(parts.fragment)
+    found = {
+        name: (fields[name][0] if fields.get(name) else None)
+        for name in ("code", "state", "error", "error_description")
+    }
+    event = "ok" if found["code"] or found["error"] else "invalid"
+    return ActionResult(event, found)
+
+
+# -- authenticators -------------------------------------------------------------
+
+
+def choose_authenticator(
+    context: ActionContext, args: Mapping[str, Any]
+) -> ActionResult:
+    """Choose the authenticator to challenge for an ``mfa_required`` answer.
+
+    ``with``: ``authenticators`` (as listed by the tenant), ``requirements``
+    (the ``mfa_requirements`` of the answer, a mapping or its JSON text;
+    when it lists ``challenge`` types, only those are usable) and
+    ``preselect`` (an authenticator's id, its label, or a kind: ``otp``,
+    ``sms``, ``voice``, ``email``, ``push``, ``recovery-code``).
+
+    Only active authenticators are usable. Events:
+
+    - ``ok``: one was chosen (the preselected one, or the only factor);
+      the result's ``chosen`` describes it;
+    - ``ask``: several can be used; ``choices`` lists their labels;
+    - ``enrol``: the user has no active authenticator;
+    - ``unsupported``: none of the active ones is of an accepted type;
+    - ``not_found``: nothing usable matches ``preselect``.
+
+    A recovery code is offered among several choices, or when preselected,
+    but never chosen on its own.
+    """
+    listed = [_described(item) for item in _authenticators(args.get("authenticators"))]
+    active = [item for item in listed if item["active"] and item["kind"]]
+    allowed = _challenge_types(args.get("requirements"))
+    usable = [item for item in active if allowed is None or item["type"] in allowed]
+    _label_uniquely(usable)
+    choices = [item["label"] for item in usable]
+
+    preselect = args.get("preselect")
+    if not _empty(preselect):
+        chosen = _matching(usable, str(preselect))
+        if chosen is None:
+            return ActionResult("not_found", {"choices": choices})
+        return ActionResult("ok", {"chosen": chosen, "choices": choices})
+
+    factors = [item for item in usable if item["kind"] != "recovery-code"]
+    if len(factors) == 1:
+        return ActionResult("ok", {"chosen": factors[0], "choices": choices})
+    if len(factors) > 1:
+        return ActionResult("ask", {"choices": choices})
+    if any(item["kind"] != "recovery-code" for item in active):
+        return ActionResult("unsupported", {"choices": choices})
+    return ActionResult("enrol", {"choices": choices})
+
+
+def summarize_authenticators(
+    context: ActionContext, args: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """Describe the listed authenticators for people: ids, types, names, active.
+
+    The result has ``authenticators`` (each with ``id``, ``type``,
+    ``authenticator_type``, ``oob_channel``, ``name`` and ``active``),
+    ``count``, and ``text`` (``"1 authenticator"``, ``"3 authenticators"``).
+    """
+    listed = _authenticators(args.get("authenticators"))
+    shown = []
+    for item in listed:
+        described = _described(item)
+        shown.append({field: described.get(field) for field in _SHOWN})
+    noun = "authenticator" if len(shown) == 1 else "authenticators"
+    return {
+        "authenticators": shown,
+        "count": len(shown),
+        "text": f"{len(shown)} {noun}",
+    }
+
+
+def find_authenticator(context: ActionContext, args: Mapping[str, Any]) -> ActionResult:
+    """Find the authenticator ``id`` among the listed ``authenticators``.
+
+    ``ok`` with ``authenticator`` (as listed) and ``quoted_id`` (the id
+    escaped for a URL path: ``sms|dev_1`` becomes ``sms%7Cdev_1``), or
+    ``not_found``.
+    """
+    wanted = str(args.get("id") or "")
+    for item in _authenticators(args.get("authenticators")):
+        if item.get("id") == wanted:
+            return ActionResult(
+                "ok", {"authenticator": dict(item), "quoted_id": quote(wanted, safe="")}
+            )
+    return ActionResult("not_found", {"quoted_id": quote(wanted, safe="")})
+
+
+def _authenticators(value: Any) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        kind = type(value).__name__
+        raise ValueError(
+            f"authenticators must be the list the tenant answered, not a {kind}."
+        )
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def _described(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An authenticator with its ``kind``, factor ``type``, challenge type and label."""
+    channel = item.get("oob_channel")
+    if channel is None and isinstance(item.get("oob_channels"), list | tuple):
+        channel = next(iter(item["oob_channels"]), None)
+    kind = _kind(str(item.get("authenticator_type") or ""), channel, item.get("type"))
+    name = item.get("name")
+    described = {
+        "id": item.get("id"),
+        "kind": kind,
+        "type": item.get("type") or _FACTOR_TYPES.get(kind or ""),
+        "authenticator_type": item.get("authenticator_type"),
+        "oob_channel": channel,
+        "name": name,
+        "active": item.get("active") is True,
+        "challenge_type": _challenge_type(kind),
+        "via": _VIA.get(kind or "", "another factor"),
+    }
+    described["label"] = _label(kind, name)
+    return described
+
+
+def _challenge_type(kind: str | None) -> str | None:
+    """What ``/mfa/challenge`` is asked for: ``otp``, ``oob``, or nothing."""
+    if kind in (None, "recovery-code"):
+        return None
+    return "otp" if kind == "otp" else "oob"
+
+
+def _kind(authenticator_type: str, channel: Any, factor_type: Any) -> str | None:
+    if authenticator_type in ("otp", "recovery-code"):
+        return authenticator_type
+    if authenticator_type == "oob":
+        return _OOB_KINDS.get(str(channel))
+    if factor_type == "push-notification":
+        return "push"
+    return None  # WebAuthn and others cannot be challenged through the MFA API
+
+
+def _label(kind: str | None, name: Any) -> str:
+    if kind == "otp":
+        return "One-time code from an authenticator app"
+    if kind == "recovery-code":
+        return "Recovery code"
+    base = {
+        "sms": "Text message",
+        "voice": "Voice call",
+        "email": "Email",
+        "push": "Push notification",
+    }.get(kind or "", "Other factor")
+    return f"{base} to {name}" if name else base
+
+
+def _label_uniquely(items: list[dict[str, Any]]) -> None:
+    """Add the id to labels that would otherwise be shown twice."""
+    seen: dict[str, int] = {}
+    for item in items:
+        seen[item["label"]] = seen.get(item["label"], 0) + 1
+    for item in items:
+        if seen[item["label"]] > 1:
+            item["label"] = f"{item['label']} ({item['id']})"
+
+
+def _matching(items: Sequence[dict[str, Any]], wanted: str) -> dict[str, Any] | None:
+    for field in ("id", "label", "kind"):
+        for item in items:
+            if item.get(field) == wanted:
+                return item
+    return None
+
+
+def _challenge_types(requirements: Any) -> frozenset[str] | None:
+    """The factor types ``mfa_requirements`` accepts; ``None`` when it says nothing."""
+    if isinstance(requirements, str) and requirements.strip():
+        try:
+            requirements = json.loads(requirements)
+        except ValueError:
+            raise ValueError(
+                "mfa_requirements must be the JSON object of the mfa_required answer."
+            ) from None
+    if not isinstance(requirements, Mapping):
+        return None
+    challenge = requirements.get("challenge")
+    if not isinstance(challenge, list | tuple):
+        return None
+    return frozenset(
+        str(entry.get("type")) for entry in challenge if isinstance(entry, Mapping)
+    )
+
+
+# -- small helpers -----------------------------------------------------------------
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("true", "yes", "1")
+
+
+def _whole_number(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number of seconds, not {value!r}."
+        ) from None

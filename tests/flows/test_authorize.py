@@ -1,0 +1,245 @@
+"""The authorize flow: the authorization code grant with PKCE, through the browser.
+
+The tenant's login pages are stood in for by its Python API: where a person
+would sign in on the page the authorize URL opens, the test asks the tenant
+to issue the code for that URL's parameters, and builds the callback URL
+the browser would be sent back to.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+from _flow_helpers import API, CALLBACK, PUBLIC_CLIENT, Driver, make_driver, query_of
+
+from mfaflow import RunResult
+from mfaflow.tenant import LoopbackServer
+
+
+def authorize_url(result: RunResult) -> str:
+    """The URL the waiting run asks the person to open."""
+    (request,) = result.waiting_for
+    assert request.name == "callback_url"
+    found = re.search(r"https?://\S+/authorize\?\S+", request.prompt)
+    assert found, request.prompt
+    return found.group(0)
+
+
+def sign_in_at(driver: Driver, result: RunResult, user: str, **extra: str) -> str:
+    """Do what the login page does for ``user``; return the callback URL."""
+    asked = query_of(authorize_url(result))
+    code = driver.tenant.issue_authorization_code(
+        asked["client_id"],
+        user,
+        asked["redirect_uri"],
+        scope=asked["scope"],
+        audience=asked.get("audience"),
+        code_challenge=asked["code_challenge"],
+        code_challenge_method=asked["code_challenge_method"],
+        nonce=asked["nonce"],
+        amr=("pwd", "mfa"),
+    )
+    driver.secrets.add(code)
+    query = urlencode({"code": code, "state": asked["state"], **extra})
+    return f"{asked['redirect_uri']}?{query}"
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified."""
+    decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def test_authorize_url_asks_for_a_code_with_pkce(driver: Driver):
+    """The run waits with the authorize URL in its prompt, with every parameter."""
+    result = driver.start("authorize")
+
+    asked = query_of(authorize_url(result))
+    assert asked["response_type"] == "code"
+    assert asked["client_id"] == PUBLIC_CLIENT
+    assert asked["redirect_uri"] == CALLBACK
+    assert asked["scope"] == "openid profile email offline_access"
+    assert asked["audience"] == API
+    assert asked["code_challenge_method"] == "S256"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", asked["code_challenge"])
+    assert len(asked["state"]) >= 20
+    assert len(asked["nonce"]) >= 20
+    assert asked["state"] != asked["nonce"]
+    assert result.waiting_for[0].secret is True
+
+
+def test_callback_code_is_exchanged(driver: Driver, logs: pytest.LogCaptureFixture):
+    """The code of the callback is exchanged with the verifier for tokens."""
+    result = driver.start("authorize")
+    callback = sign_in_at(driver, result, "plain@example.test")
+
+    result = driver.resume(result, callback_url=callback)
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert result.message == "Signed in through the browser."
+    id_token = claims(result.outputs["id_token"])
+    assert id_token["nonce"] == result.outputs["nonce"]
+    assert id_token["amr"] == ["pwd", "mfa"]
+    assert claims(result.outputs["access_token"])["aud"][0] == API
+    assert result.outputs["refresh_token"]
+    assert result.outputs["mfa_access_token"] is None
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_offline_access_can_be_left_out(driver: Driver, logs: pytest.LogCaptureFixture):
+    """offline_access false asks for no refresh token, and none comes."""
+    result = driver.start("authorize", offline_access="false", scope="openid")
+
+    assert query_of(authorize_url(result))["scope"] == "openid"
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "plain@example.test")
+    )
+
+    assert result.outcome == "success"
+    assert result.outputs["refresh_token"] is None
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_state_mismatch_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A callback whose state differs from the one sent is refused."""
+    result = driver.start("authorize")
+    callback = sign_in_at(driver, result, "plain@example.test")
+    forged = re.sub(r"state=[^&]+", "state=forged-state", callback)
+
+    result = driver.resume(result, callback_url=forged)
+
+    assert (result.outcome, result.state) == ("failure", "state_mismatch")
+    assert result.message == (
+        "The callback's state does not match the one sent, so it does not answer "
+        "this sign-in (possibly a forged request); start again."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_denied_callback_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A callback with error=access_denied ends the run with the tenant's reason."""
+    result = driver.start("authorize")
+    state = query_of(authorize_url(result))["state"]
+    callback = f"{CALLBACK}?" + urlencode(
+        {
+            "error": "access_denied",
+            "error_description": "The user declined.",
+            "state": state,
+        }
+    )
+
+    result = driver.resume(result, callback_url=callback)
+
+    assert (result.outcome, result.state) == ("failure", "denied")
+    assert result.outputs == {
+        "error": "access_denied",
+        "error_description": "The user declined.",
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_login_required_callback_fails(driver: Driver):
+    """prompt=none without a session comes back as login_required and fails so."""
+    result = driver.start("authorize", prompt="none")
+    state = query_of(authorize_url(result))["state"]
+
+    result = driver.resume(
+        result,
+        callback_url=f"{CALLBACK}?error=login_required&state={state}",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "login_required")
+    assert result.outputs["error"] == "login_required"
+
+
+def test_pasting_another_url_asks_again(driver: Driver):
+    """A pasted URL without code or error is asked for again, with a hint."""
+    result = driver.start("authorize")
+
+    result = driver.resume(result, callback_url="https://example.test/somewhere")
+
+    assert result.state == "wait_for_callback"
+    assert result.waiting_for[0].prompt.startswith(
+        "That URL carries neither a code nor an error. Open this URL"
+    )
+
+
+def test_code_for_another_verifier_is_rejected(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A code issued for another PKCE challenge is refused at the token endpoint."""
+    result = driver.start("authorize")
+    asked = query_of(authorize_url(result))
+    code = driver.tenant.issue_authorization_code(
+        PUBLIC_CLIENT,
+        "plain@example.test",
+        CALLBACK,
+        scope="openid",
+        code_challenge="A" * 43,
+        code_challenge_method="S256",
+    )
+    driver.secrets.add(code)
+
+    result = driver.resume(
+        result,
+        callback_url=f"{CALLBACK}?"
+        + urlencode({"code": code, "state": asked["state"]}),
+    )
+
+    assert (result.outcome, result.state) == ("failure", "code_rejected")
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_api_token_needs_a_second_round_trip(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """mfa_api_token true asks for a second sign-in for the MFA API's audience."""
+    result = driver.start("authorize", mfa_api_token="true")
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "otp@example.test")
+    )
+
+    assert result.state == "wait_for_callback"
+    asked = query_of(authorize_url(result))
+    mfa_audience = f"https://{driver.engine.client.issuer_host}/mfa/"
+    assert asked["audience"] == mfa_audience
+    assert asked["scope"] == "enroll read:authenticators remove:authenticators"
+
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "otp@example.test")
+    )
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert claims(result.outputs["access_token"])["aud"][0] == API
+    mfa_token = claims(result.outputs["mfa_access_token"])
+    assert mfa_token["aud"] == mfa_audience
+    assert "remove:authenticators" in mfa_token["scope"].split()
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_without_redirect_uri_fails(served: LoopbackServer):
+    """A client without a redirect_uri, given none, fails before any request."""
+    driver = make_driver(served)
+
+    result = driver.start("authorize")
+
+    assert (result.outcome, result.state) == ("failure", "no_redirect_uri")
+    assert result.message == (
+        "No redirect_uri was given and the client has none; give the application's "
+        "callback URL."
+    )
+
+
+def test_expires_after_an_hour(driver: Driver):
+    """A sign-in not finished within an hour ends as expired."""
+    result = driver.start("authorize")
+    driver.advance(3601)
+
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")

@@ -1,0 +1,310 @@
+"""mfa-api-token and manage-authenticators: MFA API tokens, listing, deleting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+from _flow_helpers import PASSWORD, Driver, FakeClock, Scripted
+from _servers import serve_wsgi
+
+from mfaflow import Client, Engine, RequestsTransport, RunResult
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified."""
+    decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def mfa_audience(driver: Driver) -> str:
+    """The MFA API's audience at the served tenant."""
+    return f"https://{driver.engine.client.issuer_host}/mfa/"
+
+
+def app_code(driver: Driver, email: str) -> str:
+    """The code the user's authenticator app shows now."""
+    app = next(a for a in driver.tenant.authenticators(email) if a.channel == "otp")
+    return driver.tenant.current_totp(app.id)
+
+
+def access_token_for(driver: Driver, user: str, **inputs: str) -> RunResult:
+    """Get an MFA API access token for ``user``, passing MFA with the app if asked."""
+    email = f"{user}@example.test"
+    result = driver.start(
+        "mfa-api-token",
+        username=email,
+        password=PASSWORD,
+        authenticator_id="otp",
+        **inputs,
+    )
+    if result.waiting_for:
+        result = driver.resume(result, otp=app_code(driver, email))
+    assert result.outcome == "success", result
+    return result
+
+
+def test_access_token_by_password_passes_mfa(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """method password signs in for the MFA audience, passing MFA first."""
+    result = driver.start(
+        "mfa-api-token", username="otp@example.test", password=PASSWORD
+    )
+
+    assert result.state == "ask_otp"
+    result = driver.resume(result, otp=driver.totp())
+
+    assert (result.outcome, result.state) == ("success", "got_access_token")
+    assert result.outputs["token_kind"] == "access_token"
+    token = claims(result.outputs["token"])
+    assert token["aud"] == mfa_audience(driver)
+    assert token["scope"].split() == [
+        "enroll",
+        "read:authenticators",
+        "remove:authenticators",
+    ]
+    assert result.outputs["expires_in"] == 600
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_access_token_without_factors_needs_no_mfa(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A user with no authenticator gets an MFA API token at once, to enrol one."""
+    result = driver.start(
+        "mfa-api-token", username="new@example.test", password=PASSWORD
+    )
+
+    assert (result.outcome, result.state) == ("success", "got_access_token")
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_access_token_by_refresh(driver: Driver, logs: pytest.LogCaptureFixture):
+    """method refresh renews an MFA API token from a refresh token issued for it."""
+    login = driver.start(
+        "password-grant",
+        username="plain@example.test",
+        password=PASSWORD,
+        audience=mfa_audience(driver),
+        scope="enroll read:authenticators offline_access",
+    )
+    driver.advance(60)
+
+    result = driver.start(
+        "mfa-api-token", method="refresh", refresh_token=login.outputs["refresh_token"]
+    )
+
+    assert (result.outcome, result.state) == ("success", "got_access_token")
+    assert claims(result.outputs["token"])["aud"] == mfa_audience(driver)
+    assert result.outputs["refresh_token"] != login.outputs["refresh_token"]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_token_method(driver: Driver, logs: pytest.LogCaptureFixture):
+    """method mfa_token keeps the mfa_token of the mfa_required answer."""
+    result = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username="otp@example.test",
+        password=PASSWORD,
+    )
+
+    assert (result.outcome, result.state) == ("success", "got_mfa_token")
+    assert result.outputs["token_kind"] == "mfa_token"
+    assert result.outputs["token"].startswith("Fe26.2**")
+    assert result.message == (
+        "Got an mfa_token; it can list authenticators but not delete them."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_required_with_status_401_counts_too():
+    """mfa_required is taken by its error code, whether the status is 403 or 401."""
+    app = Scripted(
+        [(401, {"error": "mfa_required", "mfa_token": "Fe26.2**sealed-token"})]
+    )
+    with serve_wsgi(app) as url:
+        engine = Engine(
+            Client(url, "client"), transport=RequestsTransport(), clock=FakeClock()
+        )
+        result = engine.start(
+            "mfa-api-token",
+            {"method": "mfa_token", "username": "a@example.test", "password": "pw"},
+        )
+
+    assert result.outputs["token"] == "Fe26.2**sealed-token"
+
+
+def test_mfa_token_method_without_mfa_fails(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A user signed in without MFA gives no mfa_token; the failure says what to use."""
+    result = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username="plain@example.test",
+        password=PASSWORD,
+    )
+
+    assert (result.outcome, result.state) == ("failure", "no_mfa_required")
+    assert result.message == (
+        "The tenant signed the user in without asking for MFA, so there is no "
+        "mfa_token; use the method password instead."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "state", "message"),
+    [
+        (
+            {"method": "refresh"},
+            "missing_inputs",
+            "The method refresh needs more inputs: username and password for "
+            "password and mfa_token, refresh_token for refresh.",
+        ),
+        (
+            {"method": "magic", "username": "a@example.test", "password": "pw"},
+            "unknown_method",
+            "The method magic is not one of: password, refresh, mfa_token.",
+        ),
+    ],
+)
+def test_bad_method_inputs_fail(
+    driver: Driver, inputs: dict[str, str], state: str, message: str
+):
+    """A method without its inputs, or an unknown one, fails without a request."""
+    result = driver.start("mfa-api-token", **inputs)
+
+    assert (result.outcome, result.state, result.message) == ("failure", state, message)
+    assert result.outputs["error"] == "invalid_request"
+
+
+def test_list_authenticators(driver: Driver, logs: pytest.LogCaptureFixture):
+    """Listing gives each authenticator's id, type, name and state, and no secret."""
+    token = access_token_for(driver, "many")
+
+    result = driver.start("manage-authenticators", token=token.outputs["token"])
+
+    assert (result.outcome, result.state) == ("success", "listed")
+    assert result.message == "The user has 3 authenticators."
+    listed = result.outputs["authenticators"]
+    assert [(a["type"], a["authenticator_type"], a["oob_channel"]) for a in listed] == [
+        ("push-notification", "oob", "auth0"),
+        ("otp", "otp", None),
+        ("recovery-code", "recovery-code", None),
+    ]
+    assert all(
+        set(a) == {"id", "type", "authenticator_type", "oob_channel", "name", "active"}
+        for a in listed
+    )
+    assert all(a["active"] for a in listed)
+    assert "authenticators" not in result.secret_outputs
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_list_with_an_mfa_token(driver: Driver, logs: pytest.LogCaptureFixture):
+    """An mfa_token is enough to list authenticators."""
+    token = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username="sms@example.test",
+        password=PASSWORD,
+    )
+
+    result = driver.start("manage-authenticators", token=token.outputs["token"])
+
+    assert result.state == "listed"
+    names = [a["name"] for a in result.outputs["authenticators"]]
+    assert names == ["XXXXXXXX4567", "XXXXXXXX4567"]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_delete_with_an_access_token(driver: Driver, logs: pytest.LogCaptureFixture):
+    """Deleting with an MFA API access token removes the authenticator and its twin."""
+    push_id = next(
+        a.id
+        for a in driver.tenant.authenticators("many@example.test")
+        if a.channel == "auth0"
+    )
+
+    result = driver.start(
+        "manage-authenticators",
+        username="many@example.test",
+        password=PASSWORD,
+        authenticator_id="otp",
+        delete=push_id,
+    )
+    assert result.state == "ask_otp"
+    result = driver.resume(result, otp=app_code(driver, "many@example.test"))
+
+    assert (result.outcome, result.state) == ("success", "deleted")
+    assert result.outputs["deleted"] == push_id
+    assert [a["type"] for a in result.outputs["authenticators"]] == ["recovery-code"]
+    assert result.message == (
+        f"Deleted the authenticator {push_id}; the user has 1 authenticator left."
+    )
+    assert [a.channel for a in driver.tenant.authenticators("many@example.test")] == [
+        "recovery-code"
+    ]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_delete_with_an_mfa_token_fails_clearly(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Deleting with an mfa_token fails, saying an MFA API access token is needed."""
+    (sms, _voice) = driver.tenant.authenticators("sms@example.test")
+
+    result = driver.start(
+        "manage-authenticators",
+        method="mfa_token",
+        username="sms@example.test",
+        password=PASSWORD,
+        delete=sms.id,
+    )
+
+    assert (result.outcome, result.state) == ("failure", "needs_access_token")
+    host = driver.engine.client.issuer_host
+    assert result.message == (
+        "Deleting an authenticator needs an access token for the MFA API (audience "
+        f"https://{host}/mfa/) with the remove:authenticators scope; the tenant "
+        "refused the token given, and an mfa_token is never accepted."
+    )
+    assert result.outputs["error"] == "invalid_token"
+    assert len(driver.tenant.authenticators("sms@example.test")) == 2
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_delete_without_the_remove_scope_fails(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """An access token without remove:authenticators cannot delete."""
+    token = access_token_for(driver, "otp", scope="read:authenticators")
+    (app,) = driver.tenant.authenticators("otp@example.test")
+
+    result = driver.start(
+        "manage-authenticators", token=token.outputs["token"], delete=app.id
+    )
+
+    assert result.state == "needs_access_token"
+    assert result.outputs["error"] == "insufficient_scope"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_delete_unknown_authenticator_fails(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Deleting an id the user does not have fails before any delete is sent."""
+    token = access_token_for(driver, "otp")
+
+    result = driver.start(
+        "manage-authenticators", token=token.outputs["token"], delete="sms|dev_none"
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_found")
+    assert result.message == "The user has no authenticator sms|dev_none."
+    assert len(result.outputs["authenticators"]) == 1
+    driver.assert_no_secret_leaked(logs)

@@ -1,0 +1,370 @@
+"""mfa_required answered through mfa-challenge: every factor, wrong codes, expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jwt
+import pytest
+from _flow_helpers import PASSWORD, RECOVERY_CODE, Driver
+
+from mfaflow import InputError, RunResult
+from mfaflow.tenant import Lifetimes, Limit, Limits
+
+
+def sign_in(driver: Driver, user: str, **inputs: str) -> RunResult:
+    """Start password-grant for ``user`` of the test tenant."""
+    return driver.start(
+        "password-grant", username=f"{user}@example.test", password=PASSWORD, **inputs
+    )
+
+
+def amr(result: RunResult) -> list[str]:
+    """How the ID token says the user signed in."""
+    claims = jwt.decode(result.outputs["id_token"], options={"verify_signature": False})
+    return list(claims["amr"])
+
+
+def states(result: RunResult) -> list[str]:
+    """The states a run went through, as ``flow:state``."""
+    return [f"{entry.flow}:{entry.state}" for entry in result.history]
+
+
+def test_otp_code_signs_in(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A user with an authenticator app is asked for its code and signed in with it."""
+    result = sign_in(driver, "otp")
+
+    assert result.state == "ask_otp"
+    (request,) = result.waiting_for
+    assert (request.name, request.secret) == ("otp", True)
+    assert request.prompt == "Enter the 6-digit code from your authenticator app."
+
+    result = driver.resume(result, otp=driver.totp())
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert amr(result) == ["pwd", "mfa"]
+    assert result.outputs["refresh_token"]
+    assert "mfa-challenge:verify_otp" in states(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_confidential_client_passes_mfa(
+    server_driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A client with a secret authenticates at every MFA step and is signed in."""
+    result = sign_in(server_driver, "otp")
+    result = server_driver.resume(result, otp=server_driver.totp())
+
+    assert result.outcome == "success"
+    server_driver.assert_no_secret_leaked(logs)
+
+
+def test_wrong_otp_is_asked_again(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A wrong code is refused and asked for again; the right one then signs in."""
+    result = sign_in(driver, "otp")
+    result = driver.resume(result, otp=driver.wrong_totp())
+
+    assert result.state == "ask_otp"
+    assert result.waiting_for[0].prompt == (
+        "That code was not accepted. "
+        "Enter the 6-digit code from your authenticator app."
+    )
+
+    result = driver.resume(result, otp=driver.totp())
+
+    assert result.outcome == "success"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_too_many_wrong_otps_fail(driver: Driver, logs: pytest.LogCaptureFixture):
+    """After max_attempts wrong codes the run fails instead of asking again."""
+    result = sign_in(driver, "otp")
+    for _ in range(3):
+        assert result.state == "ask_otp"
+        result = driver.resume(result, otp=driver.wrong_totp())
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert (
+        result.message == "The code was not accepted 3 times; sign in again to retry."
+    )
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_tenant_lockout_ends_as_locked(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """When the tenant refuses more codes (too_many_attempts), the run fails."""
+    driver = serve(limits=Limits(otp_failures=Limit(2, 360)))
+    result = sign_in(driver, "otp")
+    result = driver.resume(result, otp=driver.wrong_totp())
+    result = driver.resume(result, otp=driver.wrong_totp())
+    result = driver.resume(result, otp=driver.totp())
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.outputs["error"] == "too_many_attempts"
+    assert result.message == (
+        "Too many wrong codes; the tenant refuses more attempts for this user "
+        "for a while."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_sms_code_after_choosing(driver: Driver, logs: pytest.LogCaptureFixture):
+    """With text message and voice enrolled, the person chooses; SMS signs in."""
+    result = sign_in(driver, "sms")
+
+    (request,) = result.waiting_for
+    assert request.name == "authenticator"
+    assert request.choices == (
+        "Text message to XXXXXXXX4567",
+        "Voice call to XXXXXXXX4567",
+    )
+
+    result = driver.resume(result, authenticator="Text message to XXXXXXXX4567")
+
+    assert result.state == "ask_binding_code"
+    assert result.waiting_for[0].prompt == (
+        "Enter the 6-digit code you received by text message."
+    )
+    result = driver.resume(
+        result, binding_code=driver.last_code("sms@example.test", "sms")
+    )
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert amr(result) == ["pwd", "mfa"]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_choice_outside_the_list_is_refused(driver: Driver):
+    """A choice the list does not offer is refused, and the run waits on."""
+    result = sign_in(driver, "sms")
+
+    with pytest.raises(InputError, match="is not one of the choices"):
+        driver.resume(result, authenticator="Carrier pigeon")
+
+    assert driver.engine.get(result.run_id).state == "ask_authenticator"
+
+
+def test_voice_code_by_preselected_kind(driver: Driver, logs: pytest.LogCaptureFixture):
+    """authenticator_id=voice skips the choice; the code read out by voice signs in."""
+    result = sign_in(driver, "sms", authenticator_id="voice")
+
+    assert result.state == "ask_binding_code"
+    assert "voice call" in result.waiting_for[0].prompt
+    result = driver.resume(
+        result, binding_code=driver.last_code("sms@example.test", "voice")
+    )
+
+    assert result.outcome == "success"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_email_code_and_a_wrong_one(driver: Driver, logs: pytest.LogCaptureFixture):
+    """An email code is asked for again after a wrong one, then signs in."""
+    result = sign_in(driver, "email")
+
+    assert result.state == "ask_binding_code"
+    code = driver.last_code("email@example.test", "email")
+    wrong = "000000" if code != "000000" else "111111"
+    result = driver.resume(result, binding_code=wrong)
+    assert result.waiting_for[0].prompt.startswith("That code was not accepted. ")
+
+    result = driver.resume(result, binding_code=code)
+
+    assert result.outcome == "success"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_code_is_sent_again(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A code entered after it expired makes the tenant send a new one to enter."""
+    result = sign_in(driver, "email")
+    old = driver.last_code("email@example.test", "email")
+    driver.advance(301)
+
+    result = driver.resume(result, binding_code=old)
+
+    assert result.state == "ask_binding_code"
+    assert result.waiting_for[0].prompt == (
+        "The code expired, so a new one was sent. "
+        "Enter the 6-digit code you received by email."
+    )
+    assert len(driver.tenant.outbox.messages(channel="email")) == 2
+    result = driver.resume(
+        result, binding_code=driver.last_code("email@example.test", "email")
+    )
+
+    assert result.outcome == "success"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_approved_push_signs_in(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A push notification is polled until the device approves it."""
+    result = sign_in(driver, "push", authenticator_id="push")
+
+    assert result.state == "poll_push"
+    assert result.resume_at == driver.tenant.clock.now() + 5
+    result = driver.after_wait(result)
+    assert (result.state, result.resume_at) == (
+        "poll_push",
+        driver.tenant.clock.now() + 5,
+    )
+
+    driver.tenant.approve_push("push@example.test")
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert amr(result) == ["pwd", "mfa"]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_rejected_push_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A push notification rejected on the device ends the run as a failure."""
+    result = sign_in(driver, "push", authenticator_id="push")
+    driver.tenant.reject_push("push@example.test")
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == "The push notification was rejected on the device."
+    assert result.outputs["error"] == "access_denied"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_slow_down_makes_polling_wait_longer(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """slow_down adds 5 seconds to the polling interval, and polling goes on."""
+    driver = serve(limits=Limits(push_poll_interval=8.0))
+    result = sign_in(driver, "push", authenticator_id="push")
+    waits = []
+    for _ in range(3):
+        assert result.resume_at is not None
+        waits.append(result.resume_at - driver.tenant.clock.now())
+        result = driver.after_wait(result)
+    driver.tenant.approve_push("push@example.test")
+    assert result.resume_at is not None
+    waits.append(result.resume_at - driver.tenant.clock.now())
+    result = driver.after_wait(result)
+
+    # first poll after 5 s: pending; 5 s later: too soon for the tenant, slow_down;
+    # then every 10 s: pending, approved.
+    assert waits == [5.0, 5.0, 10.0, 10.0]
+    assert "mfa-challenge:slow_down" in states(result)
+    assert result.outcome == "success"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_recovery_code_gives_its_replacement(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A recovery code signs in, and its replacement is output once, as a secret."""
+    result = sign_in(driver, "recovery", authenticator_id="recovery-code")
+
+    assert result.state == "ask_recovery_code"
+    result = driver.resume(result, recovery_code=RECOVERY_CODE)
+
+    assert result.outcome == "success"
+    replacement = result.outputs["recovery_code"]
+    assert len(replacement) == 24
+    assert replacement != RECOVERY_CODE
+    assert "recovery_code" in result.secret_outputs
+    assert result.visible_outputs()["recovery_code"] == "***"
+
+    again = sign_in(driver, "recovery", authenticator_id="recovery-code")
+    again = driver.resume(again, recovery_code=RECOVERY_CODE)
+    assert again.state == "ask_recovery_code"
+    assert again.waiting_for[0].prompt == (
+        "That recovery code was not accepted. Enter one of your recovery codes."
+    )
+    again = driver.resume(again, recovery_code=replacement)
+    assert again.outcome == "success"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_recovery_code_is_offered_among_choices(driver: Driver):
+    """Among several factors the choices list a recovery code too."""
+    result = sign_in(driver, "many")
+
+    assert result.waiting_for[0].choices == (
+        "Push notification to Push device",
+        "One-time code from an authenticator app",
+        "Recovery code",
+    )
+    result = driver.resume(result, authenticator="Recovery code")
+    assert result.state == "ask_recovery_code"
+
+
+def test_recovery_code_alone_is_not_chosen(driver: Driver):
+    """A user with one app and a recovery code is asked for the app's code at once."""
+    result = sign_in(driver, "recovery")
+
+    assert result.state == "ask_otp"
+
+
+def test_unknown_authenticator_id_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """authenticator_id naming nothing the user has ends with a clear message."""
+    result = sign_in(driver, "otp", authenticator_id="sms|dev_nothing")
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert (
+        result.message
+        == "The user has no usable authenticator matching sms|dev_nothing."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_run_expires_with_the_mfa_token(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A push pending for 10 minutes ends the run as expired, without a request."""
+    result = sign_in(driver, "push", authenticator_id="push")
+    driver.advance(601)
+    requests_before = len(logs.records)
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The mfa_token expired before the second factor was verified; sign in again."
+    )
+    assert not any(
+        "oauth/token" in record.getMessage()
+        for record in logs.records[requests_before:]
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_token_from_the_tenant_ends_as_expired(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """expired_token from the tenant ends the run as expired."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    result = sign_in(driver, "otp")
+    driver.advance(61)
+    result = driver.resume(result, otp=driver.totp())
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.outputs["error"] == "expired_token"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_requirements_limit_the_choice(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Run alone with mfa_requirements allowing only otp, mfa-challenge skips push."""
+    token = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username="push@example.test",
+        password=PASSWORD,
+    )
+    assert token.outputs["token_kind"] == "mfa_token"
+
+    result = driver.start(
+        "mfa-challenge",
+        mfa_token=token.outputs["token"],
+        mfa_requirements='{"challenge": [{"type": "otp"}]}',
+    )
+
+    assert result.state == "ask_otp"
+    assert (
+        driver.engine.get(result.run_id).expires_at == driver.tenant.clock.now() + 600
+    )
+    driver.assert_no_secret_leaked(logs)

@@ -1,0 +1,271 @@
+"""The password-grant flow: signing in with a password, and every way it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jwt
+import pytest
+from _flow_helpers import (
+    API,
+    BROWSER_CLIENT,
+    PASSWORD,
+    START,
+    Driver,
+    FakeClock,
+    Scripted,
+)
+from _servers import closed_port, serve_wsgi
+
+from mfaflow import Client, Engine, RequestsTransport
+
+
+def claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified (the tenant's own tests check signatures)."""
+    decoded: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    return decoded
+
+
+def test_user_without_mfa_gets_tokens(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A user the tenant signs in without MFA ends signed in with every token."""
+    result = driver.start(
+        "password-grant", username="plain@example.test", password=PASSWORD
+    )
+
+    assert result.outcome == "success"
+    assert result.state == "signed_in"
+    assert result.message == "Signed in as plain@example.test."
+    outputs = result.outputs
+    assert claims(outputs["access_token"])["aud"][0] == API
+    assert claims(outputs["id_token"])["email"] == "plain@example.test"
+    assert outputs["refresh_token"]
+    assert outputs["token_type"] == "Bearer"
+    assert outputs["expires_in"] == 86400
+    assert "offline_access" in outputs["scope"].split()
+    assert outputs["recovery_code"] is None
+    assert [entry.state for entry in result.history] == [
+        "prepare",
+        "request_token",
+        "signed_in",
+    ]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_confidential_client_sends_its_secret(
+    server_driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A client with a secret authenticates with it and is signed in."""
+    result = server_driver.start(
+        "password-grant", username="plain@example.test", password=PASSWORD
+    )
+
+    assert result.outcome == "success"
+    assert claims(result.outputs["access_token"])["azp"] == "flows-server"
+    server_driver.assert_no_secret_leaked(logs)
+
+
+def test_realm_uses_the_password_realm_grant(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Giving a realm signs in with the password-realm grant."""
+    result = driver.start(
+        "password-grant",
+        username="plain@example.test",
+        password=PASSWORD,
+        realm="Username-Password-Authentication",
+    )
+
+    assert result.outcome == "success"
+    document = driver.engine.store.load(result.run_id).document
+    assert (
+        document["frames"][0]["data"]["grant_type"]
+        == "http://auth0.com/oauth/grant-type/password-realm"
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_realm_is_a_bad_request(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A realm the tenant does not have ends as a malformed request."""
+    result = driver.start(
+        "password-grant",
+        username="plain@example.test",
+        password=PASSWORD,
+        realm="no-such-connection",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "bad_request")
+    assert result.outputs["error"] == "invalid_request"
+    assert "no-such-connection" in result.outputs["error_description"]
+    assert result.message == (
+        "The tenant refused the request as malformed (invalid_request); "
+        "error_description says why."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_wrong_password_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A wrong password ends in wrong_password with a one-line message."""
+    result = driver.start(
+        "password-grant", username="plain@example.test", password="not-the-password"
+    )
+
+    assert (result.outcome, result.state) == ("failure", "wrong_password")
+    assert result.message == "The username or password is wrong."
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_audience_is_denied(driver: Driver, logs: pytest.LogCaptureFixture):
+    """An audience the tenant does not know ends as denied, with the tenant's reason."""
+    result = driver.start(
+        "password-grant",
+        username="plain@example.test",
+        password=PASSWORD,
+        audience="https://unknown.example.test/",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "denied")
+    assert result.outputs["error"] == "access_denied"
+    assert "Service not found" in result.outputs["error_description"]
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "error"),
+    [("no-such-client", "invalid_client"), (BROWSER_CLIENT, "unauthorized_client")],
+)
+def test_client_the_tenant_refuses_fails(
+    serve: Callable[..., Driver],
+    logs: pytest.LogCaptureFixture,
+    client_id: str,
+    error: str,
+):
+    """An unknown client, or one without the password grant, ends as client_rejected."""
+    driver = serve(client_id)
+
+    result = driver.start(
+        "password-grant", username="plain@example.test", password=PASSWORD
+    )
+
+    assert (result.outcome, result.state) == ("failure", "client_rejected")
+    assert result.outputs["error"] == error
+    assert result.message == (
+        f"The tenant did not accept the application ({error}); check the client id, "
+        "the client secret and the grant types the application may use."
+    )
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("status", "answer", "state", "error"),
+    [
+        (
+            401,
+            {"error": "unauthorized", "error_description": "user is blocked"},
+            "blocked",
+            "unauthorized",
+        ),
+        (
+            429,
+            {"error": "too_many_attempts", "error_description": "Blocked."},
+            "locked",
+            "too_many_attempts",
+        ),
+        (
+            429,
+            {"error": "too_many_requests", "error_description": "Slow."},
+            "rate_limited",
+            "too_many_requests",
+        ),
+        (429, b"<html>Too many requests</html>", "rate_limited", None),
+        (
+            400,
+            {"error": "password_leaked", "error_description": "Leaked."},
+            "password_leaked",
+            "password_leaked",
+        ),
+        (
+            403,
+            {"error": "invalid_user_password", "error_description": "Wrong."},
+            "wrong_password",
+            "invalid_user_password",
+        ),
+        (200, b"<html>A login page</html>", "unreachable", "response.invalid"),
+        (418, {"error": "teapot", "error_description": "Odd."}, "failed", "teapot"),
+    ],
+)
+def test_error_answers_end_in_clear_failures(
+    status: int, answer: Any, state: str, error: str | None
+):
+    """Each error answer of the token endpoint ends in its own failure state."""
+    app = Scripted([(status, answer)])
+    with serve_wsgi(app) as url:
+        engine = Engine(
+            Client(url, "client"), transport=RequestsTransport(), clock=FakeClock()
+        )
+        result = engine.start(
+            "password-grant", {"username": "someone@example.test", "password": PASSWORD}
+        )
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert result.outputs.get("error") == error
+    assert result.message
+    assert result.message.endswith(".")
+    assert app.received[0]["grant_type"] == "password"
+
+
+def test_server_errors_are_retried(logs: pytest.LogCaptureFixture):
+    """Two 503 answers are retried after a wait, and the third attempt signs in."""
+    tokens = {"access_token": "at-0123456789", "token_type": "Bearer", "expires_in": 60}
+    app = Scripted(
+        [(503, b"busy"), (503, {"error": "temporarily_unavailable"}), (200, tokens)]
+    )
+    clock = FakeClock()
+    with serve_wsgi(app) as url:
+        engine = Engine(
+            Client(url, "client"), transport=RequestsTransport(), clock=clock
+        )
+        result = engine.start(
+            "password-grant", {"username": "someone@example.test", "password": PASSWORD}
+        )
+        waits = []
+        while not result.ended:
+            assert result.resume_at is not None
+            waits.append(result.resume_at - clock.now)
+            clock.now = result.resume_at
+            result = engine.resume(result.run_id)
+
+    assert waits == [1.0, 2.0]
+    assert len(app.received) == 3
+    assert result.outcome == "success"
+    assert result.outputs["access_token"] == "at-0123456789"
+    assert "at-0123456789" not in logs.text
+
+
+def test_unreachable_tenant_fails_after_retries():
+    """A tenant that cannot be reached ends as unreachable after the retries."""
+    clock = FakeClock()
+    issuer = f"http://127.0.0.1:{closed_port()}/"
+    engine = Engine(
+        Client(issuer, "client"), transport=RequestsTransport(), clock=clock
+    )
+
+    result = engine.start(
+        "password-grant", {"username": "someone@example.test", "password": PASSWORD}
+    )
+    waits = 0
+    while not result.ended:
+        assert result.resume_at is not None
+        clock.now = result.resume_at
+        waits += 1
+        result = engine.resume(result.run_id)
+
+    assert waits == 2
+    assert (result.outcome, result.state) == ("failure", "unreachable")
+    assert result.outputs["error"] == "transport.connect"
+    assert result.message == (
+        f"The tenant at {issuer} could not be reached or gave no usable answer "
+        "(transport.connect)."
+    )
+    assert clock.now > START
