@@ -357,9 +357,13 @@ class Engine:
                 state=run.top.state,
             )
         events: list[RunEvent] = []
+        waited = run.wait
         if self._expire(run, events):
             self._save(run, run.version, events)
             return self._result(run)
+        if waited is not None and run.wait is None:
+            # The run expired while it waited: what it was given is moot.
+            return self._drive(run, events)
         wait = run.wait or {}
         if wait.get("kind") == "time" and self.clock() < wait["until"]:
             return self._result(run)

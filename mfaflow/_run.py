@@ -36,7 +36,8 @@ class InputRequest:
     """One input a waiting run asks for."""
 
     name: str
-    prompt: str
+    #: May show values of the run (such as an ``otpauth://`` URI): not in repr.
+    prompt: str = field(repr=False)
     secret: bool = False
     pattern: str | None = None
     choices: tuple[Any, ...] | None = None

@@ -586,3 +586,20 @@ def test_endpoint_from_discovery_with_auth0_fallback(
     engine.start(flow)
     engine.start(flow)
     assert urls == [ISSUER + ".well-known/openid-configuration", expected, expected]
+
+
+def test_inputs_given_after_expiry_end_the_run_as_expired(clock: Clock) -> None:
+    """A code given to a run whose expiry has passed ends it as expired, unused."""
+    sent: list[Request] = []
+
+    def handle(request: Request) -> Response:
+        sent.append(request)
+        return tenant()(request)
+
+    engine = make_engine(handle, clock)
+    flow = parse_flow(LOGIN.replace("initial:", "expires_in: 60\ninitial:"), "x.yaml")
+    run = engine.start(flow, {"username": "ann", "password": SECRET_PASSWORD})
+    clock.now += 61
+    ended = engine.resume(run.run_id, {"otp": "123456"})
+    assert ended.ended and ended.outcome == "expired"
+    assert len(sent) == 1, "the code was never sent"
