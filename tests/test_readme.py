@@ -1,0 +1,46 @@
+"""The README stays true to the code and to CI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mfaflow
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def commands() -> list[str]:
+    return re.findall(r"```sh\n(.+?)\n```", README)
+
+
+def test_readme_gives_exactly_two_commands() -> None:
+    """The README has one command for the demo and one for the tests."""
+    demo, tests = commands()
+    assert demo.endswith("mfaflow demo")
+    assert tests.endswith("python -m pytest")
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    """.ci/run calls the README's test command as written."""
+    assert commands()[1] in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_readme_diagram_is_the_current_rendering() -> None:
+    """The diagram shown in the README is that of the shipped password-grant."""
+    found = re.search(
+        r"<!-- diagram: ([a-z-]+) -->\n```mermaid\n(.+?)\n```", README, re.S
+    )
+    assert found is not None
+    name, shown = found.groups()
+    flow = mfaflow.load_flow(mfaflow.shipped_flows_dir() / f"{name}.yaml")
+    assert shown == mfaflow.to_mermaid(flow).rstrip("\n")
+
+
+def test_readme_lists_every_shipped_flow() -> None:
+    """Each shipped flow has a row in the README's table of flows."""
+    names = {path.stem for path in mfaflow.shipped_flows_dir().glob("*.yaml")}
+    assert names
+    for name in names:
+        assert f"| `{name}` |" in README
