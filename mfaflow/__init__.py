@@ -22,7 +22,7 @@ from ._diagram import (
     to_mermaid,
     write_all,
 )
-from ._engine import AUTH0_ENDPOINTS, Client, Engine, RunEvent
+from ._engine import Client, Engine, RunEvent
 from ._errors import (
     AuthorizationServerError,
     ConcurrencyError,
@@ -58,7 +58,13 @@ from ._model import (
     State,
     Transition,
 )
-from ._registry import ActionContext, ActionResult, Registry, default_registry
+from ._registry import (
+    AUTH0_ENDPOINTS,
+    ActionContext,
+    ActionResult,
+    Registry,
+    default_registry,
+)
 from ._run import HistoryEntry, InputRequest, RunResult
 from ._store import MemoryStore, RunSummary, SQLiteStore, Store, StoredRun
 from ._transport import (

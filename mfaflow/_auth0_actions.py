@@ -113,8 +113,9 @@ def authorize_url(context: ActionContext, args: Mapping[str, Any]) -> Mapping[st
     ``params`` are the query parameters (null ones are left out);
     ``offline_access`` (``true`` or ``false``) adds the ``offline_access``
     scope to ``params.scope`` when it is not there yet; ``endpoint`` is the
-    authorization endpoint, relative to the issuer (``authorize`` by
-    default) or a full URL.
+    authorization endpoint, relative to the issuer or a full URL; by
+    default the ``authorization_endpoint`` of the issuer's discovery
+    document (Auth0's ``/authorize`` when there is none).
     """
     params = {
         str(name): str(value)
@@ -125,9 +126,12 @@ def authorize_url(context: ActionContext, args: Mapping[str, Any]) -> Mapping[st
         scopes = params.get("scope", "").split()
         if "offline_access" not in scopes:
             params["scope"] = " ".join([*scopes, "offline_access"])
-    issuer = str(context.client.issuer)
-    base = issuer if issuer.endswith("/") else issuer + "/"
-    endpoint = urljoin(base, str(args.get("endpoint") or "authorize"))
+    if args.get("endpoint"):
+        issuer = str(context.client.issuer)
+        base = issuer if issuer.endswith("/") else issuer + "/"
+        endpoint = urljoin(base, str(args["endpoint"]))
+    else:
+        endpoint = context.endpoint("authorization_endpoint")
     separator = "&" if urlsplit(endpoint).query else "?"
     return {"url": endpoint + separator + urlencode(params)}
 

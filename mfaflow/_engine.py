@@ -53,6 +53,7 @@ from ._model import (
     event_matches,
 )
 from ._registry import (
+    AUTH0_ENDPOINTS,
     COMBINATORS,
     ActionContext,
     ActionResult,
@@ -64,22 +65,10 @@ from ._store import MemoryStore, Store, StoredRun
 from ._template import Reference, Template
 from ._transport import Request, Response, Transport
 
-__all__ = ["AUTH0_ENDPOINTS", "Client", "Engine", "RunEvent"]
+__all__ = ["Client", "Engine", "RunEvent"]
 
 log = logging.getLogger(__name__)
 
-#: Where Auth0 serves what OpenID Connect discovery may name, used when
-#: discovery fails or lacks an entry (Auth0 lists no MFA endpoints there).
-AUTH0_ENDPOINTS = {
-    "authorization_endpoint": "/authorize",
-    "token_endpoint": "/oauth/token",
-    "userinfo_endpoint": "/userinfo",
-    "jwks_uri": "/.well-known/jwks.json",
-    "revocation_endpoint": "/oauth/revoke",
-    "mfa_challenge_endpoint": "/mfa/challenge",
-    "mfa_associate_endpoint": "/mfa/associate",
-    "mfa_authenticators_endpoint": "/mfa/authenticators",
-}
 
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
 
@@ -576,12 +565,13 @@ class Engine:
         call = state.call
         assert call is not None
         scope = self._scope(run, frame)
-        url = (
-            self._url(call.endpoint)
-            if call.endpoint
-            else _text(_template.render(call.url, scope))
-        )
-        url = urljoin(_with_slash(self.client.issuer), url)
+        if call.endpoint:
+            url = self._endpoint(call.endpoint)
+        else:
+            url = urljoin(
+                _with_slash(self.client.issuer),
+                _text(_template.render(call.url, scope)),
+            )
         query = _fields(_template.render(dict(call.query), scope))
         if query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
@@ -635,6 +625,10 @@ class Engine:
             error=_error(event, status=status, code=code, description=described),
         )
 
+    def _endpoint(self, name: str) -> str:
+        """The full URL of the endpoint ``name`` (discovered, or Auth0's)."""
+        return urljoin(_with_slash(self.client.issuer), self._url(name))
+
     def _url(self, endpoint: str) -> str:
         issuer = self.client.issuer
         if issuer not in self._discovery:
@@ -676,6 +670,7 @@ class Engine:
             client=self.client,
             now=self.clock(),
             data=dict(frame.data),
+            resolve_endpoint=self._endpoint,
         )
         try:
             produced = function(context, _template.render(dict(state.args), scope))

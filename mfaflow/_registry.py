@@ -20,12 +20,14 @@ import logging
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
+from urllib.parse import urljoin
 
 from attrs import field, frozen
 
 from ._errors import RegistryError
 
 __all__ = [
+    "AUTH0_ENDPOINTS",
     "COMBINATORS",
     "ActionContext",
     "ActionResult",
@@ -34,6 +36,19 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Where Auth0 serves what OpenID Connect discovery may name, used when
+#: discovery fails or lacks an entry (Auth0 lists no MFA endpoints there).
+AUTH0_ENDPOINTS = {
+    "authorization_endpoint": "/authorize",
+    "token_endpoint": "/oauth/token",
+    "userinfo_endpoint": "/userinfo",
+    "jwks_uri": "/.well-known/jwks.json",
+    "revocation_endpoint": "/oauth/revoke",
+    "mfa_challenge_endpoint": "/mfa/challenge",
+    "mfa_associate_endpoint": "/mfa/associate",
+    "mfa_authenticators_endpoint": "/mfa/authenticators",
+}
 
 #: Guards that combine other guards; the engine evaluates them itself.
 COMBINATORS = frozenset({"all", "any", "not"})
@@ -62,6 +77,23 @@ class ActionContext:
     #: The run's saved data, read-only; secret values included, so actions
     #: must not log it.
     data: Mapping[str, Any] = field(factory=dict)
+    #: Finds endpoint URLs; see :meth:`endpoint`.
+    resolve_endpoint: Callable[[str], str] | None = field(
+        default=None, repr=False, eq=False
+    )
+
+    def endpoint(self, name: str) -> str:
+        """The full URL of the endpoint ``name``, as OpenID Connect names it.
+
+        From the issuer's discovery document when the engine has one, else
+        Auth0's path (:data:`AUTH0_ENDPOINTS`) below the client's issuer.
+        """
+        if self.resolve_endpoint is not None:
+            return self.resolve_endpoint(name)
+        issuer = str(self.client.issuer)
+        return urljoin(
+            issuer if issuer.endswith("/") else issuer + "/", AUTH0_ENDPOINTS[name]
+        )
 
     def __repr__(self) -> str:
         return f"<ActionContext run={self.run_id} flow={self.flow} state={self.state}>"

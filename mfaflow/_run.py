@@ -143,9 +143,13 @@ class RunResult:
         return self.ended and self.outcome == "success"
 
     def visible_outputs(self) -> dict[str, Any]:
-        """The outputs with every secret value replaced by ``'***'``."""
+        """The outputs with every secret value replaced by ``'***'``.
+
+        An absent (``None``) secret output stays ``None``, so that masking
+        never suggests a value the server did not send.
+        """
         return {
-            name: "***" if name in self.secret_outputs else value
+            name: "***" if name in self.secret_outputs and value is not None else value
             for name, value in self.outputs.items()
         }
 
