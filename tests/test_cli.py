@@ -1159,3 +1159,33 @@ def test_serve_runs_the_tenant_until_interrupted(isolated: dict[str, Path]) -> N
     assert answer.json()["issuer"] == url
     assert process.returncode == 0
     assert stderr.decode().splitlines()[-1] == "Stopped."
+
+
+def test_serve_tls_answers_https_with_the_printed_certificate(
+    isolated: dict[str, Path],
+) -> None:
+    """`serve --tls` answers over HTTPS, trusted through the certificate it names."""
+    import requests
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfaflow", "serve", "--tls"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert process.stdout is not None
+        url = _read_until(process.stdout, b"\n").decode().strip()
+        trusted = isolated["data"] / "mfaflow" / "tls" / "tenant-cert.pem"
+        answer = requests.get(
+            url + ".well-known/openid-configuration", timeout=30, verify=str(trusted)
+        )
+        with pytest.raises(requests.exceptions.SSLError):
+            requests.get(url + ".well-known/openid-configuration", timeout=30)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+
+    assert re.fullmatch(r"https://127\.0\.0\.1:\d+/", url)
+    assert answer.json()["issuer"] == url
+    assert f"Its self-signed certificate: {trusted}" in stderr.decode()

@@ -64,6 +64,7 @@ from ._state import (
     User,
 )
 from ._tenant import Outbox, Tenant
+from ._tls import default_tls_directory, loopback_tls, self_signed, server_context
 from ._tokens import SigningKey
 
 __all__ = [
@@ -116,8 +117,12 @@ __all__ = [
     "User",
     "UserConfig",
     "default_config",
+    "default_tls_directory",
     "hash_password",
     "load_config",
+    "loopback_tls",
     "parse_config",
+    "self_signed",
+    "server_context",
     "verify_password",
 ]

@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[["Tenant", Request, Mapping[str, str]], Response]
 
 #: The modules whose routes make up the application, in this package.
-ROUTE_MODULES: tuple[str, ...] = ("_discovery", "_oauth", "_mfa", "_control")
+ROUTE_MODULES: tuple[str, ...] = ("_discovery", "_oauth", "_mfa", "_control", "_pages")
 
 
 @frozen
