@@ -603,3 +603,23 @@ def test_inputs_given_after_expiry_end_the_run_as_expired(clock: Clock) -> None:
     ended = engine.resume(run.run_id, {"otp": "123456"})
     assert ended.ended and ended.outcome == "expired"
     assert len(sent) == 1, "the code was never sent"
+
+
+def test_shipped_flow_runs_in_process_through_the_wsgi_transport() -> None:
+    """A shipped flow signs in at the embedded tenant called in process, no socket."""
+    from mfaflow._transport import WSGITransport
+    from mfaflow.tenant import DEMO_CLIENT_ID, Tenant
+
+    tenant = Tenant().with_issuer("http://tenant.test/")
+    tenant.add_user("bo@example.test", SECRET_PASSWORD)
+    engine = Engine(
+        Client("http://tenant.test/", DEMO_CLIENT_ID),
+        transport=WSGITransport(tenant.wsgi_app),
+    )
+
+    result = engine.start(
+        "password-grant", {"username": "bo@example.test", "password": SECRET_PASSWORD}
+    )
+
+    assert result.succeeded and result.state == "signed_in"
+    assert str(result.outputs["access_token"]).count(".") == 2, "an RS256 JWT"
