@@ -67,6 +67,8 @@ from ._registry import (
 )
 from ._run import HistoryEntry, InputRequest, RunResult
 from ._store import MemoryStore, RunSummary, SQLiteStore, Store, StoredRun
+from ._store_postgres import PostgresStore
+from ._store_redis import RedisStore
 from ._transport import (
     MockTransport,
     Request,
@@ -106,8 +108,10 @@ __all__ = [
     "MfaflowError",
     "MockTransport",
     "OutputSpec",
+    "PostgresStore",
     "ProtocolError",
     "Registry",
+    "RedisStore",
     "RegistryError",
     "Request",
     "RequestsTransport",

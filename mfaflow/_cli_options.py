@@ -8,6 +8,7 @@ import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 import platformdirs
@@ -19,6 +20,8 @@ from ._engine import Client, Engine, Hook
 from ._errors import StoreError
 from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
+from ._store_postgres import PostgresStore
+from ._store_redis import RedisStore
 from ._transport import RequestsTransport, safe_url
 
 __all__ = [
@@ -31,12 +34,20 @@ __all__ = [
     "flow_files",
     "flow_target",
     "open_store",
+    "service_store",
     "setup_options",
     "store_path",
     "with_options",
 ]
 
 _SUFFIXES = (".yaml", ".yml")
+#: The URL schemes a --store value may start with, and the stores they name.
+_SERVICES: dict[str, type[RedisStore] | type[PostgresStore]] = {
+    "redis": RedisStore,
+    "rediss": RedisStore,
+    "postgresql": PostgresStore,
+    "postgres": PostgresStore,
+}
 
 
 class Failure(click.ClickException):
@@ -91,10 +102,11 @@ FLOWS_OPTION = click.option(
 STORE_OPTION = click.option(
     "--store",
     envvar="MFAFLOW_STORE",
-    metavar="PATH",
-    help="The SQLite file runs are kept in, or 'memory' to keep them in this "
-    "process only (env MFAFLOW_STORE; default: runs.sqlite in the user data "
-    "folder).",
+    metavar="PATH|URL",
+    help="The SQLite file runs are kept in, a Redis or PostgreSQL server "
+    "(redis://, rediss://, postgresql:// or postgres:// URL), or 'memory' to "
+    "keep them in this process only (env MFAFLOW_STORE; default: runs.sqlite "
+    "in the user data folder).",
 )
 KEY_OPTION = click.option(
     "--key-file",
@@ -221,8 +233,19 @@ class Setup:
 
     def resume_command(self, run_id: str) -> str:
         """The command that resumes the run ``run_id`` kept by this setup."""
-        store = f" --store {shlex.quote(self.store)}" if self.store else ""
+        shown = self._shown_store()
+        store = f" --store {shlex.quote(shown)}" if shown else ""
         return f"mfaflow resume{store} {run_id}"
+
+    def _shown_store(self) -> str | None:
+        """``--store`` as a command may show it: never with a password."""
+        if not self.store:
+            return None
+        shown = _without_password(self.store)
+        if shown != self.store and self.store == os.environ.get("MFAFLOW_STORE"):
+            # The password cannot be shown, and the variable gives it again.
+            return None
+        return shown
 
 
 def setup_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -257,14 +280,71 @@ def open_store(spec: str | None, key_file: Path | None) -> Store:
     """The store ``--store`` names, keyed by ``--key-file`` or the environment."""
     if spec == "memory":
         return MemoryStore()
-    return SQLiteStore(store_path(spec), key=_store_key(key_file))
+    key = _store_key(key_file)
+    return service_store(spec, key) or SQLiteStore(store_path(spec), key=key)
+
+
+def service_store(spec: str | None, key: bytes | None) -> Store | None:
+    """The Redis or PostgreSQL store a ``--store`` URL names, else ``None``.
+
+    Without ``key`` the store lists and expires runs but cannot read or
+    write their secrets.
+
+    Raises:
+        StoreError: the server cannot be reached, or its client library is
+            not installed.
+    """
+    kind = _service(spec)
+    if kind is None or spec is None:
+        return None
+    return kind(spec, key=key)
 
 
 def store_path(spec: str | None) -> Path:
-    """The SQLite file ``--store`` names, or the default one."""
+    """The SQLite file ``--store`` names, or the default one.
+
+    Raises:
+        click.BadParameter: ``spec`` is the URL of a Redis or PostgreSQL
+            store, which has no file.
+    """
+    if _service(spec) is not None:
+        raise click.BadParameter(
+            f"{_without_password(spec or '')!r} names a Redis or PostgreSQL "
+            "store, and this command reads SQLite files only.",
+            param_hint="'--store'",
+        )
     if spec:
         return Path(spec)
     return platformdirs.user_data_path("mfaflow") / "runs.sqlite"
+
+
+def _service(spec: str | None) -> type[RedisStore] | type[PostgresStore] | None:
+    scheme, separator, _ = (spec or "").partition("://")
+    return _SERVICES.get(scheme.lower()) if separator else None
+
+
+def _without_password(spec: str) -> str:
+    """``spec`` with the password of a store's URL replaced by ``***``.
+
+    A password goes in the user information or, for libpq and redis-py,
+    in a ``password`` query parameter; the rest is kept, so that the
+    command shown still names the same store.
+    """
+    if _service(spec) is None:
+        return spec
+    parts = urlsplit(spec)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    netloc = f"{user}{':***' if colon else ''}{at}{host}"
+    query = parts.query
+    fields = parse_qsl(query, keep_blank_values=True)
+    if any("password" in name.lower() for name, _ in fields):
+        hidden = [
+            (name, "***" if "password" in name.lower() else value)
+            for name, value in fields
+        ]
+        query = urlencode(hidden, safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _store_key(key_file: Path | None) -> bytes:

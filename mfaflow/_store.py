@@ -24,7 +24,13 @@ returns is what JSON gives back (lists for tuples, string keys).
 
 :class:`MemoryStore` keeps runs in this process. :class:`SQLiteStore` keeps
 them in a SQLite file shared by threads and processes, secrets encrypted
-with a key (see :mod:`mfaflow._crypto`).
+with a key (see :mod:`mfaflow._crypto`). The stores for shared deployments,
+:class:`~mfaflow._store_redis.RedisStore` and
+:class:`~mfaflow._store_postgres.PostgresStore`, live in modules of their
+own and import their client libraries only when they are made; they share
+with :class:`SQLiteStore` the encoding of runs (:func:`_encode`,
+:func:`_decode`, :meth:`_Row.summary`), the sealing of secrets
+(:class:`_Sealing`) and the wording of every error.
 """
 
 from __future__ import annotations
@@ -269,6 +275,94 @@ def _check_status_filter(status: str | None) -> None:
         _check_status(None, None, status)
 
 
+class _Sealing:
+    """How a store that writes runs outside this process keeps their secrets.
+
+    Secrets are sealed with ``key`` (see :class:`~mfaflow._crypto.Sealer`)
+    before they are written, and opened when read. Without a key a run
+    with secrets is refused, before anything is written, and sealed
+    secrets cannot be read; runs without secrets need no key.
+
+    Args:
+        key: the Fernet key, or ``None``.
+        store: how messages name the store: a path, or a URL without its
+            password.
+        hint: the end of the message that refuses secrets for want of a
+            key: how to give the store one.
+
+    Raises:
+        StoreError: ``key`` is not a Fernet key.
+    """
+
+    def __init__(self, key: bytes | str | None, *, store: str, hint: str) -> None:
+        self._sealer = Sealer(key) if key is not None else None
+        self._store = store
+        self._hint = hint
+
+    @property
+    def shown_key(self) -> str:
+        """How a store's repr shows its key: ``<hidden>``, or ``None``."""
+        return "<hidden>" if self._sealer is not None else "None"
+
+    def seal(self, run: StoredRun) -> str | None:
+        """The secrets of ``run`` as sealed text; ``None`` when it has none.
+
+        Raises:
+            EncryptionKeyMissing: the run has secrets and there is no key.
+            StoreError: the secrets cannot be stored as JSON.
+        """
+        if not run.secrets:
+            return None
+        if self._sealer is None:
+            names = ", ".join(sorted(map(str, run.secrets)))
+            msg = (
+                f"Run {run.id!r} holds secrets ({names}) but the store "
+                f"{self._store!r} has no key to encrypt them; {self._hint}."
+            )
+            raise EncryptionKeyMissing(msg)
+        try:
+            return self._sealer.seal(run.secrets)
+        except (TypeError, ValueError) as exc:
+            msg = f"The secrets of run {run.id!r} cannot be stored as JSON: {exc}."
+            raise StoreError(msg) from exc
+
+    def open(self, row: _Row) -> dict[str, Any]:
+        """The secrets sealed in ``row``; ``{}`` when it has none.
+
+        Raises:
+            EncryptionKeyMissing: the row has sealed secrets and there is no key.
+            StoreError: the secrets were sealed with another key, or altered.
+        """
+        if row.secrets is None:
+            return {}
+        if self._sealer is None:
+            msg = (
+                f"The secrets of run {row.id!r} are encrypted and the store "
+                f"{self._store!r} was opened without a key; pass the key they "
+                "were written with."
+            )
+            raise EncryptionKeyMissing(msg)
+        try:
+            return dict(self._sealer.open(row.secrets))
+        except StoreError as exc:
+            msg = (
+                f"The secrets of run {row.id!r} cannot be decrypted with this key; "
+                "open the store with the key they were written with."
+            )
+            raise StoreError(msg) from exc
+
+
+def _failed(store: str, what: str, exc: BaseException) -> StoreError:
+    """The error told when the database under a store fails to do ``what``.
+
+    Only the first line of the database's message is kept: the lines after
+    it may quote the statement or the data it was given.
+    """
+    lines = str(exc).strip().splitlines()
+    reason = lines[0].rstrip(".") if lines else type(exc).__name__
+    return StoreError(f"The run store {store!r} failed to {what}: {reason}.")
+
+
 class MemoryStore:
     """Keeps runs in this process's memory; safe to share between threads.
 
@@ -417,12 +511,15 @@ class SQLiteStore:
         if self._path == ":memory:" or self._path.startswith("file:"):
             msg = f"SQLiteStore needs a file path, not {self._path!r}; use MemoryStore."
             raise ValueError(msg)
-        self._sealer = Sealer(key) if key is not None else None
+        self._secrets = _Sealing(
+            key,
+            store=self._path,
+            hint="pass key=load_or_create_key(path) to SQLiteStore",
+        )
         self._prepare()
 
     def __repr__(self) -> str:
-        key = "<hidden>" if self._sealer is not None else "None"
-        return f"SQLiteStore({self._path!r}, key={key})"
+        return f"SQLiteStore({self._path!r}, key={self._secrets.shown_key})"
 
     @property
     def path(self) -> str:
@@ -431,7 +528,7 @@ class SQLiteStore:
 
     def create(self, run: StoredRun) -> None:
         """Add ``run``; see :meth:`Store.create`."""
-        row = _encode(run, self._seal)
+        row = _encode(run, self._secrets.seal)
         with self._transaction(f"create run {run.id!r}") as connection:
             try:
                 connection.execute(
@@ -451,12 +548,12 @@ class SQLiteStore:
         if found is None:
             raise _not_found(run_id)
 
-        return _decode(_Row(*found), self._open)
+        return _decode(_Row(*found), self._secrets.open)
 
     def save(self, run: StoredRun, expected_version: int) -> None:
         """Replace run ``run.id`` if unchanged; see :meth:`Store.save`."""
         _check_versions(run, expected_version)
-        row = _encode(run, self._seal)
+        row = _encode(run, self._secrets.seal)
         with self._transaction(f"save run {run.id!r}") as connection:
             changed = connection.execute(
                 "UPDATE runs SET flow = ?, status = ?, version = ?, document = ?, "
@@ -513,42 +610,6 @@ class SQLiteStore:
 
         return [_Row(*columns).summary() for columns in found]
 
-    def _seal(self, run: StoredRun) -> str | None:
-        if not run.secrets:
-            return None
-        if self._sealer is None:
-            names = ", ".join(sorted(map(str, run.secrets)))
-            msg = (
-                f"Run {run.id!r} holds secrets ({names}) but the store "
-                f"{self._path!r} has no key to encrypt them; pass "
-                "key=load_or_create_key(path) to SQLiteStore."
-            )
-            raise EncryptionKeyMissing(msg)
-        try:
-            return self._sealer.seal(run.secrets)
-        except (TypeError, ValueError) as exc:
-            msg = f"The secrets of run {run.id!r} cannot be stored as JSON: {exc}."
-            raise StoreError(msg) from exc
-
-    def _open(self, row: _Row) -> dict[str, Any]:
-        if row.secrets is None:
-            return {}
-        if self._sealer is None:
-            msg = (
-                f"The secrets of run {row.id!r} are encrypted and the store "
-                f"{self._path!r} was opened without a key; pass the key they "
-                "were written with."
-            )
-            raise EncryptionKeyMissing(msg)
-        try:
-            return dict(self._sealer.open(row.secrets))
-        except StoreError as exc:
-            msg = (
-                f"The secrets of run {row.id!r} cannot be decrypted with this key; "
-                "open the store with the key they were written with."
-            )
-            raise StoreError(msg) from exc
-
     def _connect(self) -> sqlite3.Connection:
         # Autocommit mode: a lone statement is atomic on its own, and writes
         # begin their transaction explicitly, taking the write lock first.
@@ -564,8 +625,7 @@ class SQLiteStore:
             finally:
                 connection.close()
         except sqlite3.Error as exc:
-            msg = f"The run store {self._path!r} failed to {what}: {exc}."
-            raise StoreError(msg) from exc
+            raise _failed(self._path, what, exc) from exc
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:

@@ -7,11 +7,13 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from _services import KINDS, service_store
 
 from mfaflow._crypto import generate_key
 from mfaflow._errors import (
@@ -47,12 +49,21 @@ def next_version(run: StoredRun, **changes: Any) -> StoredRun:
     return attrs.evolve(run, version=run.version + 1, **changes)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """Each shipped store, empty; the SQLite one with a key."""
+@pytest.fixture(params=["memory", "sqlite", *KINDS])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """Each shipped store, empty; those that write outside the process with a key.
+
+    The Redis and PostgreSQL stores get a key prefix or table of their own,
+    deleted afterwards; where their service is absent they are skipped (on
+    CI, failed).
+    """
     if request.param == "memory":
-        return MemoryStore()
-    return SQLiteStore(tmp_path / "runs.sqlite", key=KEY)
+        yield MemoryStore()
+    elif request.param == "sqlite":
+        yield SQLiteStore(tmp_path / "runs.sqlite", key=KEY)
+    else:
+        with service_store(request.param, key=KEY) as made:
+            yield made
 
 
 @pytest.fixture
@@ -73,7 +84,7 @@ def row_count(path: Path) -> int:
 
 
 def test_stores_follow_the_protocol(store: Store) -> None:
-    """Both stores are instances of the Store protocol."""
+    """Every store is an instance of the Store protocol."""
     assert isinstance(store, Store)
 
 

@@ -1,0 +1,224 @@
+"""``mfaflow --store`` with a Redis or PostgreSQL URL.
+
+A run is started by one command and resumed by another, both keeping it in
+the service the URL names (the stores' default key prefix or table, which
+the CLI uses), against a token endpoint served on loopback. Key files live
+in temporary folders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS
+from _code_login import token_endpoint as tenant
+from _servers import closed_port, serve_wsgi
+from _services import KINDS, POSTGRES_DSN, REDIS_URL, raw_contents, require
+from click.testing import CliRunner, Result
+
+from mfaflow._cli import cli
+from mfaflow._cli_options import Setup
+from mfaflow._crypto import load_or_create_key
+from mfaflow._engine import Client
+from mfaflow._store_postgres import PostgresStore
+from mfaflow._store_redis import RedisStore
+
+ADDRESSES = {"redis": REDIS_URL, "postgres": POSTGRES_DSN}
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Config and data folders under tmp_path; no MFAFLOW_* variable from outside."""
+    for name in list(os.environ):
+        if name.startswith("MFAFLOW_") and not name.startswith("MFAFLOW_TEST_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def issuer() -> Iterator[str]:
+    """The token endpoint, served on loopback."""
+    with serve_wsgi(tenant) as url:
+        yield url
+
+
+@pytest.fixture
+def flow_file(tmp_path: Path) -> Path:
+    """The login flow, in a file."""
+    path = tmp_path / f"{FLOW_NAME}.yaml"
+    path.write_text(FLOW)
+    return path
+
+
+def invoke(args: list[str]) -> Result:
+    """Run ``mfaflow`` with ``args`` in this process."""
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+def client_args(issuer: str, store: str, key_file: Path) -> list[str]:
+    """The options naming the server, the client and the store."""
+    return [
+        "--issuer",
+        issuer,
+        "--client-id",
+        CLIENT_ID,
+        "--store",
+        store,
+        "--key-file",
+        str(key_file),
+    ]
+
+
+def forget(kind: str, run_id: str, key_file: Path) -> None:
+    """Delete the run from the store the CLI used: its default prefix or table."""
+    key = load_or_create_key(key_file)
+    if kind == "redis":
+        store = RedisStore(REDIS_URL, key=key)
+        store.delete(run_id)
+        store.close()
+    else:
+        PostgresStore(POSTGRES_DSN, key=key).delete(run_id)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_kept_in_a_service_is_resumed_by_another_command(
+    kind: str, issuer: str, flow_file: Path, tmp_path: Path
+) -> None:
+    """run --store URL stops for the code; resume --store URL finishes the run."""
+    require(kind)
+    address, key_file = ADDRESSES[kind], tmp_path / "store.key"
+    started = invoke(
+        [
+            "run",
+            str(flow_file),
+            *client_args(issuer, address, key_file),
+            "--no-input",
+            "--input",
+            "username=bob",
+            "--input",
+            f"password={PASSWORD}",
+        ]
+    )
+    found = re.search(r"run ([0-9a-f]{32}) waits", started.stdout)
+    assert found, started.output
+    run_id = found.group(1)
+    try:
+        held = raw_contents(kind, "mfaflow:run:" if kind == "redis" else "mfaflow_runs")
+        resumed = invoke(
+            [
+                "resume",
+                run_id,
+                *client_args(issuer, address, key_file),
+                "--input",
+                f"otp={OTP}",
+            ]
+        )
+    finally:
+        forget(kind, run_id, key_file)
+
+    assert started.exit_code == 3
+    assert f"mfaflow resume --store {address} {run_id}" in started.stdout
+    assert run_id in held
+    assert resumed.exit_code == 0, resumed.output
+    assert "Signed in." in resumed.output
+    for secret in SECRETS:
+        assert secret not in held
+        assert secret not in started.output + resumed.output
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("redis://:hunter2-pw@127.0.0.1:{port}/0", "redis://127.0.0.1:{port}/0"),
+        (
+            "postgresql://app:hunter2-pw@127.0.0.1:{port}/runs",
+            "postgresql://127.0.0.1:{port}/runs",
+        ),
+    ],
+)
+def test_an_unreachable_store_server_is_one_error_line(
+    address: str, shown: str, flow_file: Path, tmp_path: Path
+) -> None:
+    """A --store server that refuses connections: exit 1, one line, no password."""
+    port = closed_port()
+
+    result = invoke(
+        [
+            "run",
+            str(flow_file),
+            *client_args(
+                "https://tenant.example.test/",
+                address.format(port=port),
+                tmp_path / "store.key",
+            ),
+            "--no-input",
+        ]
+    )
+
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"error: The run store {shown.format(port=port)!r} failed to "
+    )
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("store", "shown"),
+    [
+        (
+            "redis://:hunter2@cache.internal:6379/2",
+            "'redis://:***@cache.internal:6379/2'",
+        ),
+        (
+            "postgresql://app:hunter2@db.internal/runs?sslmode=require",
+            "'postgresql://app:***@db.internal/runs?sslmode=require'",
+        ),
+        (
+            "postgres://app@db.internal/runs?password=hunter2",
+            "'postgres://app@db.internal/runs?password=***'",
+        ),
+        ("/var/lib/app/runs.sqlite", "/var/lib/app/runs.sqlite"),
+    ],
+)
+def test_the_resume_command_shown_never_holds_a_password(
+    store: str, shown: str
+) -> None:
+    """The resume command printed for a run masks the password of the store's URL."""
+    client = Client("https://tenant.example.test/", CLIENT_ID)
+    setup = Setup(client, None, None, store, None, ())
+
+    assert setup.resume_command("abc123") == f"mfaflow resume --store {shown} abc123"
+
+
+def test_a_store_url_with_a_password_from_the_environment_is_not_repeated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A URL with a password from MFAFLOW_STORE is left out of the resume command."""
+    store = "redis://:hunter2@cache.internal:6379/2"
+    monkeypatch.setenv("MFAFLOW_STORE", store)
+    client = Client("https://tenant.example.test/", CLIENT_ID)
+    setup = Setup(client, None, None, store, None, ())
+
+    assert setup.resume_command("abc123") == "mfaflow resume abc123"
+
+
+@pytest.mark.parametrize("command", [["runs"], ["diagram", "--run", "abc123"]])
+def test_commands_reading_sqlite_files_only_refuse_a_service_url(
+    command: list[str],
+) -> None:
+    """runs and diagram --run, which read SQLite files, refuse a store URL clearly."""
+    result = invoke([*command, "--store", "redis://:hunter2@127.0.0.1:6379/0"])
+
+    assert result.exit_code == 2
+    assert (
+        "'redis://:***@127.0.0.1:6379/0' names a Redis or PostgreSQL store, and "
+        "this command reads SQLite files only." in result.stderr
+    )
+    assert "hunter2" not in result.output
