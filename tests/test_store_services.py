@@ -8,6 +8,7 @@ service keeps, its key layout or table, and failures to reach it.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -284,10 +285,13 @@ def test_an_unreachable_server_is_a_store_error_without_the_password(
 
 @pytest.mark.parametrize(
     ("cls", "module", "extra"),
-    [(RedisStore, "redis", "redis"), (PostgresStore, "psycopg", "postgres")],
+    [
+        (RedisStore, "redis", "redis"),
+        (functools.partial(PostgresStore, POSTGRES_DSN), "psycopg", "postgres"),
+    ],
 )
 def test_a_missing_client_library_names_the_extra_to_install(
-    cls: type[Any], module: str, extra: str, monkeypatch: pytest.MonkeyPatch
+    cls: Any, module: str, extra: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without its client library a store says which mfaflow extra to install."""
     monkeypatch.setitem(sys.modules, module, None)
