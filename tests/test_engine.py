@@ -601,7 +601,8 @@ def test_inputs_given_after_expiry_end_the_run_as_expired(clock: Clock) -> None:
     run = engine.start(flow, {"username": "ann", "password": SECRET_PASSWORD})
     clock.now += 61
     ended = engine.resume(run.run_id, {"otp": "123456"})
-    assert ended.ended and ended.outcome == "expired"
+    assert ended.ended
+    assert ended.outcome == "expired"
     assert len(sent) == 1, "the code was never sent"
 
 
@@ -621,5 +622,6 @@ def test_shipped_flow_runs_in_process_through_the_wsgi_transport() -> None:
         "password-grant", {"username": "bo@example.test", "password": SECRET_PASSWORD}
     )
 
-    assert result.succeeded and result.state == "signed_in"
+    assert result.succeeded
+    assert result.state == "signed_in"
     assert str(result.outputs["access_token"]).count(".") == 2, "an RS256 JWT"
