@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import click
 
 from ._catalog import Catalog
+from ._cli_demo import demo
 from ._cli_diagram import diagram
 from ._cli_options import (
     FLOWS_OPTION,
@@ -109,6 +110,7 @@ def main() -> NoReturn:
     cli.main(prog_name="mfaflow")
 
 
+cli.add_command(demo)
 cli.add_command(diagram)
 cli.add_command(serve)
 
