@@ -1,0 +1,97 @@
+"""examples/cli_login.py signs a user in with a password and a one-time code.
+
+The script runs as a real subprocess against the embedded tenant served on
+loopback; the test types the password and the code on its standard input,
+as a person (or a script piping them in) would.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pyotp
+from _examples_kit import EXAMPLES, OTP_SECRET, OTP_USER, PASSWORD, TOKEN_SHAPES
+
+from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer
+
+SCRIPT = EXAMPLES / "cli_login.py"
+
+
+def run_script(
+    served: LoopbackServer, typed: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the script with the issuer and client in the environment."""
+    env = {
+        **os.environ,
+        "MFAFLOW_ISSUER": served.url,
+        "MFAFLOW_CLIENT_ID": DEMO_CLIENT_ID,
+        "NO_PROXY": "127.0.0.1",
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        input=typed,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_cli_login_signs_in_with_a_typed_code(served: LoopbackServer) -> None:
+    """Given the password and the app's code on stdin, the script signs in."""
+    code = pyotp.TOTP(OTP_SECRET).now()
+
+    done = run_script(served, f"{PASSWORD}\n{code}\n", "--username", OTP_USER)
+
+    assert done.returncode == 0, done.stderr
+    assert f"Signed in as {OTP_USER}." in done.stdout
+    assert "access_token: (JWT, " in done.stdout
+    assert "refresh_token: (opaque, " in done.stdout
+    assert "Enter the 6-digit code from your authenticator app." in done.stderr
+    output = done.stdout + done.stderr
+    assert PASSWORD not in output
+    assert code not in output
+    for shape in TOKEN_SHAPES:
+        assert not shape.search(output), shape.pattern
+
+
+def test_cli_login_asks_again_after_a_wrong_code(served: LoopbackServer) -> None:
+    """A wrong code is asked for again, and the right one then signs in."""
+    code = pyotp.TOTP(OTP_SECRET).now()
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+
+    done = run_script(served, f"{OTP_USER}\n{PASSWORD}\n{wrong}\n{code}\n")
+
+    assert done.returncode == 0, done.stderr
+    assert "That code was not accepted." in done.stderr
+    assert wrong not in done.stdout + done.stderr
+
+
+def test_cli_login_reports_a_wrong_password(served: LoopbackServer) -> None:
+    """A wrong password exits 1 with the flow's one-line message on stderr."""
+    done = run_script(served, "not-the-password\n", "--username", OTP_USER)
+
+    assert done.returncode == 1
+    assert "failure: The username or password is wrong." in done.stderr
+    assert "not-the-password" not in done.stdout + done.stderr
+
+
+def test_cli_login_needs_an_issuer() -> None:
+    """Without --issuer or MFAFLOW_ISSUER the script exits 2 and names the option."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MFAFLOW_")}
+
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--client-id", DEMO_CLIENT_ID],
+        input="",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "--issuer" in done.stderr
