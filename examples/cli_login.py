@@ -3,8 +3,8 @@
 Copy this file into your own command-line tool. It runs the shipped
 ``password-grant`` flow against an Auth0 tenant (or mfaflow's embedded one),
 asks for whatever the run waits for (a one-time code, a choice of
-authenticator, the first code of a new authenticator app) and prints the
-outcome with every token masked.
+authenticator, the first code of a new authenticator app, whose QR code it
+draws) and prints the outcome with every token masked.
 
     python examples/cli_login.py --issuer http://127.0.0.1:8080/ \\
         --client-id mfaflow-demo --username demo@example.test
@@ -26,6 +26,8 @@ import sys
 import time
 from collections.abc import Sequence
 from typing import Any
+
+import segno
 
 import mfaflow
 
@@ -77,11 +79,26 @@ def _answer(engine: mfaflow.Engine, result: mfaflow.RunResult) -> mfaflow.RunRes
 
 
 def _ask(request: mfaflow.InputRequest) -> str:
+    if request.link:
+        _show_link(request.link)
     prompt = request.prompt.rstrip()
     if request.choices:
         prompt += f" ({', '.join(map(str, request.choices))})"
     prompt += " "
     return _ask_secret(prompt) if request.secret else _ask_text(prompt)
+
+
+def _show_link(link: str) -> None:
+    """Show a URL to open, or draw an otpauth:// URI as a QR code to scan.
+
+    The otpauth:// URI holds the new authenticator's secret: it is never
+    printed as text.
+    """
+    if not link.lower().startswith("otpauth:"):
+        print(f"Open: {link}", file=sys.stderr)
+        return
+    print("Scan this QR code with your authenticator app:", file=sys.stderr)
+    segno.make(link).terminal(out=sys.stderr, compact=True)
 
 
 def _ask_text(prompt: str) -> str:

@@ -185,7 +185,15 @@ def run(
     """
     target, folders = flow_target(flow, Catalog(setup.flow_dirs))
     store = setup.open_store()
-    driver = _driver(ctx, setup, store, quiet=quiet, no_input=no_input, after=folders)
+    driver = _driver(
+        ctx,
+        setup,
+        store,
+        quiet=quiet,
+        no_input=no_input,
+        show_secrets=show_secrets,
+        after=folders,
+    )
     with _interruptible(driver, setup):
         result = driver.start(driver.engine.flow(target), inputs)
     if result.waiting and setup.store == "memory":
@@ -218,7 +226,15 @@ def resume(
     """Continue a stored run, giving it the inputs it waits for."""
     store = setup.open_store()
     sources = _run_sources(store, run_id)
-    driver = _driver(ctx, setup, store, quiet=quiet, no_input=no_input, before=sources)
+    driver = _driver(
+        ctx,
+        setup,
+        store,
+        quiet=quiet,
+        no_input=no_input,
+        show_secrets=show_secrets,
+        before=sources,
+    )
     with _interruptible(driver, setup):
         result = driver.resume(run_id, inputs)
     hint = setup.resume_command(run_id)
@@ -258,11 +274,16 @@ def _driver(
     *,
     quiet: bool,
     no_input: bool,
+    show_secrets: bool = False,
     before: Iterable[Path] = (),
     after: Iterable[Path] = (),
 ) -> Driver:
-    """A driver whose engine tells each state entered (unless ``quiet``)."""
-    printer = Printer(quiet=quiet)
+    """A driver whose engine tells each state entered (unless ``quiet``).
+
+    With ``show_secrets`` the text of an ``otpauth://`` link is printed
+    beside its QR code.
+    """
+    printer = Printer(quiet=quiet, show_secrets=show_secrets)
     engine = setup.engine(ctx, store, [printer.announce], before=before, after=after)
     return Driver(
         engine,

@@ -24,7 +24,6 @@ in memory and the tenant's state too: the demo writes no file.
 
 from __future__ import annotations
 
-import re
 import secrets
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -36,9 +35,9 @@ import click
 import jwt
 import pyotp
 import requests
-import segno
 from attrs import evolve, frozen
 
+from ._cli_links import draw_qr, is_otpauth
 from ._cli_options import Failure
 from ._cli_run import Driver, Printer
 from ._engine import Client, Engine
@@ -53,9 +52,6 @@ DEMO_FLOWS = ("password-grant", "refresh")
 
 #: Answers a request for input in interactive mode; the terminal by default.
 Ask = Callable[[InputRequest], Any]
-
-_OTPAUTH = re.compile(r"otpauth://\S+")
-_QR_BLOCKS = "\u2580\u2584\u2588"
 
 
 @frozen(repr=False)
@@ -161,8 +157,8 @@ def run_demo(
         interactive: let a person give the codes instead of computing them.
         show_secrets: print the secrets instead of masking them.
         ask: in interactive mode, how a person's answer is read (the
-            terminal by default); it gets the request with the
-            ``otpauth://`` URI masked unless ``show_secrets``.
+            terminal by default); it gets the request without its
+            ``otpauth://`` link unless ``show_secrets``.
 
     Returns:
         The report; ``succeeded`` is false when a flow did not end with
@@ -222,7 +218,8 @@ class _Person:
     """Answers the runs' requests: computes each code, or lets a person type it.
 
     Shows the enrolment's ``otpauth://`` URI as a QR code the first time a
-    request carries it, and remembers the URI and the codes given.
+    request carries it as its link, and remembers the URI and the codes
+    given.
     """
 
     def __init__(
@@ -237,10 +234,10 @@ class _Person:
 
     def answer(self, request: InputRequest, say: Callable[[str], None]) -> Any:
         """The value for ``request``; ``None`` when a person gives nothing."""
-        found = _OTPAUTH.search(request.prompt)
-        if found and found.group() != self.barcode_uri:
-            self.barcode_uri = found.group()
-            self._show_enrolment(found.group(), say)
+        link = request.link
+        if link and is_otpauth(link) and link != self.barcode_uri:
+            self.barcode_uri = link
+            self._show_enrolment(link, say)
         if request.name != "otp" or self.barcode_uri is None:
             if not self.interactive:
                 raise Failure(
@@ -262,7 +259,7 @@ class _Person:
             "Scan this QR code with an authenticator app (it holds the otpauth:// "
             "URI of the new TOTP secret):"
         )
-        _draw_qr(uri, self.out)
+        draw_qr(uri, self.out)
         if self.show_secrets:
             say(f"otpauth URI: {uri}")
 
@@ -279,12 +276,12 @@ class _Person:
         return code
 
     def _typed(self, request: InputRequest) -> Any:
-        if not self.show_secrets:
-            masked = _OTPAUTH.sub("(the QR code above)", request.prompt)
-            request = evolve(request, prompt=masked)
         if self.ask is not None:
-            return self.ask(request)
-        return Printer().ask(request, _interactive_hint)
+            return self.ask(
+                request if self.show_secrets else evolve(request, link=None)
+            )
+        # The link is drawn above already, as a QR code.
+        return Printer().ask(evolve(request, link=None), _interactive_hint)
 
 
 def _interactive_hint(name: str) -> str:
@@ -442,15 +439,3 @@ def _fitted(text: str, out: TextIO) -> str:
         text = text.replace("\u2192", "->").replace("\u2026", "...")
         return text.encode("ascii", "replace").decode("ascii")
     return text
-
-
-def _draw_qr(uri: str, out: TextIO) -> None:
-    """Draw ``uri`` as a QR code: half blocks where ``out`` can show them."""
-    code = segno.make(uri)
-    try:
-        _QR_BLOCKS.encode(_encoding(out))
-    except (UnicodeEncodeError, LookupError):
-        code.terminal(out=out)  # ANSI colours instead of Unicode blocks
-    else:
-        code.terminal(out=out, compact=True)
-    out.flush()

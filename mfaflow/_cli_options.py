@@ -170,7 +170,9 @@ OUTPUT_OPTIONS = (
         help="Never prompt; exit 3 when the run waits for input.",
     ),
     click.option(
-        "--show-secrets", is_flag=True, help="Print secret outputs, such as tokens."
+        "--show-secrets",
+        is_flag=True,
+        help="Print secret outputs, such as tokens, and secret links as text.",
     ),
     click.option("--json", "as_json", is_flag=True, help="Print the result as JSON."),
     click.option(

@@ -3,11 +3,15 @@
 The CLI's ``run`` and ``resume`` commands hand a run to a :class:`Driver`,
 which keeps resuming it until it ends: it asks a person for each input the
 run waits for (hiding secret ones), sleeps through waits with a line of
-progress, and re-asks for a value the run refused. With ``interactive``
-off it stops at the first wait for input instead, for the caller to report.
+progress, and re-asks for a value the run refused. Before asking, it shows
+the wait's link: a URL to open on a line of its own, an ``otpauth://`` URI
+as a QR code (its text, which holds the TOTP secret, only when asked). With
+``interactive`` off it stops at the first wait for input instead, for the
+caller to report.
 
 :func:`report` prints where a run stands, as text or JSON, with secret
-outputs masked unless asked otherwise, and says which exit code fits.
+outputs and secret links left out unless asked otherwise, and says which
+exit code fits.
 Everything meant for a person goes to stderr; results go to stdout.
 """
 
@@ -24,6 +28,7 @@ from typing import Any
 import click
 from click import termui
 
+from ._cli_links import draw_qr, is_otpauth
 from ._engine import Engine, RunEvent
 from ._errors import InputError
 from ._model import Flow, InputSpec
@@ -59,13 +64,21 @@ class InputEnded(click.ClickException):
 
 
 class Printer:
-    """What a person sees while a run goes on, on stderr."""
+    """What a person sees while a run goes on, on stderr.
 
-    def __init__(self, *, quiet: bool = False) -> None:
+    Args:
+        quiet: print no progress (prompts and links still show).
+        show_secrets: print the text of an ``otpauth://`` link too, not
+            only its QR code.
+    """
+
+    def __init__(self, *, quiet: bool = False, show_secrets: bool = False) -> None:
         #: The flow the run started with; states of sub-flows are shown
         #: with their flow's name.
         self.root_flow: str | None = None
         self.quiet = quiet
+        self.show_secrets = show_secrets
+        self._shown_link: str | None = None
 
     def say(self, text: str) -> None:
         """Print a line of progress, unless quiet."""
@@ -82,11 +95,31 @@ class Printer:
         detail = f" ({event.event})" if event.event else ""
         self.say(f"{_arrow()} {state}{detail}")
 
+    def show_link(self, request: InputRequest) -> None:
+        """Show the link of ``request``, unless it was the last one shown.
+
+        A URL to open goes on a line of its own. An ``otpauth://`` URI is
+        drawn as a QR code to scan; its text, which holds the TOTP secret,
+        is printed only with ``show_secrets``.
+        """
+        link = request.link
+        if not link or link == self._shown_link:
+            return
+        self._shown_link = link
+        if not is_otpauth(link):
+            click.echo(f"Open: {link}", err=True)
+            return
+        click.echo("Scan this QR code with your authenticator app:", err=True)
+        draw_qr(link, sys.stderr)
+        if self.show_secrets:
+            click.echo(f"The QR code's text: {link}", err=True)
+
     def ask(self, request: InputRequest, hint: Hint) -> Any:
         """Ask for one input; ``None`` when the person gives nothing.
 
-        A secret input is read without echo. When the request lists choices,
-        the typed text picks the choice it spells.
+        The request's link is shown first (see :meth:`show_link`). A secret
+        input is read without echo. When the request lists choices, the
+        typed text picks the choice it spells.
 
         Raises:
             InputEnded: standard input ran out; ``hint(name)`` says what
@@ -95,6 +128,7 @@ class Printer:
         # click's own prompt functions (getpass for secrets), which its test
         # runner replaces. click.prompt itself is not used: it turns the end
         # of the input into the same Abort as Ctrl-C.
+        self.show_link(request)
         reader = (
             termui.hidden_prompt_func if request.secret else termui.visible_prompt_func
         )
@@ -279,13 +313,15 @@ def report(
 
     0 for a run that succeeded, 1 for one that failed or expired (its
     message on stderr), :data:`EXIT_WAITING` for one that waits for input.
-    ``resume_hint`` is the command that resumes a waiting run.
+    ``resume_hint`` is the command that resumes a waiting run. Secret
+    outputs are masked and secret links left out, unless ``show_secrets``.
     """
     outputs = dict(result.outputs) if show_secrets else result.visible_outputs()
     if as_json:
-        click.echo(json.dumps(_document(result, outputs), indent=2, default=str))
+        document = _document(result, outputs, show_secrets=show_secrets)
+        click.echo(json.dumps(document, indent=2, default=str))
     elif result.waiting_for:
-        _print_waiting(result, resume_hint)
+        _print_waiting(result, resume_hint, show_secrets=show_secrets)
     elif result.ended:
         _print_ended(result, outputs)
 
@@ -298,13 +334,17 @@ def report(
     return 1
 
 
-def _print_waiting(result: RunResult, resume_hint: str) -> None:
+def _print_waiting(result: RunResult, resume_hint: str, *, show_secrets: bool) -> None:
     click.echo(f"run {result.run_id} waits in {result.state!r} for:")
     for request in result.waiting_for:
         kind = "secret" if request.secret else "text"
         click.echo(f"  {request.name} ({kind}): {request.prompt}")
         if request.choices:
             click.echo(f"    choices: {', '.join(map(str, request.choices))}")
+        if request.link and (show_secrets or not request.link_is_secret):
+            click.echo(f"    link: {request.link}")
+        elif request.link:
+            click.echo("    link: secret (--show-secrets prints it)")
     names = " ".join(f"--input {request.name}=VALUE" for request in result.waiting_for)
     click.echo(f"resume with: {resume_hint} {names}")
 
@@ -326,7 +366,9 @@ def _ending(result: RunResult) -> str:
     return f"The run ended in the state {state!r} with the outcome {outcome!r}."
 
 
-def _document(result: RunResult, outputs: Mapping[str, Any]) -> dict[str, Any]:
+def _document(
+    result: RunResult, outputs: Mapping[str, Any], *, show_secrets: bool
+) -> dict[str, Any]:
     return {
         "run_id": result.run_id,
         "flow": result.flow,
@@ -335,9 +377,20 @@ def _document(result: RunResult, outputs: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": result.outcome,
         "outputs": dict(outputs),
         "message": result.message,
-        "waiting_for": [request.to_dict() for request in result.waiting_for],
+        "waiting_for": [
+            _request_document(request, show_secrets=show_secrets)
+            for request in result.waiting_for
+        ],
         "resume_at": result.resume_at,
     }
+
+
+def _request_document(request: InputRequest, *, show_secrets: bool) -> dict[str, Any]:
+    """What a request waits for, as JSON; a secret link only with ``show_secrets``."""
+    document = request.to_dict()
+    if request.link_is_secret and not show_secrets:
+        del document["link"]
+    return document
 
 
 def _prompt_text(request: InputRequest) -> str:

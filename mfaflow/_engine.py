@@ -692,15 +692,16 @@ class Engine:
         self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
     ) -> None:
         scope = self._scope(run, frame)
-        # The stored request shows secret values in a templated prompt as
-        # "***"; only the RunResult handed to the caller fills them in.
-        hidden = frame.flow.secret_names()
+        # The stored requests show secret values in templated prompts and
+        # links as "***"; only the RunResult handed to the caller fills them in.
+        secrets = frame.flow.secret_names()
         requests = [
-            _with_prompt(
+            _filled_in(
                 InputRequest.from_spec(spec, _template.render(spec.choices, scope)),
                 spec,
                 scope,
-                hidden,
+                secrets,
+                reveal=False,
             ).to_dict()
             for spec in state.inputs
         ]
@@ -989,7 +990,7 @@ class Engine:
         )
 
     def _waiting_for(self, run: RunState) -> tuple[InputRequest, ...]:
-        """The inputs a run waits for, templated prompts filled in (secrets too)."""
+        """The inputs a run waits for, prompts and links filled in (secrets too)."""
         stored = (run.wait or {}).get("inputs", ())
         requests = tuple(InputRequest.from_dict(raw) for raw in stored)
         state = run.top.flow.states.get(run.top.state)
@@ -997,8 +998,9 @@ class Engine:
             return requests
         specs = {spec.name: spec for spec in state.inputs}
         scope = self._scope(run, run.top)
+        secrets = run.top.flow.secret_names()
         return tuple(
-            _with_prompt(request, specs[request.name], scope, None)
+            _filled_in(request, specs[request.name], scope, secrets, reveal=True)
             if request.name in specs
             else request
             for request in requests
@@ -1008,41 +1010,73 @@ class Engine:
 # -- small helpers --------------------------------------------------------
 
 
-def _with_prompt(
+def _filled_in(
     request: InputRequest,
     spec: InputSpec,
     scope: Mapping[str, Any],
-    hidden: Container[str] | None,
+    secrets: Container[str],
+    *,
+    reveal: bool,
 ) -> InputRequest:
-    """``request`` with the references in its spec's prompt filled in.
+    """``request`` with its spec's prompt and link filled in from ``scope``.
 
-    A prompt may show values of the run, such as the URL to open. Unless
-    ``hidden`` is ``None`` (show everything), references to the ``hidden``
-    inputs and data (the secret ones), to the client secret, and to a whole
-    root show as ``***``. A prompt that is not a valid template is shown as
-    written.
+    A prompt or a link may show values of the run, such as the URL to open
+    or an ``otpauth://`` URI. Unless ``reveal``, references to the secret
+    inputs and data (named in ``secrets``), to the client secret and to a
+    whole root show as ``***``, as the stored run keeps them. Either way
+    ``link_is_secret`` says whether the link shows such a value. A prompt
+    that is not a valid template is shown as written.
     """
-    if spec.prompt is None or "${" not in spec.prompt:
-        return request
+    hidden = None if reveal else secrets
+    changes: dict[str, Any] = {}
+    prompt = _prompt_template(spec.prompt)
+    if prompt is not None:
+        changes["prompt"] = _shown(prompt, scope, hidden)
+    if spec.link is not None:
+        changes["link"] = _shown(spec.link, scope, hidden) or None
+        changes["link_is_secret"] = _shows_secret(spec.link, secrets)
+    return evolve(request, **changes)
+
+
+def _prompt_template(prompt: str | None) -> str | Template | None:
+    """A prompt parsed as a template; ``None`` when there is nothing to fill in."""
+    if prompt is None or "${" not in prompt:
+        return None
     try:
-        template = _template.parse(spec.prompt)
+        return _template.parse(prompt)
     except ValueError:
-        return request
-    if not isinstance(template, Template):
-        return evolve(request, prompt=template)
+        return None
+
+
+def _shown(
+    text: str | Template, scope: Mapping[str, Any], hidden: Container[str] | None
+) -> str:
+    """``text`` filled in from ``scope``, with ``***`` where :func:`_hides` says.
+
+    ``hidden`` names the secret inputs and data; ``None`` shows everything.
+    """
+    if not isinstance(text, Template):
+        return text
     parts: list[str | Reference] = [
         "***"
         if isinstance(part, Reference) and hidden is not None and _hides(part, hidden)
         else part
-        for part in template.parts
+        for part in text.parts
     ]
     # A leading empty part keeps the result text, even for a lone reference.
-    shown = _template.render(Template(spec.prompt, ("", *parts)), scope)
-    return evolve(request, prompt=str(shown))
+    shown = _template.render(Template(text.source, ("", *parts)), scope)
+    return str(shown)
+
+
+def _shows_secret(text: str | Template, secrets: Container[str]) -> bool:
+    """Whether filling ``text`` in shows a secret value."""
+    if not isinstance(text, Template):
+        return False
+    return any(_hides(reference, secrets) for reference in text.references)
 
 
 def _hides(reference: Reference, hidden: Container[str]) -> bool:
-    """Whether a prompt shows ``***`` instead of what ``reference`` names."""
+    """Whether ``***`` stands in for what ``reference`` names, where it is hidden."""
     if not reference.path:
         return True
     if reference.root == "client":

@@ -67,7 +67,9 @@ class InputSpec:
 
     ``required`` is false when a default is given. ``pattern`` is a regular
     expression the whole value must match. ``choices`` (a value, possibly a
-    template) lists the values a person may pick from.
+    template) lists the values a person may pick from. ``link`` (a URL,
+    possibly a template) is one the person should open (``https://...``) or
+    scan into an authenticator app (``otpauth://...``) before answering.
     """
 
     name: str
@@ -78,6 +80,7 @@ class InputSpec:
     pattern: str | None = None
     prompt: str | None = None
     choices: Value = None
+    link: Value = None
     location: Location = _NOWHERE
 
 

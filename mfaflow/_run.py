@@ -33,7 +33,15 @@ Status = Literal["running", "waiting", "ended", "failed"]
 
 @frozen
 class InputRequest:
-    """One input a waiting run asks for."""
+    """One input a waiting run asks for.
+
+    ``link``, when set, is a URL the person should open (``https://...``)
+    or scan into an authenticator app (``otpauth://...``) before answering;
+    show it as a link or a QR code rather than looking for URLs in the
+    prompt. ``link_is_secret`` says that it shows a secret value (an
+    ``otpauth://`` URI holds the TOTP secret): show it to the person only,
+    and never log it.
+    """
 
     name: str
     #: May show values of the run (such as an ``otpauth://`` URI): not in repr.
@@ -42,9 +50,17 @@ class InputRequest:
     pattern: str | None = None
     choices: tuple[Any, ...] | None = None
     description: str = ""
+    #: May hold a secret (the TOTP secret of an ``otpauth://`` URI): not in repr.
+    link: str | None = field(default=None, repr=False)
+    link_is_secret: bool = False
 
     @classmethod
     def from_spec(cls, spec: InputSpec, choices: Any = None) -> InputRequest:
+        """The request for ``spec``, its prompt and link not yet filled in.
+
+        A link given as a template (rather than literally) is left out: only
+        a run can fill it in.
+        """
         listed = tuple(choices) if isinstance(choices, list | tuple) else None
         return cls(
             name=spec.name,
@@ -53,6 +69,7 @@ class InputRequest:
             pattern=spec.pattern,
             choices=listed,
             description=spec.description,
+            link=spec.link if isinstance(spec.link, str) else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -63,6 +80,8 @@ class InputRequest:
             "pattern": self.pattern,
             "choices": list(self.choices) if self.choices is not None else None,
             "description": self.description,
+            "link": self.link,
+            "link_is_secret": self.link_is_secret,
         }
 
     @classmethod
@@ -75,6 +94,8 @@ class InputRequest:
             pattern=raw.get("pattern"),
             choices=tuple(choices) if choices is not None else None,
             description=raw.get("description", ""),
+            link=raw.get("link"),
+            link_is_secret=bool(raw.get("link_is_secret")),
         )
 
 

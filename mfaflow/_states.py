@@ -9,6 +9,7 @@ goes on. ``docs/flow-format.md`` describes what it reads.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Literal, cast
@@ -26,6 +27,7 @@ from ._model import (
     Transition,
     Value,
 )
+from ._template import Template
 from ._yaml import Node
 
 __all__ = ["EMPTY", "StateReader"]
@@ -44,7 +46,8 @@ _STATE_KEYS = (
 _FINAL_ONLY = ("outcome", "message", "output")
 _NOT_IN_FINAL = ("on", "retry", "catch")
 _INPUT_KEYS = (
-    *("description", "required", "default", "secret", "pattern", "prompt", "choices"),
+    *("description", "required", "default", "secret", "pattern", "prompt"),
+    *("choices", "link"),
 )
 _CALL_KEYS = (
     *("method", "url", "endpoint", "query", "form", "json", "headers", "bearer"),
@@ -56,6 +59,12 @@ _CATCH_KEYS = ("errors", "to", "save")
 _METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 _OUTCOMES = ("success", "failure", "expired")
 _JITTERS = ("none", "full")
+#: How a link starts: a URL scheme (``https:``, ``otpauth:``), or a reference.
+_LINK_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_LINK = (
+    "a URL such as 'https://...' or 'otpauth://...', "
+    "or text that starts with a reference"
+)
 #: Built-in guards whose argument is a list of two values.
 _PAIR_GUARDS = ("equals", "not_equals", "matches", "one_of")
 
@@ -88,6 +97,7 @@ class StateReader(FieldReader):
             pattern=self.optional(entries, "pattern", where, self.regex, None),
             prompt=self.optional(entries, "prompt", where, self.text, None),
             choices=self.optional(entries, "choices", where, self.choices, None),
+            link=self.optional(entries, "link", where, self.link, None),
             location=at,
         )
 
@@ -96,6 +106,18 @@ class StateReader(FieldReader):
             return tuple(self.value(item, where) for item in self.items(node, where))
         expected = "a list or one reference such as '${data.factors}'"
         return self.reference(node, where, expected)
+
+    def link(self, node: Node, where: str) -> Value:
+        """A URL to open or scan: literal, or a template that starts with one."""
+        reported = len(self.errors)
+        value = self.text_value(node, where)
+        if len(self.errors) > reported:
+            return None  # not text, or a broken template: already reported
+        start = value.parts[0] if isinstance(value, Template) else value
+        if isinstance(start, str) and not _LINK_START.match(start):
+            self.wrong(node, where, _LINK)
+            return None
+        return value
 
     # A state and its kind.
 

@@ -15,7 +15,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._errors import DefinitionError
-from ._model import Condition, Flow, Location, State, Transition, Value
+from ._model import Condition, Flow, InputSpec, Location, State, Transition, Value
 from ._template import Reference, Template
 
 __all__ = ["check_flow"]
@@ -297,7 +297,7 @@ def _places(flow: Flow) -> Iterator[tuple[str, Location, frozenset[str], Any]]:
     yield "'expires_in' of the flow", at, _EVERYWHERE, flow.expires_in
     for spec in flow.inputs.values():
         where = f"input {spec.name!r}"
-        yield where, spec.location, _EVERYWHERE, (spec.default, spec.choices)
+        yield where, spec.location, _EVERYWHERE, _input_values(spec)
     for state in flow.states.values():
         yield from _state_places(flow, state)
 
@@ -314,7 +314,7 @@ def _state_places(
     for spec in state.inputs:
         if spec is not flow.inputs.get(spec.name):
             what = f"input {spec.name!r} of {where}"
-            yield what, spec.location, _EVERYWHERE, (spec.default, spec.choices)
+            yield what, spec.location, _EVERYWHERE, _input_values(spec)
     roots = _EVERYWHERE | _EVENT_ROOTS[state.kind]
     for transition in state.transitions:
         what = f"transition {transition.event!r} of {where}"
@@ -322,6 +322,10 @@ def _state_places(
     for index, rule in enumerate(state.catch, 1):
         yield f"catch rule {index} of {where}", rule.location, roots, rule.save
     yield where, state.location, _EVERYWHERE, (state.output, state.message)
+
+
+def _input_values(spec: InputSpec) -> tuple[Any, ...]:
+    return (spec.default, spec.choices, spec.link)
 
 
 def _transition_values(transition: Transition) -> tuple[Any, ...]:

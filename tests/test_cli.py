@@ -8,6 +8,7 @@ temporary config folders: nothing touches the real home folder.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+import segno
 from _servers import closed_port, serve_wsgi
 from click.testing import CliRunner, Result
 
@@ -31,6 +33,7 @@ from mfaflow._catalog import shipped_flows_dir
 from mfaflow._cli import cli
 from mfaflow._crypto import generate_key
 from mfaflow._store import SQLiteStore, StoredRun
+from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer, Tenant
 
 CLIENT_ID = "cli-test-client"
 CLIENT_SECRET = "client-secret-5b1e77"
@@ -1134,6 +1137,135 @@ def test_shipped_flow_signs_in_at_the_embedded_tenant(store: Path) -> None:
     for text in (started.output, chosen.output, finished.output):
         assert DEMO_PASSWORD not in text
         assert code not in text
+
+
+ENROLLING = "enrolling@example.test"
+ENROLLING_PASSWORD = "pw-of-a-new-user-3k9d"
+BROWSER_CALLBACK = "http://127.0.0.1:8123/callback"
+
+
+@pytest.fixture
+def embedded() -> Iterator[LoopbackServer]:
+    """The embedded tenant on loopback, with a user who must enrol an app."""
+    with LoopbackServer(Tenant()) as server:
+        server.tenant.add_user(ENROLLING, ENROLLING_PASSWORD, mfa="always")
+        yield server
+
+
+def at(server: LoopbackServer, store: Path) -> list[str]:
+    """The options that point a command at the embedded tenant's demo client."""
+    return [
+        *("--issuer", server.url, "--client-id", DEMO_CLIENT_ID),
+        *("--store", str(store)),
+    ]
+
+
+def authorize(server: LoopbackServer, store: Path, *extra: str) -> Result:
+    """Run the shipped authorize flow; standard input ends at the first prompt."""
+    args = ["run", "authorize", *at(server, store), "--redirect-uri", BROWSER_CALLBACK]
+    return invoke([*args, *extra], input="")
+
+
+def enrol_otp(server: LoopbackServer, store: Path, *extra: str) -> Result:
+    """Sign the new user in; the run enrols an app, and input ends at its code."""
+    given = [f"username={ENROLLING}", f"password={ENROLLING_PASSWORD}", "factor=otp"]
+    inputs = [part for value in given for part in ("--input", value)]
+    return invoke(["run", "password-grant", *at(server, store), *inputs, *extra])
+
+
+def totp_secret(server: LoopbackServer) -> str:
+    """The TOTP secret of the app the new user is enrolling."""
+    (app,) = [
+        found
+        for found in server.tenant.authenticators(ENROLLING)
+        if found.authenticator_type == "otp"
+    ]
+    assert app.secret
+    return app.secret
+
+
+def qr_block(text: str) -> str:
+    """``text`` as a QR code of half blocks, as a Unicode terminal shows it."""
+    drawn = io.StringIO()
+    segno.make(text).terminal(out=drawn, compact=True)
+    return drawn.getvalue()
+
+
+def test_run_prints_the_authorize_link_before_asking(
+    embedded: LoopbackServer, store: Path
+) -> None:
+    """The authorize URL is printed as 'Open: URL' on its own line, then asked for."""
+    result = authorize(embedded, store)
+
+    assert result.exit_code == 1, result.output
+    found = re.search(r"^Open: (\S+)\n", result.stderr, re.MULTILINE)
+    assert found, result.stderr
+    assert found.group(1).startswith(embedded.url + "authorize?")
+    asked = result.stderr.index("Open the link in a browser, sign in, and paste")
+    assert found.start() < asked
+
+
+def test_run_without_input_shows_a_link_that_is_not_secret(
+    embedded: LoopbackServer, store: Path
+) -> None:
+    """--no-input names the authorize link as text, and --json gives it as 'link'."""
+    text = authorize(embedded, store, "--no-input")
+    document = json.loads(authorize(embedded, store, "--no-input", "--json").stdout)
+
+    assert text.exit_code == 3, text.output
+    assert re.search(
+        rf"^    link: {re.escape(embedded.url)}authorize\?", text.stdout, re.M
+    )
+    (request,) = document["waiting_for"]
+    assert request["link"].startswith(embedded.url + "authorize?")
+    assert request["link_is_secret"] is False
+
+
+def test_run_draws_the_otpauth_link_as_a_qr_code(
+    embedded: LoopbackServer, store: Path
+) -> None:
+    """An enrolment's otpauth:// link is drawn as a QR code; its text never shows."""
+    result = enrol_otp(embedded, store)
+
+    assert result.exit_code == 1, result.output
+    assert "Scan this QR code with your authenticator app:" in result.stderr
+    assert re.search(r"^[ ▀▄█]{20,}$", result.stderr, re.MULTILINE)
+    assert "otpauth://" not in result.output
+    assert totp_secret(embedded) not in result.output
+    assert "type the 6-digit code it shows" in result.stderr
+
+
+def test_show_secrets_prints_the_otpauth_link_beside_its_qr_code(
+    embedded: LoopbackServer, store: Path
+) -> None:
+    """With --show-secrets the otpauth:// link's text follows the QR code it draws."""
+    result = enrol_otp(embedded, store, "--show-secrets")
+
+    found = re.search(r"^The QR code's text: (otpauth://\S+)$", result.stderr, re.M)
+    assert found, result.stderr
+    assert f"secret={totp_secret(embedded)}" in found.group(1)
+    assert qr_block(found.group(1)) in result.stderr
+
+
+def test_run_without_input_leaves_a_secret_link_out(
+    embedded: LoopbackServer, store: Path
+) -> None:
+    """--no-input and --json say a secret link exists but print it only when asked."""
+    text = enrol_otp(embedded, store, "--no-input")
+    hidden = json.loads(enrol_otp(embedded, store, "--no-input", "--json").stdout)
+    shown = json.loads(
+        enrol_otp(embedded, store, "--no-input", "--json", "--show-secrets").stdout
+    )
+
+    assert text.exit_code == 3, text.output
+    assert "    link: secret (--show-secrets prints it)" in text.stdout
+    assert "otpauth://" not in text.output
+    (request,) = hidden["waiting_for"]
+    assert "link" not in request
+    assert request["link_is_secret"] is True
+    (request,) = shown["waiting_for"]
+    assert request["link"].startswith("otpauth://totp/")
+    assert request["link_is_secret"] is True
 
 
 def test_serve_runs_the_tenant_until_interrupted(isolated: dict[str, Path]) -> None:

@@ -203,9 +203,8 @@ def test_interactive_demo_takes_the_typed_code() -> None:
 
     def person(request: InputRequest) -> str:
         asked.append(request)
-        uri = re.search(r"otpauth://\S+", request.prompt)
-        assert uri is not None  # shown in the prompt under show_secrets
-        return str(pyotp.parse_uri(uri.group()).now())
+        assert request.link is not None  # given under show_secrets
+        return str(pyotp.parse_uri(request.link).now())
 
     report = run_demo(out, interactive=True, show_secrets=True, ask=person)
 
@@ -218,20 +217,22 @@ def test_interactive_demo_takes_the_typed_code() -> None:
 def test_interactive_demo_masks_the_uri_and_fails_on_wrong_codes() -> None:
     """Wrong typed codes are asked for again, then end the demo as a failure."""
     out = io.StringIO()
-    prompts: list[str] = []
+    asked: list[InputRequest] = []
 
     def person(request: InputRequest) -> str:
-        prompts.append(request.prompt)
+        asked.append(request)
         return "000000"
 
     report = run_demo(out, interactive=True, ask=person)
 
     assert not report.succeeded
     assert [run.state for run in report.runs] == ["mfa_failed"]
-    assert len(prompts) == 3
-    assert all("otpauth://" not in prompt for prompt in prompts)
-    assert "(the QR code above)" in prompts[0]
-    assert prompts[1].startswith("That code was not accepted.")
+    assert len(asked) == 3
+    assert all(request.link is None for request in asked)
+    assert all("otpauth://" not in request.prompt for request in asked)
+    assert "(scan the QR code)" in asked[0].prompt
+    assert asked[1].prompt.startswith("That code was not accepted.")
+    assert qr_block(report.barcode_uri or "") in out.getvalue()
     assert "Summary:" in out.getvalue()
     assert_no_secret(out.getvalue(), report)
 
@@ -241,7 +242,8 @@ def test_interactive_command_exits_1_after_wrong_codes() -> None:
     result = invoke("--interactive", input="000000\n" * 3)
 
     assert result.exit_code == 1, result.output
-    assert result.output.count("the 6-digit code the app shows") == 3
+    assert result.output.count("type the 6-digit code it shows") == 3
+    assert "otpauth://totp/" not in result.output
     assert (
         "error: The demo's password-grant run did not succeed: The code was not "
         "accepted 3 times" in result.output

@@ -319,6 +319,47 @@ def test_escaped_references_are_text() -> None:
     assert flow.states["a"].message == "cost ${inputs.x}"
 
 
+LINKS = """\
+mfaflow: 1
+name: links
+inputs:
+  help: {required: false, link: 'https://help.example.test/codes'}
+data:
+  enrolment: {secret: true}
+initial: ask
+states:
+  ask:
+    input:
+      otp: {secret: true, link: '${data.enrolment.barcode_uri}'}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def test_links_are_templates_or_literal_urls() -> None:
+    """`link` of an input is a template where it holds references, else the URL."""
+    flow = parse_flow(LINKS, "links.yaml")
+
+    assert flow.inputs["help"].link == "https://help.example.test/codes"
+    (otp,) = flow.states["ask"].inputs
+    assert isinstance(otp.link, Template)
+    assert otp.link.references == (Reference("data", ("enrolment", "barcode_uri")),)
+    assert (otp.link.line, otp.link.column) == (11, 33)
+
+
+def test_a_link_naming_undeclared_data_is_refused_where_it_is_written() -> None:
+    """A link's reference to undeclared data fails the checks, at file:line:column."""
+    path = FLOWFILES / "bad" / "structure" / "undefined-link-references.yaml"
+
+    with pytest.raises(DefinitionErrors) as caught:
+        load_flow(path, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
+
+    assert str(caught.value.errors[0]) == (
+        f"{path}:8:38: Reference ${{data.authorize_ur}} in input 'callback_url' "
+        "names 'authorize_ur', which is not declared under 'data'."
+    )
+
+
 def test_values_are_read_only() -> None:
     """Mappings in the model, nested ones too, cannot be changed."""
     flow = load("mfa-challenge.yaml")

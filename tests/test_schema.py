@@ -172,7 +172,8 @@ KEYS = sorted(
         *("message", "output", "method", "url", "endpoint", "query", "form", "json"),
         *("headers", "bearer", "timeout", "to", "when", "save", "delay", "errors"),
         *("interval", "backoff", "attempts", "max_delay", "jitter", "required"),
-        *("default", "secret", "pattern", "prompt", "choices", "equals", "all", "not"),
+        *("default", "secret", "pattern", "prompt", "choices", "link", "equals"),
+        *("all", "not"),
         *("present", "one_of", "ok", "otp", "a", "b", "c", "http.5xx", "*"),
         *("bad name", "Bad-Name", "tranistions", "x.y", "2fa"),
     }
@@ -256,6 +257,11 @@ PLAUSIBLE: dict[str, list[Any]] = {
     "pattern": ["^a$", "[", 5],
     "prompt": ["Code", 5],
     "choices": [[1], [], "${data.tokens}", "x ${data.tokens}", "plain"],
+    "link": [
+        *("https://example.test/x", "otpauth://totp/x?secret=${inputs.otp}"),
+        *("${data.tokens}", "https://${client.issuer_host}/", "Open ${data.tokens}"),
+        *("example.test/x", "$${x}", "${", "${nope}", 5, ""),
+    ],
 }
 
 
@@ -307,7 +313,7 @@ def documents(draw: st.DrawFn) -> Any:
 _STATE_KEYS = ["call", "action", "input", "flow", "final", "with", "on", "retry"]
 _STATE_KEYS += ["catch", "outcome", "message", "output", "description"]
 _INPUT_KEYS = ["description", "required", "default", "secret", "pattern", "prompt"]
-_INPUT_KEYS += ["choices"]
+_INPUT_KEYS += ["choices", "link"]
 _TRANSITION = ["to", "when", "save", "delay", "expires_in", "unknown"]
 
 #: Places in BASE and the keys the format allows there (plus one it does not).

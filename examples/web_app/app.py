@@ -43,8 +43,6 @@ import mfaflow
 #: The demo application of the embedded tenant.
 DEFAULT_CLIENT_ID = "mfaflow-demo"
 
-#: The authorize flow's prompt ends with the URL the browser must open.
-_URL_AT_END = re.compile(r"(https?://\S+)\s*$")
 _QUERY = re.compile(r"\?\S*")
 
 
@@ -159,10 +157,11 @@ class _SignIns:
         """Start a run; return its id and the URL the browser must open."""
         self.engine.store.expire(time.time())  # drop abandoned sign-ins
         result = self.engine.start("authorize", inputs)
-        found = _URL_AT_END.search(result.waiting_for[0].prompt)
-        if result.state != "wait_for_callback" or found is None:
+        # The run waits for the callback; its link is the URL to open.
+        link = result.waiting_for[0].link if result.waiting_for else None
+        if result.state != "wait_for_callback" or link is None:
             raise RuntimeError(f"The authorize run stopped in {result.state!r}.")
-        return result.run_id, found.group(1)
+        return result.run_id, link
 
     def finished(self, run_id: str | None) -> mfaflow.RunResult | None:
         """The run ``run_id`` if it ended with success, else ``None``."""

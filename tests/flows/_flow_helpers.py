@@ -215,19 +215,20 @@ class Driver:
         return code
 
     def barcode_secret(self, result: RunResult) -> str:
-        """The TOTP secret of the otpauth:// URI a waiting run shows in its prompt."""
+        """The TOTP secret of the otpauth:// URI a waiting run gives as its link."""
         uri = self.barcode_uri(result)
         secret = pyotp.parse_uri(uri).secret
         self.secrets.add(secret)
         return str(secret)
 
     def barcode_uri(self, result: RunResult) -> str:
-        """The otpauth:// URI a waiting run shows in its prompt."""
+        """The otpauth:// URI a waiting run gives as its link, a secret one."""
         (request,) = result.waiting_for
-        found = re.search(r"otpauth://\S+", request.prompt)
-        assert found, request.prompt
-        self.secrets.add(found.group(0))
-        return found.group(0)
+        assert request.link is not None
+        assert request.link.startswith("otpauth://")
+        assert request.link_is_secret
+        self.secrets.add(request.link)
+        return request.link
 
     # -- checks -------------------------------------------------------------
 

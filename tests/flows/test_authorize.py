@@ -21,12 +21,11 @@ from mfaflow.tenant import LoopbackServer
 
 
 def authorize_url(result: RunResult) -> str:
-    """The URL the waiting run asks the person to open."""
+    """The URL the waiting run asks the person to open: the link of its wait."""
     (request,) = result.waiting_for
     assert request.name == "callback_url"
-    found = re.search(r"https?://\S+/authorize\?\S+", request.prompt)
-    assert found, request.prompt
-    return found.group(0)
+    assert request.link is not None
+    return request.link
 
 
 def sign_in_at(driver: Driver, result: RunResult, user: str, **extra: str) -> str:
@@ -55,9 +54,10 @@ def claims(token: str) -> dict[str, Any]:
 
 
 def test_authorize_url_asks_for_a_code_with_pkce(driver: Driver):
-    """The run waits with the authorize URL in its prompt, with every parameter."""
+    """The run waits with the authorize URL as its link, with every parameter."""
     result = driver.start("authorize")
 
+    assert authorize_url(result).startswith(driver.engine.client.issuer + "authorize?")
     asked = query_of(authorize_url(result))
     assert asked["response_type"] == "code"
     assert asked["client_id"] == PUBLIC_CLIENT
@@ -70,6 +70,22 @@ def test_authorize_url_asks_for_a_code_with_pkce(driver: Driver):
     assert len(asked["nonce"]) >= 20
     assert asked["state"] != asked["nonce"]
     assert result.waiting_for[0].secret is True
+
+
+def test_authorize_link_is_not_secret_and_is_stored_whole(driver: Driver):
+    """The link holds no secret: the stored wait keeps it, and the prompt is words."""
+    result = driver.start("authorize")
+
+    (request,) = result.waiting_for
+    assert request.link_is_secret is False
+    assert request.prompt == (
+        "Open the link in a browser, sign in, and paste the address you were sent "
+        "back to."
+    )
+    stored = driver.engine.store.load(result.run_id).document
+    (waiting,) = stored["wait"]["inputs"]
+    assert (waiting["link"], waiting["link_is_secret"]) == (request.link, False)
+    assert driver.engine.get(result.run_id).waiting_for[0].link == request.link
 
 
 def test_callback_code_is_exchanged(driver: Driver, logs: pytest.LogCaptureFixture):
@@ -164,7 +180,7 @@ def test_pasting_another_url_asks_again(driver: Driver):
 
     assert result.state == "wait_for_callback"
     assert result.waiting_for[0].prompt.startswith(
-        "That URL carries neither a code nor an error. Open this URL"
+        "That URL carries neither a code nor an error. Open the link"
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pyotp
@@ -38,8 +39,6 @@ def test_factor_is_asked_and_otp_enrolled(
     assert result.state == "ask_first_code"
     uri = driver.barcode_uri(result)
     assert pyotp.parse_uri(uri).issuer == "flows"
-    stored = driver.engine.store.load(result.run_id).document
-    assert stored["wait"]["inputs"][0]["prompt"].endswith(": ***")
 
     result = driver.resume(result, otp=driver.totp(driver.barcode_secret(result)))
 
@@ -49,6 +48,26 @@ def test_factor_is_asked_and_otp_enrolled(
     assert result.visible_outputs()["recovery_codes"] == "***"
     assert any(a.startswith("totp|") for a in active(driver, "new@example.test"))
     driver.assert_no_secret_leaked(logs)
+
+
+def test_otpauth_link_is_given_whole_and_stored_masked(driver: Driver):
+    """The caller gets the otpauth:// link; the stored run has *** and no secret."""
+    result = sign_in(driver, "new", factor="otp")
+
+    (request,) = result.waiting_for
+    assert request.prompt == (
+        "Add the account to your authenticator app (scan the QR code), then type "
+        "the 6-digit code it shows."
+    )
+    secret = driver.barcode_secret(result)
+    assert request.link == driver.barcode_uri(result)
+    assert request.link_is_secret is True
+    assert request.link not in repr(request)
+    assert driver.engine.get(result.run_id).waiting_for[0].link == request.link
+    document = driver.engine.store.load(result.run_id).document
+    (waiting,) = document["wait"]["inputs"]
+    assert (waiting["link"], waiting["link_is_secret"]) == ("***", True)
+    assert secret not in json.dumps(document)
 
 
 def test_enrolled_app_is_asked_for_next_time(
@@ -72,13 +91,14 @@ def test_enrolled_app_is_asked_for_next_time(
 def test_wrong_first_code_is_asked_again(
     driver: Driver, logs: pytest.LogCaptureFixture
 ):
-    """A wrong first code leaves the app unconfirmed and asks again."""
+    """A wrong first code leaves the app unconfirmed and asks again, same link."""
     result = sign_in(driver, "new", factor="otp")
-    secret = driver.barcode_secret(result)
+    uri, secret = driver.barcode_uri(result), driver.barcode_secret(result)
     result = driver.resume(result, otp=driver.wrong_totp(secret))
 
     assert result.state == "ask_first_code"
     assert result.waiting_for[0].prompt.startswith("That code was not accepted. ")
+    assert result.waiting_for[0].link == uri
     assert active(driver, "new@example.test") == []
 
     result = driver.resume(result, otp=driver.totp(secret))

@@ -9,7 +9,6 @@ Auth0-specific input (no audience, no realm).
 
 from __future__ import annotations
 
-import re
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
@@ -55,11 +54,11 @@ def _userinfo(provider: Provider, access_token: str) -> requests.Response:
 
 
 def _authorize_url(result: RunResult) -> str:
-    """The URL the waiting authorize run asks the person to open."""
+    """The URL the waiting authorize run asks the person to open: its link."""
     assert [request.name for request in result.waiting_for] == ["callback_url"]
-    found: list[str] = re.findall(r"https?://\S+", result.waiting_for[0].prompt)
-    assert found, "the prompt shows no URL"
-    return found[-1]
+    link = result.waiting_for[0].link
+    assert link is not None, "the wait gives no link"
+    return link
 
 
 class _HiddenFields(HTMLParser):

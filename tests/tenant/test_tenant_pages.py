@@ -643,8 +643,9 @@ def test_shipped_authorize_flow_signs_in_through_the_pages(
     with RequestsTransport() as transport:
         engine = Engine(client, transport=transport, clock=tenant.clock.now)
         waiting = engine.start("authorize", {"login_hint": OTP_EMAIL})
-        prompt = waiting.waiting_for[0].prompt
-        url = prompt[prompt.index(server.url + "authorize?") :].split()[0]
+        url = waiting.waiting_for[0].link
+        assert url is not None
+        assert url.startswith(server.url + "authorize?")
 
         login = page_of(browser.get(url))
         assert login.form("/u/login").fields["email"] == OTP_EMAIL
