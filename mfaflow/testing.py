@@ -22,8 +22,6 @@ fixtures do that when a test uses them. See ``docs/testing.md``.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -118,9 +116,7 @@ def mfaflow_tenant(mfaflow_config: TenantConfig) -> Iterator[LiveTenant]:
     """The embedded tenant served on loopback, with a fixed clock and control on."""
     from mfaflow.tenant import Clock, LoopbackServer, Tenant
 
-    # One second into a TOTP step, so a code computed now stays valid; close
-    # to real time, so JWT libraries accept the tokens' iat and exp.
-    clock = Clock.fixed(math.floor(time.time() / 30) * 30 + 1.0)
+    clock = Clock.fixed_for_tests()
     with (
         Tenant(mfaflow_config, clock=clock, control=True) as tenant,
         LoopbackServer(tenant) as server,

@@ -7,8 +7,11 @@ test moves time forward with :meth:`Clock.advance` instead of sleeping.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+
+from ._otp import PERIOD
 
 __all__ = ["Clock"]
 
@@ -35,6 +38,18 @@ class Clock:
     def fixed(cls, at: float | None = None) -> Clock:
         """Return a clock that stands still at ``at`` (default: now) until advanced."""
         return cls(time.time() if at is None else at)
+
+    @classmethod
+    def fixed_for_tests(cls) -> Clock:
+        """Return a fixed clock one second into a TOTP step, never ahead of now.
+
+        A code computed from it stays valid until the clock is advanced past
+        the step, and tokens it stamps are not from the future, so JWT
+        libraries accept their ``iat``. Within the first second of a step the
+        clock starts in the step before.
+        """
+        now = time.time()
+        return cls.fixed(math.floor((now - 1.0) / PERIOD) * PERIOD + 1.0)
 
     @property
     def is_fixed(self) -> bool:

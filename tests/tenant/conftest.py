@@ -8,8 +8,6 @@ use scrypt's lowest work factor to keep logins fast.
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -49,7 +47,7 @@ def config(base_config: TenantConfig) -> TenantConfig:
 @pytest.fixture
 def clock() -> Clock:
     """A fixed clock, one second into the current TOTP step."""
-    return Clock.fixed(math.floor(time.time() / 30) * 30 + 1.0)
+    return Clock.fixed_for_tests()
 
 
 @pytest.fixture
