@@ -567,7 +567,7 @@ def _mfa_view(
             notice=notice,
         )
     elif chosen.channel == "auth0":
-        interval = tenant.config.limits.push_poll_interval
+        interval = tenant.config.limits.push_poll_limit.refill_seconds
         body = _html.push_page(
             tenant=tenant.config.name,
             device=chosen.name or "your device",

@@ -453,7 +453,6 @@ class OobChallenge:
     transaction_hash: str | None = None
     binding_hash: str | None = field(default=None, repr=False)
     decision: Literal["pending", "approved", "rejected"] = "pending"
-    last_polled_at: float | None = None
 
 
 @frozen
@@ -538,7 +537,7 @@ class TransientState:
     codes: dict[str, AuthorizationCode] = attrs.Factory(dict)
     sessions: dict[str, LoginSession] = attrs.Factory(dict)
     outbox: list[Message] = attrs.Factory(list)
-    #: Rate-limit buckets by (limit name, user id).
+    #: Rate-limit buckets by (limit name, what the limit counts for).
     buckets: dict[tuple[str, str], TokenBucket] = attrs.Factory(dict)
 
     #: How long expired records stay, so that using one says "expired".
@@ -553,4 +552,8 @@ class TransientState:
             stale = [key for key, item in table.items() if item.expires_at < horizon]
             for key in stale:
                 del table[key]
+        # A full bucket is what a new one would be: forgetting it loses nothing.
+        full = [name for name, bucket in self.buckets.items() if bucket.is_full(now)]
+        for name in full:
+            del self.buckets[name]
         del self.outbox[: -self.OUTBOX_SIZE]

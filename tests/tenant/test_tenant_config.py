@@ -46,7 +46,7 @@ lifetimes:
 refresh_tokens: {rotation: false, leeway: 10}
 limits:
   otp_failures: {capacity: 3, refill_seconds: 60}
-  push_poll_interval: 2.5
+  push_polls: {capacity: 4, refill_seconds: 2.5}
 clients:
   - client_id: app
     name: The app
@@ -103,6 +103,14 @@ def test_default_config_is_the_documented_demo_tenant() -> None:
     assert config.limits.otp_failures == Limit(10, 360)
 
 
+def test_the_older_push_poll_interval_still_spaces_polls() -> None:
+    """A configuration with push_poll_interval keeps its rule: one poll per interval."""
+    config = parse_config("limits: {push_poll_interval: 8}\n")
+
+    assert config.limits.push_poll_limit == Limit(1, 8.0)
+    assert default_config().limits.push_poll_limit == Limit(12, 5)
+
+
 def test_configured_passwords_are_only_hashes() -> None:
     """The configuration keeps a hash of the demo password, never the password."""
     config = default_config()
@@ -133,7 +141,7 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
     assert (config.lifetimes.access_token, config.lifetimes.mfa_token) == (3600, 300)
     assert (config.refresh_tokens.rotation, config.refresh_tokens.leeway) == (False, 10)
     assert config.limits.otp_failures == Limit(3, 60)
-    assert config.limits.push_poll_interval == 2.5
+    assert config.limits.push_poll_limit == Limit(4, 2.5)
     assert app.allows(MFA_OTP)
     assert app.public
     assert backend.client_secret == "s3cret-value"
@@ -171,10 +179,10 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         ("name: [unclosed\n", 2, 1, "not valid YAML"),
         ("factors: [otp, fax]\n", 1, 1, "Unknown factor 'fax'"),
         (
-            "clients:\n  - client_id: a\n    grant_types: [implicit]\n",
-            2,
-            5,
-            "Unknown grant type 'implicit'",
+            "clients:\n  - client_id: a\n    grant_types: [password, implicit]\n",
+            3,
+            29,
+            "Unknown grant type 'implicit'; allowed: 'password', 'mfa', 'http",
         ),
     ],
     ids=[
@@ -200,6 +208,7 @@ def test_configuration_errors_name_the_place(
     error = raised.value
     assert (error.file, error.line, error.column) == ("tenant.yaml", line, column)
     assert fragment in error.msg
+    assert error.msg.count("'password'") <= 2  # the value, and once among the choices
     assert error.msg.endswith(".")
     assert str(error).startswith(f"tenant.yaml:{line}:{column}: ")
 

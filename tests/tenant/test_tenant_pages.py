@@ -280,7 +280,7 @@ def test_push_waits_for_approval_then_sends_the_browser_back(
 
     early = page_of(browser.submit(waiting.form("/u/mfa/push")))
     tenant.approve_push(MULTI_EMAIL)
-    tenant.clock.advance(tenant.config.limits.push_poll_interval)
+    tenant.clock.advance(tenant.config.limits.push_poll_limit.refill_seconds)
     back = browser.submit(early.form("/u/mfa/push"))
 
     assert refresh["content"].endswith("url=/u/mfa?poll=1")
