@@ -326,7 +326,10 @@ class UserConfig:
     ``password_hash`` comes from :func:`~mfaflow.tenant.hash_password` (or
     use :meth:`with_password`). ``mfa`` is ``"always"`` (every login asks
     for MFA, or for enrolment when the user has no authenticator) or
-    ``"never"``. ``recovery_code`` pre-enrols a recovery code.
+    ``"never"``. ``recovery_code`` pre-enrols a recovery code. ``blocked``
+    refuses every login of the user (an administrator's block);
+    ``password_leaked`` marks the password as found in a data breach, so
+    logins with it are refused until it changes.
     """
 
     email: str
@@ -339,6 +342,8 @@ class UserConfig:
         default=(), converter=_authenticators
     )
     recovery_code: str | None = field(default=None, repr=False)
+    blocked: bool = False
+    password_leaked: bool = False
 
     def __attrs_post_init__(self) -> None:
         if "@" not in self.email:
@@ -400,7 +405,7 @@ class Limit:
 
 @frozen
 class Limits:
-    """Rate limits.
+    """Rate limits and attack protection.
 
     ``otp_failures`` counts a user's failed one-time codes, binding codes and
     recovery codes; when it is empty, verification answers 429
@@ -410,6 +415,10 @@ class Limits:
     ``push_poll_interval``, when set, replaces it by the stricter rule of
     older configurations: one poll per that many seconds. The ``*_sends``
     buckets limit messages sent to a user by SMS or voice, email and push.
+
+    ``login_failures`` consecutive wrong passwords block a user's logins
+    for ``login_lockout`` seconds (brute-force protection; 0 turns it off).
+    ``logins``, when set, limits the password logins per username.
     """
 
     otp_failures: Limit = Limit(10, 360)
@@ -421,6 +430,9 @@ class Limits:
     phone_sends: Limit = Limit(10, 3600)
     email_sends: Limit = Limit(20, 60)
     push_sends: Limit = Limit(5, 12)
+    login_failures: int = field(default=10, validator=attrs.validators.ge(0))
+    login_lockout: float = field(default=2592000.0, validator=_check_positive)
+    logins: Limit | None = None
 
     @property
     def push_poll_limit(self) -> Limit:
@@ -748,7 +760,7 @@ class _Reader:
         for key in ("email", "id", "name", "mfa", "recovery_code"):
             if key in keys:
                 kwargs[key] = self.string(keys[key], f"{where}.{key}")
-        for key in ("email_verified",):
+        for key in ("email_verified", "blocked", "password_leaked"):
             if key in keys:
                 kwargs[key] = self.boolean(keys[key])
         kwargs["password_hash"] = self.password_hash(node, keys, where, work_factor)
@@ -799,8 +811,12 @@ class _Reader:
         keys = self.mapping(node, "limits", _keys(Limits))
         kwargs: dict[str, Any] = {}
         for key, value in keys.items():
-            if key == "push_poll_interval":
+            if key in ("push_poll_interval", "login_lockout"):
                 kwargs[key] = self.number(value, minimum_exclusive=0)
+            elif key == "login_failures":
+                kwargs[key] = self.integer(value, minimum=0)
+            elif key == "logins" and _is_null(value):
+                kwargs[key] = None
             else:
                 kwargs[key] = self.limit(value, f"limits.{key}")
         return self.build(node, Limits, kwargs)
@@ -912,6 +928,10 @@ class _Reader:
 
     def fail_at(self, line: int, column: int, msg: str) -> NoReturn:
         raise TenantConfigError(msg, self.file, line, column)
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG
 
 
 def _kind(node: yaml.Node) -> str:

@@ -104,6 +104,20 @@ class Params:
             raise OAuthError("invalid_request", msg)
         return value
 
+    def flag(self, name: str) -> bool:
+        """Return the boolean ``name``: JSON true or false, or those words in a form.
+
+        Raises:
+            OAuthError: ``invalid_request`` for any other value.
+        """
+        value = self.raw(name)
+        if value is None or value is False or value == "false":
+            return False
+        if value is True or value == "true":
+            return True
+        msg = f"Parameter {name!r} must be true or false; got {value!r}."
+        raise OAuthError("invalid_request", msg)
+
     def require(self, name: str) -> str:
         """Return the value of ``name``.
 

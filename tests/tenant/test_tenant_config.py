@@ -47,6 +47,9 @@ refresh_tokens: {rotation: false, leeway: 10}
 limits:
   otp_failures: {capacity: 3, refill_seconds: 60}
   push_polls: {capacity: 4, refill_seconds: 2.5}
+  login_failures: 3
+  login_lockout: 600
+  logins: {capacity: 20, refill_seconds: 3}
 clients:
   - client_id: app
     name: The app
@@ -65,6 +68,8 @@ users:
   - email: ann@acme.test
     password: ann-password-1
     mfa: always
+    blocked: true
+    password_leaked: true
     authenticators:
       - {type: otp, secret: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP}
       - {type: sms, phone_number: "+15550001111"}
@@ -142,6 +147,9 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
     assert (config.refresh_tokens.rotation, config.refresh_tokens.leeway) == (False, 10)
     assert config.limits.otp_failures == Limit(3, 60)
     assert config.limits.push_poll_limit == Limit(4, 2.5)
+    assert (config.limits.login_failures, config.limits.login_lockout) == (3, 600)
+    assert config.limits.logins == Limit(20, 3)
+    assert (ann.blocked, ann.password_leaked) == (True, True)
     assert app.allows(MFA_OTP)
     assert app.public
     assert backend.client_secret == "s3cret-value"
