@@ -191,6 +191,27 @@ def _check_url(_: object, attribute: Any, value: str) -> None:
         raise ValueError(msg)
 
 
+def _origins(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value.rstrip("/") for value in values)
+
+
+def _check_origins(_: object, __: object, origins: tuple[str, ...]) -> None:
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            msg = (
+                f"Web origin {origin!r} is not an origin; write a scheme and "
+                "a host, and a port if needed, such as 'https://app.example.test'."
+            )
+            raise ValueError(msg)
+
+
 def _issuer_url(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
@@ -207,8 +228,11 @@ class ClientConfig:
     authenticates with its ``client_id`` alone. ``grant_types`` takes wire
     names or the short names ``password`` and ``mfa`` (see the module
     docstring). ``callbacks`` are the allowed redirect URIs; loopback ones
-    match any port (RFC 8252). ``api_access`` maps an API identifier to the
-    scopes the client may get with ``client_credentials``.
+    match any port (RFC 8252). ``web_origins`` are Auth0's "Allowed Web
+    Origins": the browser origins (``https://app.example.test``) whose
+    JavaScript may call the tenant's APIs (CORS); a loopback origin written
+    without a port matches every port. ``api_access`` maps an API identifier
+    to the scopes the client may get with ``client_credentials``.
     """
 
     client_id: str
@@ -218,6 +242,9 @@ class ClientConfig:
         default=(), converter=_expand_grants, validator=_check_grants
     )
     callbacks: tuple[str, ...] = field(default=(), converter=_strings)
+    web_origins: tuple[str, ...] = field(
+        default=(), converter=_origins, validator=_check_origins
+    )
     api_access: Mapping[str, tuple[str, ...]] = field(
         factory=dict, converter=_frozen_scopes
     )
@@ -543,7 +570,8 @@ def default_config() -> TenantConfig:
 
     - ``mfaflow-demo``: a public client with the password, MFA,
       refresh-token and authorization-code grants, calling back to
-      ``http://127.0.0.1/callback`` (any loopback port);
+      ``http://127.0.0.1/callback`` (any loopback port), and allowing
+      browser calls from loopback origins on any port (CORS);
     - ``mfaflow-demo-server``: a confidential client (secret
       :data:`DEMO_SERVER_CLIENT_SECRET`) with the same grants plus
       ``client_credentials`` for the demo API;
@@ -555,6 +583,12 @@ def default_config() -> TenantConfig:
     """
     grants = ("password", "mfa", REFRESH_TOKEN, AUTHORIZATION_CODE)
     callbacks = ("http://127.0.0.1/callback",)
+    loopback_origins = (
+        "http://127.0.0.1",
+        "http://localhost",
+        "https://127.0.0.1",
+        "https://localhost",
+    )
     return TenantConfig(
         name="mfaflow",
         clients=(
@@ -563,6 +597,7 @@ def default_config() -> TenantConfig:
                 name="mfaflow demo",
                 grant_types=grants,
                 callbacks=callbacks,
+                web_origins=loopback_origins,
             ),
             ClientConfig(
                 DEMO_SERVER_CLIENT_ID,
@@ -715,7 +750,7 @@ class _Reader:
         for key in ("client_id", "name", "client_secret"):
             if key in keys:
                 kwargs[key] = self.string(keys[key], f"{where}.{key}")
-        for key in ("callbacks",):
+        for key in ("callbacks", "web_origins"):
             if key in keys:
                 kwargs[key] = self.strings(keys[key], f"{where}.{key}")
         if "grant_types" in keys:

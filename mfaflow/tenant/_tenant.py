@@ -451,6 +451,28 @@ class Tenant:
             for wanted in map(urlsplit, client.callbacks)
         )
 
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a browser page at ``origin`` may call the tenant's APIs (CORS).
+
+        Allowed are the ``web_origins`` of every client, exactly, and for a
+        loopback one written without a port (``http://127.0.0.1``) the same
+        scheme and host on any port.
+        """
+        given = urlsplit(origin.rstrip("/"))
+        for client in self._config.clients:
+            for allowed in client.web_origins:
+                if origin.rstrip("/") == allowed:
+                    return True
+                wanted = urlsplit(allowed)
+                if (
+                    wanted.hostname in _LOOPBACK_HOSTS
+                    and wanted.port is None
+                    and (wanted.scheme, wanted.hostname)
+                    == (given.scheme, given.hostname)
+                ):
+                    return True
+        return False
+
     @_locked
     def needs_mfa(self, user: str, audience: str | None = None) -> bool:
         """Whether a login of ``user`` (id or email) for ``audience`` must pass MFA."""

@@ -55,6 +55,7 @@ clients:
     name: The app
     grant_types: [password, mfa, refresh_token]
     callbacks: [http://127.0.0.1/cb]
+    web_origins: [https://app.acme.test/, http://localhost]
   - client_id: backend
     client_secret: s3cret-value
     grant_types: [client_credentials]
@@ -94,6 +95,8 @@ def test_default_config_is_the_documented_demo_tenant() -> None:
         "authorization_code",
     )
     assert public.callbacks == ("http://127.0.0.1/callback",)
+    assert "http://127.0.0.1" in public.web_origins
+    assert confidential.web_origins == ()
     assert confidential.client_id == DEMO_SERVER_CLIENT_ID
     assert not confidential.public
     assert confidential.allows(CLIENT_CREDENTIALS)
@@ -149,6 +152,7 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
     assert config.limits.push_poll_limit == Limit(4, 2.5)
     assert (config.limits.login_failures, config.limits.login_lockout) == (3, 600)
     assert config.limits.logins == Limit(20, 3)
+    assert app.web_origins == ("https://app.acme.test", "http://localhost")
     assert (ann.blocked, ann.password_leaked) == (True, True)
     assert app.allows(MFA_OTP)
     assert app.public
@@ -192,6 +196,12 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
             29,
             "Unknown grant type 'implicit'; allowed: 'password', 'mfa', 'http",
         ),
+        (
+            "clients:\n  - client_id: a\n    web_origins: [https://a.test/app]\n",
+            2,
+            5,
+            "Web origin 'https://a.test/app' is not an origin",
+        ),
     ],
     ids=[
         "unknown-key",
@@ -204,6 +214,7 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         "bad-yaml",
         "unknown-factor",
         "unknown-grant",
+        "origin-with-path",
     ],
 )
 def test_configuration_errors_name_the_place(
