@@ -469,5 +469,5 @@ def test_recovery_code_logs_in_and_is_replaced(api: Api) -> None:
     assert {"access_token", "refresh_token"} <= used.json().keys()
     assert replacement != first_code
     assert len(replacement) == 24
-    assert error_of(reused)[:2] == (401, "invalid_grant")
+    assert error_of(reused) == (401, "invalid_grant", "Invalid recovery_code.")
     assert again.status_code == 200
