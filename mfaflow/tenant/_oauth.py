@@ -368,7 +368,9 @@ def _transaction(
 
 def _mfa_otp(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, Any]:
     transaction = _transaction(tenant, client, params)
-    otp = params.require("otp")
+    otp = params.code("otp")
+    if otp is None:
+        raise OAuthError("invalid_request", "Missing required parameter: otp.")
     candidates = _factors.otp_candidates(
         tenant, transaction.user_id, transaction.enrolments
     )
@@ -381,7 +383,7 @@ def _mfa_oob(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, 
     _factors.verify_oob(
         tenant,
         params.require("oob_code"),
-        params.get("binding_code"),
+        params.code("binding_code"),
         transaction_hash=transaction.token_hash,
     )
     return _complete(tenant, transaction)

@@ -786,8 +786,9 @@ def _posted(tenant: Tenant, request: Request, step: str) -> Login:
         raise _PageError(
             403,
             "The form could not be verified",
-            "It was not sent by this sign-in's page. Go back to the application "
-            "and sign in again.",
+            "It did not carry this sign-in's security token, so nothing you "
+            "entered was used; it may come from an older tab or another site. "
+            "Go back to the application and sign in again.",
         )
     return found
 

@@ -17,10 +17,12 @@ from mfaflow.tenant import (
     DEMO_SERVER_CLIENT_ID,
     DEMO_SERVER_CLIENT_SECRET,
     MFA_OOB,
+    MFA_OTP,
     MFA_RECOVERY_CODE,
     Limit,
     TenantConfig,
 )
+from mfaflow.tenant._http import Params
 
 PHONE = "+15550001234"
 
@@ -471,3 +473,41 @@ def test_recovery_code_logs_in_and_is_replaced(api: Api) -> None:
     assert len(replacement) == 24
     assert error_of(reused) == (401, "invalid_grant", "Invalid recovery_code.")
     assert again.status_code == 200
+
+
+def test_codes_may_be_json_numbers(api: Api) -> None:
+    """An otp sent as a JSON number verifies; a boolean is refused."""
+    secret, _ = api.enrol_otp()
+    by_otp = api.token_json(
+        grant_type=MFA_OTP, mfa_token=api.mfa_token(), otp=int(api.next_totp(secret))
+    )
+    as_bool = api.token_json(grant_type=MFA_OTP, mfa_token=api.mfa_token(), otp=True)
+
+    assert by_otp.status_code == 200, by_otp.text
+    assert error_of(as_bool) == (
+        400,
+        "invalid_request",
+        "Parameter 'otp' must be a string; got bool.",
+    )
+
+
+def test_a_binding_code_may_be_a_json_number(api: Api) -> None:
+    """A binding_code sent as a JSON number verifies."""
+    _enrol_sms(api)
+    mfa_token = api.mfa_token()
+    oob_code = _challenge(api, mfa_token, challenge_type="oob").json()["oob_code"]
+    sent = int(api.tenant.last_code(DEMO_EMAIL, "sms"))
+
+    answer = api.token_json(
+        grant_type=MFA_OOB, mfa_token=mfa_token, oob_code=oob_code, binding_code=sent
+    )
+
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"), [(123456, "123456"), (12345, "012345"), (7, "000007")]
+)
+def test_a_numeric_code_gets_back_its_leading_zeros(sent: int, read: str) -> None:
+    """A code number below a million is read as six digits."""
+    assert Params({"otp": [sent]}).code("otp") == read

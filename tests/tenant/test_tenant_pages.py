@@ -476,7 +476,10 @@ def test_post_without_the_anti_forgery_token_is_refused(browser: Browser) -> Non
     still = page_of(browser.get(browser.base + "u/login"))
 
     assert (missing.status_code, wrong.status_code) == (403, 403)
-    assert "The form could not be verified" in page_of(missing).visible_text
+    refused = page_of(missing).visible_text
+    assert "The form could not be verified" in refused
+    assert "so nothing you entered was used" in refused
+    assert "Go back to the application and sign in again." in refused
     assert (
         still.form("/u/login").fields["csrf"] == login.form("/u/login").fields["csrf"]
     )
