@@ -19,9 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _serve import Served, served
 
-#: The npm project with the pinned JavaScript SDKs and the scripts that drive them.
-NODE_PROJECT = Path(__file__).resolve().parent / "node"
-
 
 @pytest.fixture(scope="module")
 def tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:

@@ -12,9 +12,8 @@ from typing import Any
 
 import pytest
 from _node import installed, run_script
+from _sdkkit import NODE_PROJECT, Steps
 from _serve import Served
-from _steps import Steps
-from conftest import NODE_PROJECT
 
 from mfaflow.tenant import DEMO_SERVER_CLIENT_ID, DEMO_SERVER_CLIENT_SECRET
 

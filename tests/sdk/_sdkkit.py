@@ -1,12 +1,16 @@
-"""Reading the steps a driver script reports: each one's value or its error."""
+"""What the SDK tests share: the npm project, and the steps a script reports."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-__all__ = ["Steps"]
+__all__ = ["NODE_PROJECT", "Steps"]
+
+#: The npm project with the pinned JavaScript SDKs and the scripts that drive them.
+NODE_PROJECT = Path(__file__).resolve().parent / "node"
 
 
 class Steps:
