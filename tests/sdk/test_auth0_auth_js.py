@@ -89,9 +89,8 @@ def test_list_model_misses_the_observed_singular_oob_channel(steps: Steps) -> No
     assert listed["sms"]["authenticatorType"] == "oob"
     assert listed["sms"]["type"] == "phone"
     assert listed["sms"]["active"] is True
-    # XXX: auth-js maps the plural oob_channels of the reference pages; the
-    # tenant answers the singular oob_channel of real payloads, so auth-js
-    # shows no channel. Pinned here; docs/testing.md says so.
+    # auth-js maps the plural oob_channels of the reference pages; the tenant
+    # answers the singular oob_channel of real payloads (docs/testing.md).
     assert "oobChannels" not in listed["sms"]
 
 
