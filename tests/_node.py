@@ -2,7 +2,7 @@
 
 A *project* is a folder holding a ``package.json`` and the
 ``package-lock.json`` that pins every package. :func:`installed` runs
-``npm ci`` there (install scripts off) the first time a test session needs
+``npm ci`` there (install scripts off) the first time a test run needs
 it, and again only when the lock file changes: a stamp in ``node_modules``
 remembers the lock it installed. ``node_modules`` itself is not kept in
 git.
@@ -90,7 +90,7 @@ def _install(directory: Path) -> NodeProject:
 def installed(directory: Path) -> NodeProject:
     """Return the project in ``directory``, installing its locked packages if needed.
 
-    Installs at most once per test session and lock file; skips (or, on
+    Installs at most once per test run and lock file; skips (or, on
     CI, fails) the test when node or npm is missing or the install fails.
     """
     return _install(directory.resolve())

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-# The helpers of the whole suite (`mfaflow serve`, node) live one folder up.
+# The support modules of the whole suite (`mfaflow serve`, node) live one
+# folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _serve import Served, served

@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 import pytest
 
-# The helpers of the whole suite (loopback servers, `mfaflow serve`) live one
-# folder up.
+# The support modules of the whole suite (loopback servers, `mfaflow serve`)
+# live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _tenantkit import Api, Serve

@@ -128,7 +128,7 @@ const confirmed = await step("otp: confirm enrolment", async () =>
     mfaToken,
   })),
 );
-let session = await step("otp: keep the tokens", async () => {
+let kept = await step("otp: keep the tokens", async () => {
   mfaToken = await login("otp: password grant again", otpUser);
   return auth.mfa.verify({ factorType: "otp", otp: totp(otp.secret, await tenantNow()), mfaToken });
 });
@@ -151,11 +151,11 @@ await step("recovery code: reuse", async () =>
 );
 
 const rotated = await step("refresh: rotate", async () => {
-  const answer = await auth.getTokenByRefreshToken({ refreshToken: session.refreshToken });
-  return { ...tokens(answer), rotated: answer.refreshToken !== session.refreshToken, token: answer.refreshToken };
+  const answer = await auth.getTokenByRefreshToken({ refreshToken: kept.refreshToken });
+  return { ...tokens(answer), rotated: answer.refreshToken !== kept.refreshToken, token: answer.refreshToken };
 });
 await step("refresh: reuse the old token", () =>
-  auth.getTokenByRefreshToken({ refreshToken: session.refreshToken }),
+  auth.getTokenByRefreshToken({ refreshToken: kept.refreshToken }),
 );
 await step("refresh: the rotated token after the reuse", () =>
   auth.getTokenByRefreshToken({ refreshToken: rotated.token }),
