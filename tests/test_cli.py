@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import selectors
 import shutil
 import signal
 import stat
@@ -26,6 +25,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import segno
+from _serve import read_until
 from _servers import closed_port, serve_wsgi
 from click.testing import CliRunner, Result
 
@@ -914,7 +914,7 @@ def test_interrupt_prints_one_line_and_exits_130(
         start_new_session=True,
     )
     assert process.stderr is not None
-    prompted = _read_until(process.stderr, b"The user's email address: ")
+    prompted = read_until(process.stderr, b"The user's email address: ")
     process.send_signal(signal.SIGINT)
     _, rest = process.communicate(timeout=60)
     stderr = (prompted + rest).decode()
@@ -922,19 +922,6 @@ def test_interrupt_prints_one_line_and_exits_130(
     assert process.returncode == 130
     assert stderr.splitlines()[-1] == "Interrupted."
     assert "Traceback" not in stderr
-
-
-def _read_until(stream: Any, marker: bytes) -> bytes:
-    """Read ``stream`` until ``marker`` appears; fail if it ends or stalls first."""
-    seen = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        while marker not in seen:
-            assert selector.select(timeout=60), f"no {marker!r} in {seen!r}"
-            chunk = os.read(stream.fileno(), 4096)
-            assert chunk, f"the stream ended without {marker!r}: {seen!r}"
-            seen += chunk
-    return seen
 
 
 # -- runs and diagrams -------------------------------------------------------------
@@ -1280,7 +1267,7 @@ def test_serve_runs_the_tenant_until_interrupted(isolated: dict[str, Path]) -> N
     )
     try:
         assert process.stdout is not None
-        url = _read_until(process.stdout, b"\n").decode().strip()
+        url = read_until(process.stdout, b"\n").decode().strip()
         answer = requests.get(url + ".well-known/openid-configuration", timeout=30)
     finally:
         process.send_signal(signal.SIGINT)
@@ -1307,7 +1294,7 @@ def test_serve_tls_answers_https_with_the_printed_certificate(
     )
     try:
         assert process.stdout is not None
-        url = _read_until(process.stdout, b"\n").decode().strip()
+        url = read_until(process.stdout, b"\n").decode().strip()
         trusted = isolated["data"] / "mfaflow" / "tls" / "tenant-cert.pem"
         answer = requests.get(
             url + ".well-known/openid-configuration", timeout=30, verify=str(trusted)

@@ -21,6 +21,17 @@ traceback in the body. The log gets one DEBUG line per request (method,
 path without the query string, status) and, for a 500, the exception's
 type and stack frames without its message, which might hold a value from
 the request.
+
+Browsers may call the APIs (:data:`CORS_PATHS`) from the web origins the
+tenant's clients allow (``ClientConfig.web_origins``, Auth0's "Allowed Web
+Origins"). Any client's list counts: a preflight names no client. A
+preflight (``OPTIONS`` with ``Origin`` and
+``Access-Control-Request-Method``) from an allowed origin answers 204
+with the methods and headers allowed; from another origin 403
+``access_denied``. Every answer to an allowed origin carries
+``Access-Control-Allow-Origin`` naming it, and exposes the rate-limit and
+``WWW-Authenticate`` headers; answers to other origins carry no CORS
+header, so the browser keeps them from the page.
 """
 
 from __future__ import annotations
@@ -50,7 +61,15 @@ if TYPE_CHECKING:
 
     from ._tenant import Tenant
 
-__all__ = ["ROUTES", "ROUTE_MODULES", "Handler", "Route", "RouteTable", "handle"]
+__all__ = [
+    "CORS_PATHS",
+    "ROUTES",
+    "ROUTE_MODULES",
+    "Handler",
+    "Route",
+    "RouteTable",
+    "handle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +77,16 @@ Handler = Callable[["Tenant", Request, Mapping[str, str]], Response]
 
 #: The modules whose routes make up the application, in this package.
 ROUTE_MODULES: tuple[str, ...] = ("_discovery", "_oauth", "_mfa", "_control", "_pages")
+
+#: The paths (by prefix) that browsers may call from another origin.
+CORS_PATHS = ("/oauth/token", "/oauth/revoke", "/mfa/", "/userinfo", "/.well-known/")
+_ALLOWED_HEADERS = "Authorization, Content-Type, Auth0-Client, DPoP"
+_EXPOSED_HEADERS = (
+    "WWW-Authenticate, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+    "X-RateLimit-Reset, DPoP-Nonce"
+)
+#: How long a browser may keep a preflight's answer, in seconds.
+_PREFLIGHT_MAX_AGE = "600"
 
 
 @frozen
@@ -114,9 +143,55 @@ def handle(
 ) -> Iterable[bytes]:
     """Answer one WSGI request on behalf of ``tenant``."""
     request = TenantRequest(environ)
-    response = _dispatch(tenant, request)
+    cross_origin = request.path.startswith(CORS_PATHS)
+    if cross_origin and _is_preflight(request):
+        response = _preflight(tenant, request)
+    else:
+        response = _dispatch(tenant, request)
+    if cross_origin:
+        _add_cors_headers(tenant, request, response)
     logger.debug("%s %s -> %d", request.method, request.path, response.status_code)
     return response(environ, start_response)
+
+
+def _is_preflight(request: Request) -> bool:
+    return (
+        request.method == "OPTIONS"
+        and "Origin" in request.headers
+        and "Access-Control-Request-Method" in request.headers
+    )
+
+
+def _preflight(tenant: Tenant, request: Request) -> Response:
+    """Answer a CORS preflight: 204 for an allowed origin, 403 otherwise."""
+    origin = request.headers["Origin"]
+    if not tenant.origin_allowed(origin):
+        msg = (
+            f"Origin {origin!r} is not an allowed web origin of this tenant's "
+            "clients; add it to a client's web_origins."
+        )
+        return error_response(OAuthError("access_denied", msg, 403))
+    url_map, _ = _url_map(tenant.control_enabled)
+    adapter = url_map.bind_to_environ(request.environ)
+    methods = sorted(set(adapter.allowed_methods()) - {"HEAD", "OPTIONS"})
+    if not methods:
+        return error_response(
+            OAuthError("not_found", f"No endpoint at {request.path!r}.", 404)
+        )
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
+    response.headers["Access-Control-Allow-Headers"] = _ALLOWED_HEADERS
+    response.headers["Access-Control-Max-Age"] = _PREFLIGHT_MAX_AGE
+    return response
+
+
+def _add_cors_headers(tenant: Tenant, request: Request, response: Response) -> None:
+    response.vary.add("Origin")
+    origin = request.headers.get("Origin")
+    if origin is None or not tenant.origin_allowed(origin):
+        return
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Expose-Headers"] = _EXPOSED_HEADERS
 
 
 def _dispatch(tenant: Tenant, request: Request) -> Response:

@@ -148,12 +148,20 @@ def _expand_grants(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(expanded)
 
 
+def _unknown_grant(grant: str) -> str | None:
+    """Return why ``grant`` is not a grant name, or ``None`` when it is one."""
+    if grant in _GRANT_GROUPS or grant in GRANT_TYPES:
+        return None
+    names = dict.fromkeys((*_GRANT_GROUPS, *GRANT_TYPES))
+    allowed = ", ".join(repr(name) for name in names)
+    return f"Unknown grant type {grant!r}; allowed: {allowed}."
+
+
 def _check_grants(_: object, __: object, grants: tuple[str, ...]) -> None:
     for grant in grants:
-        if grant not in GRANT_TYPES:
-            allowed = ", ".join(repr(name) for name in (*_GRANT_GROUPS, *GRANT_TYPES))
-            msg = f"Unknown grant type {grant!r}; allowed: {allowed}."
-            raise ValueError(msg)
+        problem = _unknown_grant(grant)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 def _check_choice(
@@ -183,6 +191,27 @@ def _check_url(_: object, attribute: Any, value: str) -> None:
         raise ValueError(msg)
 
 
+def _origins(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value.rstrip("/") for value in values)
+
+
+def _check_origins(_: object, __: object, origins: tuple[str, ...]) -> None:
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            msg = (
+                f"Web origin {origin!r} is not an origin; write a scheme and "
+                "a host, and a port if needed, such as 'https://app.example.test'."
+            )
+            raise ValueError(msg)
+
+
 def _issuer_url(value: str) -> str:
     return value if value.endswith("/") else value + "/"
 
@@ -199,8 +228,11 @@ class ClientConfig:
     authenticates with its ``client_id`` alone. ``grant_types`` takes wire
     names or the short names ``password`` and ``mfa`` (see the module
     docstring). ``callbacks`` are the allowed redirect URIs; loopback ones
-    match any port (RFC 8252). ``api_access`` maps an API identifier to the
-    scopes the client may get with ``client_credentials``.
+    match any port (RFC 8252). ``web_origins`` are Auth0's "Allowed Web
+    Origins": the browser origins (``https://app.example.test``) whose
+    JavaScript may call the tenant's APIs (CORS); a loopback origin written
+    without a port matches every port. ``api_access`` maps an API identifier
+    to the scopes the client may get with ``client_credentials``.
     """
 
     client_id: str
@@ -210,6 +242,9 @@ class ClientConfig:
         default=(), converter=_expand_grants, validator=_check_grants
     )
     callbacks: tuple[str, ...] = field(default=(), converter=_strings)
+    web_origins: tuple[str, ...] = field(
+        default=(), converter=_origins, validator=_check_origins
+    )
     api_access: Mapping[str, tuple[str, ...]] = field(
         factory=dict, converter=_frozen_scopes
     )
@@ -318,7 +353,10 @@ class UserConfig:
     ``password_hash`` comes from :func:`~mfaflow.tenant.hash_password` (or
     use :meth:`with_password`). ``mfa`` is ``"always"`` (every login asks
     for MFA, or for enrolment when the user has no authenticator) or
-    ``"never"``. ``recovery_code`` pre-enrols a recovery code.
+    ``"never"``. ``recovery_code`` pre-enrols a recovery code. ``blocked``
+    refuses every login of the user (an administrator's block);
+    ``password_leaked`` marks the password as found in a data breach, so
+    logins with it are refused until it changes.
     """
 
     email: str
@@ -331,6 +369,8 @@ class UserConfig:
         default=(), converter=_authenticators
     )
     recovery_code: str | None = field(default=None, repr=False)
+    blocked: bool = False
+    password_leaked: bool = False
 
     def __attrs_post_init__(self) -> None:
         if "@" not in self.email:
@@ -392,20 +432,41 @@ class Limit:
 
 @frozen
 class Limits:
-    """Rate limits, per user.
+    """Rate limits and attack protection.
 
-    ``otp_failures`` counts failed one-time codes, binding codes and
+    ``otp_failures`` counts a user's failed one-time codes, binding codes and
     recovery codes; when it is empty, verification answers 429
-    ``too_many_attempts``. ``push_poll_interval`` is the shortest time
-    between two polls of one push challenge before ``slow_down``. The
-    ``*_sends`` buckets limit messages sent by SMS or voice, email and push.
+    ``too_many_attempts``. ``push_polls`` limits the polls of push
+    challenges per ``mfa_token`` (Auth0's burst of 12 and 12 a minute): a
+    poll that finds it empty answers ``slow_down`` and costs nothing.
+    ``push_poll_interval``, when set, replaces it by the stricter rule of
+    older configurations: one poll per that many seconds. The ``*_sends``
+    buckets limit messages sent to a user by SMS or voice, email and push.
+
+    ``login_failures`` consecutive wrong passwords block a user's logins
+    for ``login_lockout`` seconds (brute-force protection; 0 turns it off).
+    ``logins``, when set, limits the password logins per username.
     """
 
     otp_failures: Limit = Limit(10, 360)
-    push_poll_interval: float = field(default=5.0, validator=_check_positive)
+    push_polls: Limit = Limit(12, 5)
+    push_poll_interval: float | None = field(
+        default=None,
+        validator=attrs.validators.optional(_check_positive),
+    )
     phone_sends: Limit = Limit(10, 3600)
     email_sends: Limit = Limit(20, 60)
     push_sends: Limit = Limit(5, 12)
+    login_failures: int = field(default=10, validator=attrs.validators.ge(0))
+    login_lockout: float = field(default=2592000.0, validator=_check_positive)
+    logins: Limit | None = None
+
+    @property
+    def push_poll_limit(self) -> Limit:
+        """The bucket that push polls draw from, per ``mfa_token``."""
+        if self.push_poll_interval is not None:
+            return Limit(1, self.push_poll_interval)
+        return self.push_polls
 
 
 def _unique(items: Sequence[T], key: Callable[[T], str], what: str) -> None:
@@ -509,7 +570,8 @@ def default_config() -> TenantConfig:
 
     - ``mfaflow-demo``: a public client with the password, MFA,
       refresh-token and authorization-code grants, calling back to
-      ``http://127.0.0.1/callback`` (any loopback port);
+      ``http://127.0.0.1/callback`` (any loopback port), and allowing
+      browser calls from loopback origins on any port (CORS);
     - ``mfaflow-demo-server``: a confidential client (secret
       :data:`DEMO_SERVER_CLIENT_SECRET`) with the same grants plus
       ``client_credentials`` for the demo API;
@@ -521,6 +583,12 @@ def default_config() -> TenantConfig:
     """
     grants = ("password", "mfa", REFRESH_TOKEN, AUTHORIZATION_CODE)
     callbacks = ("http://127.0.0.1/callback",)
+    loopback_origins = (
+        "http://127.0.0.1",
+        "http://localhost",
+        "https://127.0.0.1",
+        "https://localhost",
+    )
     return TenantConfig(
         name="mfaflow",
         clients=(
@@ -529,6 +597,7 @@ def default_config() -> TenantConfig:
                 name="mfaflow demo",
                 grant_types=grants,
                 callbacks=callbacks,
+                web_origins=loopback_origins,
             ),
             ClientConfig(
                 DEMO_SERVER_CLIENT_ID,
@@ -681,9 +750,11 @@ class _Reader:
         for key in ("client_id", "name", "client_secret"):
             if key in keys:
                 kwargs[key] = self.string(keys[key], f"{where}.{key}")
-        for key in ("grant_types", "callbacks"):
+        for key in ("callbacks", "web_origins"):
             if key in keys:
                 kwargs[key] = self.strings(keys[key], f"{where}.{key}")
+        if "grant_types" in keys:
+            kwargs["grant_types"] = self.grants(keys["grant_types"], where)
         if "api_access" in keys:
             access = self.mapping(keys["api_access"], f"{where}.api_access", None)
             kwargs["api_access"] = {
@@ -691,6 +762,17 @@ class _Reader:
                 for audience, scopes in access.items()
             }
         return self.build(node, ClientConfig, kwargs)
+
+    def grants(self, node: yaml.Node, where: str) -> tuple[str, ...]:
+        """Read ``grant_types``, locating an unknown grant at its own item."""
+        grants: list[str] = []
+        for item in self.sequence(node, f"{where}.grant_types"):
+            grant = self.string(item, f"an item of {where}.grant_types")
+            problem = _unknown_grant(grant)
+            if problem is not None:
+                self.fail(item, problem)
+            grants.append(grant)
+        return tuple(grants)
 
     def api(self, node: yaml.Node, where: str) -> ApiConfig:
         keys = self.mapping(node, where, _keys(ApiConfig), required=("identifier",))
@@ -713,8 +795,9 @@ class _Reader:
         for key in ("email", "id", "name", "mfa", "recovery_code"):
             if key in keys:
                 kwargs[key] = self.string(keys[key], f"{where}.{key}")
-        if "email_verified" in keys:
-            kwargs["email_verified"] = self.boolean(keys["email_verified"])
+        for key in ("email_verified", "blocked", "password_leaked"):
+            if key in keys:
+                kwargs[key] = self.boolean(keys[key])
         kwargs["password_hash"] = self.password_hash(node, keys, where, work_factor)
         if "authenticators" in keys:
             items = self.sequence(keys["authenticators"], f"{where}.authenticators")
@@ -763,8 +846,12 @@ class _Reader:
         keys = self.mapping(node, "limits", _keys(Limits))
         kwargs: dict[str, Any] = {}
         for key, value in keys.items():
-            if key == "push_poll_interval":
+            if key in ("push_poll_interval", "login_lockout"):
                 kwargs[key] = self.number(value, minimum_exclusive=0)
+            elif key == "login_failures":
+                kwargs[key] = self.integer(value, minimum=0)
+            elif key == "logins" and _is_null(value):
+                kwargs[key] = None
             else:
                 kwargs[key] = self.limit(value, f"limits.{key}")
         return self.build(node, Limits, kwargs)
@@ -876,6 +963,10 @@ class _Reader:
 
     def fail_at(self, line: int, column: int, msg: str) -> NoReturn:
         raise TenantConfigError(msg, self.file, line, column)
+
+
+def _is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == _NULL_TAG
 
 
 def _kind(node: yaml.Node) -> str:

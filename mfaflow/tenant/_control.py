@@ -11,8 +11,10 @@ do what a phone, a mailbox, an authenticator app or time itself would do:
 - ``GET /__control/authenticators/{id}/totp``: the current TOTP code;
 - ``GET /__control/clock`` and ``POST /__control/clock/advance``
   ``{"seconds": N}``: read and move the tenant's clock;
-- ``POST /__control/users`` ``{"email", "password", "mfa", "name", "id"}``:
-  add a user (201).
+- ``POST /__control/users`` ``{"email", "password", "mfa", "name", "id",
+  "blocked", "password_leaked"}``: add a user (201);
+- ``POST /__control/users/block`` and ``/unblock`` with ``{"user": ...}``:
+  block a user's logins, or lift that block and a brute-force block.
 
 Bodies are JSON or forms; a user is named by id or email.
 """
@@ -28,7 +30,7 @@ from werkzeug.wrappers import Request, Response
 from ._app import ROUTES
 from ._errors import OAuthError
 from ._http import Params, json_response
-from ._state import PushRequest
+from ._state import PushRequest, User
 
 if TYPE_CHECKING:
     from ._tenant import Tenant
@@ -125,5 +127,31 @@ def add_user(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Respo
         mfa=params.get("mfa") or "never",
         name=params.get("name") or "",
         user_id=params.get("id"),
+        blocked=params.flag("blocked"),
+        password_leaked=params.flag("password_leaked"),
     )
-    return json_response({"id": user.id, "email": user.email, "mfa": user.mfa}, 201)
+    return json_response(_user_json(user), 201)
+
+
+@ROUTES.route("/__control/users/<action>", methods=("POST",), control=True)
+def block(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Response:
+    """Block a user, or lift their blocks."""
+    user = Params.of(request).require("user")
+    if args["action"] == "block":
+        changed = tenant.block_user(user)
+    elif args["action"] == "unblock":
+        changed = tenant.unblock_user(user)
+    else:
+        msg = f"Unknown action {args['action']!r}; use 'block' or 'unblock'."
+        raise OAuthError("not_found", msg, 404)
+    return json_response(_user_json(changed))
+
+
+def _user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "mfa": user.mfa,
+        "blocked": user.blocked,
+        "password_leaked": user.password_leaked,
+    }

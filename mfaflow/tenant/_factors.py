@@ -10,14 +10,18 @@ Choices where Auth0's sources disagree or say nothing (also in
   rejected.`` and HTTP 400, as a recording of a real tenant shows (the docs
   say ``invalid_grant``). A pending push answers ``authorization_pending``
   with HTTP 400 (recorded), not 200 (an old docs sample).
-- Polling one push challenge more often than every
-  ``limits.push_poll_interval`` seconds (5 by default, Auth0's 12 a minute)
-  answers ``slow_down`` (HTTP 400). Every poll, answered or slowed down,
-  restarts the interval.
+- Push polls draw from a bucket per ``mfa_token`` (per challenge for the
+  login pages), ``limits.push_polls``: Auth0's "MFA OOB token exchange"
+  limit of a burst of 12 and 12 a minute per session. A poll that finds it
+  empty answers ``slow_down`` (HTTP 400) and takes nothing, so a client
+  that backs off is never locked out.
 - When the bucket of failed codes (10, one back every 6 minutes; shared by
   OTP, binding and recovery codes of a user) is empty, verification answers
   HTTP 429 ``too_many_attempts`` without checking the code; Auth0's code
-  for this case is unconfirmed.
+  for this case is unconfirmed. Exhausted send limits answer 429
+  ``too_many_requests``. Both carry ``Retry-After`` and the
+  ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` headers of Auth0's
+  rate limits.
 - Statuses follow the reference pages: ``Invalid otp_code.`` and
   ``Invalid binding_code.`` are 400; a bad or expired ``oob_code``
   (``oob_code is expired``, code ``invalid_grant``), a bad recovery code and
@@ -46,6 +50,7 @@ Choices where Auth0's sources disagree or say nothing (also in
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
@@ -53,6 +58,7 @@ from urllib.parse import quote, urlencode
 import attrs
 from attrs import frozen
 
+from ._config import Limit
 from ._errors import OAuthError
 from ._limits import TokenBucket
 from ._otp import barcode_uri, matching_step, new_secret
@@ -97,6 +103,13 @@ _SEND_LIMITS = {
     "voice": "phone_sends",
     "email": "email_sends",
     "auth0": "push_sends",
+}
+#: What each channel sends, for the message of an exhausted send limit.
+_SENT_THINGS = {
+    "sms": "text messages",
+    "voice": "voice calls",
+    "email": "emails",
+    "auth0": "push notifications",
 }
 #: Factors that count as "a valid factor" for the MFA audience.
 _STRONG_CHANNELS = ("otp", "sms", "voice", "auth0")
@@ -609,12 +622,13 @@ def start_challenge(
 
 def _check_send_limit(tenant: Tenant, user_id: str, channel: str) -> None:
     limit = bucket(tenant, _SEND_LIMITS[channel], user_id)
-    if not limit.available(tenant.clock.now()):
+    now = tenant.clock.now()
+    if not limit.available(now):
         msg = (
-            f"Too many {channel} messages were sent to this user; "
+            f"Too many {_SENT_THINGS[channel]} were sent to this user; "
             "wait before asking again."
         )
-        raise OAuthError("too_many_requests", msg, 429)
+        raise OAuthError("too_many_requests", msg, 429, headers=limit.headers(now))
 
 
 def _take_send_token(tenant: Tenant, user_id: str, channel: str, now: float) -> None:
@@ -690,13 +704,19 @@ def choose_authenticator(
 # --- Verification ---------------------------------------------------------------------
 
 
-def bucket(tenant: Tenant, name: str, user_id: str) -> TokenBucket:
-    """Return the user's bucket for the limit ``name`` (an attribute of ``Limits``)."""
-    key = (name, user_id)
+def bucket(
+    tenant: Tenant, name: str, owner: str, limit: Limit | None = None
+) -> TokenBucket:
+    """Return ``owner``'s bucket for the limit ``name``.
+
+    ``owner`` is what the limit counts for (a user id, an ``mfa_token``'s
+    digest); ``limit`` defaults to the attribute ``name`` of ``Limits``.
+    """
+    key = (name, owner)
     found = tenant.transient.buckets.get(key)
     if found is None:
-        limit = getattr(tenant.config.limits, name)
-        found = TokenBucket.full(limit, tenant.clock.now())
+        chosen = limit or getattr(tenant.config.limits, name)
+        found = TokenBucket.full(chosen, tenant.clock.now())
         tenant.transient.buckets[key] = found
     return found
 
@@ -706,9 +726,7 @@ def _check_attempts(tenant: Tenant, user_id: str, now: float) -> TokenBucket:
     if not failures.available(now):
         wait = failures.seconds_until_available(now)
         msg = f"Too many failed codes; wait {wait:.0f} seconds before trying again."
-        raise OAuthError(
-            "too_many_attempts", msg, 429, headers={"Retry-After": f"{wait:.0f}"}
-        )
+        raise OAuthError("too_many_attempts", msg, 429, headers=failures.headers(now))
     return failures
 
 
@@ -785,13 +803,12 @@ def verify_oob(
 
 
 def _poll_push(tenant: Tenant, challenge: OobChallenge, now: float) -> None:
-    interval = tenant.config.limits.push_poll_interval
-    previous = challenge.last_polled_at
-    tenant.transient.challenges[challenge.code_hash] = attrs.evolve(
-        challenge, last_polled_at=now
-    )
-    if previous is not None and now - previous < interval:
-        msg = f"Polling too fast; wait {interval:g} seconds between requests."
+    limit = tenant.config.limits.push_poll_limit
+    session = challenge.transaction_hash or challenge.code_hash
+    polls = bucket(tenant, "push_polls", session, limit)
+    if not polls.take(now):
+        wait = math.ceil(polls.seconds_until_available(now))
+        msg = f"Polling too fast; wait {wait} seconds before polling again."
         raise OAuthError("slow_down", msg)
     if challenge.decision == "pending":
         msg = "Authorization pending: please repeat the request in a few seconds."

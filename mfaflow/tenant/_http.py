@@ -3,7 +3,8 @@
 Bodies may be ``application/x-www-form-urlencoded`` (what Auth0's docs
 show), ``multipart/form-data``, or ``application/json`` (what the OpenAPI
 description and most SDKs send). In JSON, ``null`` and ``""`` count as
-absent (auth0-python sends ``"scope": null``). Anything else, a body that
+absent (auth0-python sends ``"scope": null``), and one-time codes may be
+numbers (see :meth:`Params.code`). Anything else, a body that
 is not JSON or not an object, or a parameter given twice, answers 400
 ``invalid_request``.
 
@@ -103,6 +104,35 @@ class Params:
             msg = f"Parameter {name!r} must be a string; got {type(value).__name__}."
             raise OAuthError("invalid_request", msg)
         return value
+
+    def code(self, name: str) -> str | None:
+        """Return the one-time code ``name`` as text; a JSON number is accepted too.
+
+        Some clients send ``otp`` and ``binding_code`` as numbers, which lose
+        their leading zeros: a number below a million is read back as six
+        digits (``12345`` is ``"012345"``).
+
+        Raises:
+            OAuthError: ``invalid_request`` for any other kind of value.
+        """
+        value = self.raw(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return f"{value:06d}"
+        return self.get(name)
+
+    def flag(self, name: str) -> bool:
+        """Return the boolean ``name``: JSON true or false, or those words in a form.
+
+        Raises:
+            OAuthError: ``invalid_request`` for any other value.
+        """
+        value = self.raw(name)
+        if value is None or value is False or value == "false":
+            return False
+        if value is True or value == "true":
+            return True
+        msg = f"Parameter {name!r} must be true or false; got {value!r}."
+        raise OAuthError("invalid_request", msg)
 
     def require(self, name: str) -> str:
         """Return the value of ``name``.

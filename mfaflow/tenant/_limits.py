@@ -7,6 +7,8 @@ from the tenant's clock, passed in by the caller.
 
 from __future__ import annotations
 
+import math
+
 from attrs import define
 
 from ._config import Limit
@@ -39,11 +41,31 @@ class TokenBucket:
         self.level -= 1
         return True
 
+    def is_full(self, now: float) -> bool:
+        """Whether the bucket holds its whole capacity at ``now``."""
+        self._refill(now)
+        return self.level >= self.limit.capacity
+
     def seconds_until_available(self, now: float) -> float:
         """Return how long until one token is available (0 when one is)."""
         self._refill(now)
         missing = max(0.0, 1 - self.level)
         return missing * self.limit.refill_seconds
+
+    def headers(self, now: float) -> dict[str, str]:
+        """Return the rate-limit headers of an answer: limit, what is left, reset.
+
+        ``X-RateLimit-Reset`` is the Unix time (on the tenant's clock) at
+        which the next attempt is allowed, and ``Retry-After`` the seconds
+        until then, rounded up.
+        """
+        wait = math.ceil(self.seconds_until_available(now))
+        return {
+            "Retry-After": str(wait),
+            "X-RateLimit-Limit": str(self.limit.capacity),
+            "X-RateLimit-Remaining": str(math.floor(self.level)),
+            "X-RateLimit-Reset": str(math.ceil(now) + wait),
+        }
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated_at)

@@ -1,4 +1,4 @@
-"""``POST /oauth/token`` (every grant) and ``/userinfo``.
+"""``POST /oauth/token`` (every grant), ``POST /oauth/revoke`` and ``/userinfo``.
 
 Grants: ``password``, ``password-realm`` (``realm`` must be the tenant's
 ``connection``), ``authorization_code`` (with PKCE ``S256`` or ``plain``),
@@ -10,7 +10,9 @@ Answers chosen where Auth0's sources differ or say nothing (also in
 
 - ``mfa_required`` is HTTP 403, as observed in SDK tests and the legacy
   tutorial (the OpenAPI description says 401).
-- ``Wrong email or password.`` is ``invalid_grant`` with HTTP 403, as observed.
+- ``Wrong email or password.`` is ``invalid_grant`` with HTTP 403, as observed;
+  blocked users, leaked passwords, brute-force blocks and the login rate
+  limit answer as :mod:`._protection` says.
 - An unknown client or a failed client authentication is 401
   ``invalid_client``; a grant the client may not use is 403
   ``unauthorized_client`` with ``Grant type `X` not allowed for the client.``;
@@ -32,6 +34,7 @@ Answers chosen where Auth0's sources differ or say nothing (also in
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -68,11 +71,14 @@ from ._issuing import (
     user_claims,
     verify_access_token,
 )
+from ._protection import sign_in
 from ._secrets import b64url, digest, same
 from ._state import AuthorizationCode, MfaTransaction, User
 
 if TYPE_CHECKING:
     from ._tenant import Tenant
+
+logger = logging.getLogger(__name__)
 
 GrantHandler = Callable[["Tenant", ClientConfig, Params], dict[str, Any]]
 
@@ -100,6 +106,25 @@ def token(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Response
     return json_response(handler(tenant, client, params))
 
 
+@ROUTES.route("/oauth/revoke", methods=("POST",))
+def revoke(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Response:
+    """Revoke a refresh token and its whole family (RFC 7009); 200 with no body.
+
+    The client authenticates as at ``/oauth/token``. A token that is
+    unknown, already revoked, not a refresh token, or another client's is
+    answered 200 too and left as it is, so the answer tells nothing about
+    tokens the client does not hold.
+    """
+    params = Params.of(request)
+    client = authenticate_client(tenant, request, params)
+    token = params.require("token")
+    record = tenant.store.get_refresh_token(digest(token))
+    if record is not None and record.client_id == client.client_id:
+        revoke_family(tenant, record.family_id)
+        logger.debug("Client %s revoked a refresh-token family", client.client_id)
+    return Response(status=200, headers={"Cache-Control": "no-store"})
+
+
 @ROUTES.route("/userinfo", methods=("GET", "POST"))
 def userinfo(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Response:
     """Return the profile claims an access token's scope allows."""
@@ -117,9 +142,7 @@ def _password(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str,
     username = params.require("username")
     password = params.require("password")
     audience = audience_of(tenant, params.get("audience") or params.get("resource"))
-    user = tenant.check_password(username, password)
-    if user is None:
-        raise OAuthError("invalid_grant", "Wrong email or password.", 403)
+    user = sign_in(tenant, username, password)
     scope = granted_scope(tenant, client, audience, params.get("scope"))
     if _factors.needs_mfa(tenant, user, audience):
         raise _factors.mfa_required(tenant, user, client.client_id, audience, scope)
@@ -345,7 +368,9 @@ def _transaction(
 
 def _mfa_otp(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, Any]:
     transaction = _transaction(tenant, client, params)
-    otp = params.require("otp")
+    otp = params.code("otp")
+    if otp is None:
+        raise OAuthError("invalid_request", "Missing required parameter: otp.")
     candidates = _factors.otp_candidates(
         tenant, transaction.user_id, transaction.enrolments
     )
@@ -358,7 +383,7 @@ def _mfa_oob(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, 
     _factors.verify_oob(
         tenant,
         params.require("oob_code"),
-        params.get("binding_code"),
+        params.code("binding_code"),
         transaction_hash=transaction.token_hash,
     )
     return _complete(tenant, transaction)

@@ -360,10 +360,12 @@ def login(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Response
     if not email or not password:
         notice = Notice("Enter your email address and password.")
         return _login_view(tenant, found, notice, 400)
-    user = tenant.check_password(email, password)
-    if user is None:
-        logger.debug("The login pages refused a password")
-        return _login_view(tenant, found, Notice("Wrong email or password."), 400)
+    try:
+        user = tenant.sign_in(email, password)
+    except OAuthError as exc:
+        logger.debug("The login pages refused a sign-in (%s)", exc.error)
+        status = 429 if exc.status == 429 else 400
+        return _login_view(tenant, found, Notice(_sign_in_problem(exc)), status)
     logger.debug("User %s signed in with a password on the login pages", user.id)
     found = logins.update(
         found, user_id=user.id, amr=("pwd",), session_amr=(), auth_time=None
@@ -372,6 +374,18 @@ def login(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Response
         found = logins.update(found, step=_mfa_step(tenant, user.id))
         return _see_other(_STEP_PATHS[found.step])
     return _complete(tenant, request, found)
+
+
+def _sign_in_problem(exc: OAuthError) -> str:
+    """What the sign-in form says about a refused password login."""
+    if exc.error == "unauthorized":
+        return "Your account is blocked. Contact the application's administrator."
+    if exc.error == "password_leaked":
+        return (
+            "This password was found in a data breach elsewhere, so it can no "
+            "longer be used. Change your password, then sign in again."
+        )
+    return exc.description
 
 
 def _login_view(
@@ -567,7 +581,7 @@ def _mfa_view(
             notice=notice,
         )
     elif chosen.channel == "auth0":
-        interval = tenant.config.limits.push_poll_interval
+        interval = tenant.config.limits.push_poll_limit.refill_seconds
         body = _html.push_page(
             tenant=tenant.config.name,
             device=chosen.name or "your device",
@@ -772,8 +786,9 @@ def _posted(tenant: Tenant, request: Request, step: str) -> Login:
         raise _PageError(
             403,
             "The form could not be verified",
-            "It was not sent by this sign-in's page. Go back to the application "
-            "and sign in again.",
+            "It did not carry this sign-in's security token, so nothing you "
+            "entered was used; it may come from an older tab or another site. "
+            "Go back to the application and sign in again.",
         )
     return found
 

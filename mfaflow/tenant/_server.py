@@ -31,13 +31,26 @@ _QUERY = re.compile(r"\?[^\s\"']*")
 
 
 class _Handler(WSGIRequestHandler):
-    """Logs through mfaflow's logger, never a query string."""
+    """Logs through mfaflow's logger: method, path and status, nothing sent.
+
+    A query string may carry codes and a malformed request line may be a
+    form body sent as one (``username=...&password=...``), so neither is
+    ever logged: a request that could not be parsed is logged by its status
+    alone.
+    """
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        if self.command is None or not hasattr(self, "path"):
+            logger.debug("HTTP server: refused a malformed request (%s)", code)
+            return
         logger.debug('"%s %s" %s', self.command, _QUERY.sub("", self.path), code)
 
     def log_error(self, format: str, *args: Any) -> None:
-        logger.debug("HTTP server: %s", _QUERY.sub("?...", format % args))
+        # The arguments are the server's reason, which quotes the request.
+        code = args[0] if args and isinstance(args[0], int) else "no status"
+        logger.debug(
+            "HTTP server: a request failed before the tenant saw it (%s)", code
+        )
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("HTTP server: %s", _QUERY.sub("?...", format % args))

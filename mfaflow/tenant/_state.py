@@ -21,7 +21,9 @@ forgets them, as a login in progress would be forgotten:
 - :class:`AuthorizationCode`: a code issued by ``/authorize``, to redeem at
   ``/oauth/token``;
 - :class:`LoginSession`: a browser session of the login pages;
-- :class:`Message`: a code "sent" by SMS, voice or email, in the outbox.
+- :class:`Message`: a code "sent" by SMS, voice or email, in the outbox;
+- :class:`Lockout`: a user's consecutive failed passwords (brute-force
+  protection).
 
 Records are immutable: change one with :func:`attrs.evolve` and put it back.
 No record holds a password, a token or a recovery code in clear: tokens and
@@ -91,7 +93,11 @@ ID_PREFIXES = {
 
 @frozen
 class User:
-    """A user of the tenant's database connection."""
+    """A user of the tenant's database connection.
+
+    ``blocked`` is an administrator's block of every login;
+    ``password_leaked`` says the password was found in a data breach.
+    """
 
     id: str
     email: str
@@ -99,6 +105,8 @@ class User:
     name: str = ""
     mfa: Literal["never", "always"] = "never"
     email_verified: bool = True
+    blocked: bool = False
+    password_leaked: bool = False
 
 
 @frozen
@@ -453,7 +461,6 @@ class OobChallenge:
     transaction_hash: str | None = None
     binding_hash: str | None = field(default=None, repr=False)
     decision: Literal["pending", "approved", "rejected"] = "pending"
-    last_polled_at: float | None = None
 
 
 @frozen
@@ -529,6 +536,14 @@ class Message:
         return attrs.asdict(self)
 
 
+@frozen
+class Lockout:
+    """A user's run of failed passwords, and the block it led to, if any."""
+
+    failures: int = 0
+    blocked_until: float | None = None
+
+
 @define
 class TransientState:
     """The in-memory records, each keyed by its digest (or id)."""
@@ -538,8 +553,10 @@ class TransientState:
     codes: dict[str, AuthorizationCode] = attrs.Factory(dict)
     sessions: dict[str, LoginSession] = attrs.Factory(dict)
     outbox: list[Message] = attrs.Factory(list)
-    #: Rate-limit buckets by (limit name, user id).
+    #: Rate-limit buckets by (limit name, what the limit counts for).
     buckets: dict[tuple[str, str], TokenBucket] = attrs.Factory(dict)
+    #: Brute-force protection: failed passwords and blocks by user id.
+    lockouts: dict[str, Lockout] = attrs.Factory(dict)
 
     #: How long expired records stay, so that using one says "expired".
     RETENTION = 3600.0
@@ -553,4 +570,8 @@ class TransientState:
             stale = [key for key, item in table.items() if item.expires_at < horizon]
             for key in stale:
                 del table[key]
+        # A full bucket is what a new one would be: forgetting it loses nothing.
+        full = [name for name, bucket in self.buckets.items() if bucket.is_full(now)]
+        for name in full:
+            del self.buckets[name]
         del self.outbox[: -self.OUTBOX_SIZE]

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import attrs
 from attrs import define
 
-from . import _factors, _issuing
+from . import _factors, _issuing, _protection
 from ._clock import Clock
 from ._config import (
     AUTHORIZATION_CODE,
@@ -269,6 +269,7 @@ class Tenant:
             "issuer": issuer,
             "authorization_endpoint": issuer + "authorize",
             "token_endpoint": issuer + "oauth/token",
+            "revocation_endpoint": issuer + "oauth/revoke",
             "userinfo_endpoint": issuer + "userinfo",
             "jwks_uri": issuer + ".well-known/jwks.json",
             "mfa_challenge_endpoint": issuer + "mfa/challenge",
@@ -347,8 +348,12 @@ class Tenant:
         name: str = "",
         user_id: str | None = None,
         email_verified: bool = True,
+        blocked: bool = False,
+        password_leaked: bool = False,
     ) -> User:
         """Add a user to the database connection; the password is stored hashed.
+
+        ``blocked`` and ``password_leaked`` are as in :class:`UserConfig`.
 
         Raises:
             OAuthError: ``invalid_request`` for a malformed email or MFA
@@ -364,7 +369,12 @@ class Tenant:
         password_hash = hash_password(
             password, work_factor=self._config.password_work_factor
         )
-        fields: dict[str, Any] = {"name": name, "email_verified": email_verified}
+        fields: dict[str, Any] = {
+            "name": name,
+            "email_verified": email_verified,
+            "blocked": blocked,
+            "password_leaked": password_leaked,
+        }
         if user_id is not None:
             fields["id"] = user_id
         policy: Literal["never", "always"] = "always" if mfa == "always" else "never"
@@ -391,6 +401,31 @@ class Tenant:
             return None
         return user if verify_password(password, user.password_hash) else None
 
+    @_locked
+    def sign_in(self, username: str, password: str) -> User:
+        """Check a password login as the password grants do; return the user.
+
+        Unlike :meth:`check_password` it applies the attack protection of
+        :mod:`._protection`: brute-force blocks, blocked users, leaked
+        passwords and the login rate limit.
+
+        Raises:
+            OAuthError: the answer the password grant would give.
+        """
+        return _protection.sign_in(self, username, password)
+
+    @_locked
+    def block_user(self, user: str) -> User:
+        """Block every login of ``user`` (id or email), as an administrator would."""
+        blocked = attrs.evolve(self._user(user), blocked=True)
+        self.store.put_user(blocked)
+        return blocked
+
+    @_locked
+    def unblock_user(self, user: str) -> User:
+        """Lift an administrator's block and a brute-force block of ``user``."""
+        return _protection.unblock(self, self._user(user))
+
     def client(self, client_id: str) -> ClientConfig | None:
         """Return the client with ``client_id``, or ``None``."""
         return self._config.client(client_id)
@@ -415,6 +450,28 @@ class Tenant:
             == ("http", given.hostname, given.path, given.query)
             for wanted in map(urlsplit, client.callbacks)
         )
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether a browser page at ``origin`` may call the tenant's APIs (CORS).
+
+        Allowed are the ``web_origins`` of every client, exactly, and for a
+        loopback one written without a port (``http://127.0.0.1``) the same
+        scheme and host on any port.
+        """
+        given = urlsplit(origin.rstrip("/"))
+        for client in self._config.clients:
+            for allowed in client.web_origins:
+                if origin.rstrip("/") == allowed:
+                    return True
+                wanted = urlsplit(allowed)
+                if (
+                    wanted.hostname in _LOOPBACK_HOSTS
+                    and wanted.port is None
+                    and (wanted.scheme, wanted.hostname)
+                    == (given.scheme, given.hostname)
+                ):
+                    return True
+        return False
 
     @_locked
     def needs_mfa(self, user: str, audience: str | None = None) -> bool:
@@ -747,6 +804,8 @@ def _user_record(config: UserConfig) -> User:
         name=config.name,
         mfa=config.mfa,
         email_verified=config.email_verified,
+        blocked=config.blocked,
+        password_leaked=config.password_leaked,
     )
 
 

@@ -110,16 +110,19 @@ def default_tls_directory() -> Path:
     return platformdirs.user_data_path("mfaflow") / "tls"
 
 
-def loopback_tls(directory: Path | None = None) -> tuple[ssl.SSLContext, Path]:
+def loopback_tls(
+    directory: Path | None = None, hosts: Sequence[str] = _LOOPBACK_HOSTS
+) -> tuple[ssl.SSLContext, Path]:
     """Return a server context for HTTPS on loopback, and the certificate to trust.
 
-    The certificate (for 127.0.0.1 and localhost) lives in ``directory``,
-    :func:`default_tls_directory` by default, and is reused across runs.
+    The certificate (for ``hosts``: 127.0.0.1 and localhost by default)
+    lives in ``directory``, :func:`default_tls_directory` by default, and is
+    reused across runs while it names every host.
 
     Raises:
         OSError: the directory or files cannot be written or read.
     """
-    cert_path, key_path = self_signed(directory or default_tls_directory())
+    cert_path, key_path = self_signed(directory or default_tls_directory(), hosts)
     return server_context(cert_path, key_path), cert_path
 
 

@@ -8,12 +8,19 @@ use scrypt's lowest work factor to keep logins fast.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+
+# The support modules of the whole suite (loopback servers, `mfaflow serve`)
+# live one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from _tenantkit import Api, Serve
 
 from mfaflow.tenant import (

@@ -1,24 +1,19 @@
 """The login pages in a real headless Chromium, driven through chromedriver.
 
-Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``
-and ``/usr/bin/chromedriver``, or on the PATH). Without them the tests are
-skipped, except when ``CI`` is set: there they fail.
+Without Chromium and chromedriver the tests are skipped, except when ``CI``
+is set: there they fail (see ``tests/_chromium.py``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyotp
 import pytest
 import requests
+from _chromium import start_chromium
 from _pagekit import CallbackServer, Pkce, authorize_url
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -28,46 +23,13 @@ from mfaflow.tenant import DEMO_CLIENT_ID, DEMO_EMAIL, DEMO_PASSWORD, LoopbackSe
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def _require_chromium() -> None:
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
-    if not missing:
-        return
-    reason = (
-        f"Chromium or chromedriver is missing ({', '.join(missing)}); "
-        "install them with: apt-get install chromium chromium-driver."
-    )
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """A headless Chromium with a fresh profile, shared by the module's tests."""
-    _require_chromium()
-    options = Options()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=900,1100",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    browser.set_page_load_timeout(15)
+    browser = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield browser
     finally:

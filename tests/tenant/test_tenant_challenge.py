@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -15,10 +17,12 @@ from mfaflow.tenant import (
     DEMO_SERVER_CLIENT_ID,
     DEMO_SERVER_CLIENT_SECRET,
     MFA_OOB,
+    MFA_OTP,
     MFA_RECOVERY_CODE,
     Limit,
     TenantConfig,
 )
+from mfaflow.tenant._http import Params
 
 PHONE = "+15550001234"
 
@@ -118,6 +122,7 @@ def test_too_many_failed_codes_lock_verification(api: Api) -> None:
 
     failures = [api.verify_otp(mfa_token, bad).status_code for _ in range(10)]
     locked = api.verify_otp(mfa_token, api.totp(secret))
+    locked_at = api.tenant.clock.now()
     api.tenant.clock.advance(329)
     still_locked = api.verify_otp(mfa_token, api.next_totp(secret))  # 359 s later
     api.tenant.clock.advance(1)
@@ -126,8 +131,11 @@ def test_too_many_failed_codes_lock_verification(api: Api) -> None:
     assert failures == [400] * 10
     status, error, description = error_of(locked)
     assert (status, error) == (429, "too_many_attempts")
-    assert description.endswith(".")
-    assert int(locked.headers["Retry-After"]) > 0
+    assert description == "Too many failed codes; wait 360 seconds before trying again."
+    assert locked.headers["Retry-After"] == "360"
+    assert locked.headers["X-RateLimit-Limit"] == "10"
+    assert locked.headers["X-RateLimit-Remaining"] == "0"
+    assert locked.headers["X-RateLimit-Reset"] == str(math.ceil(locked_at) + 360)
     assert error_of(still_locked)[:2] == (429, "too_many_attempts")
     assert unlocked.status_code == 200
 
@@ -295,20 +303,41 @@ def test_oob_code_is_single_use(api: Api) -> None:
     assert error_of(second)[:2] == (401, "invalid_grant")
 
 
-def test_too_many_messages_is_too_many_requests(
-    base_config: TenantConfig, serve: Serve
+@pytest.mark.parametrize(
+    ("limit", "enrol", "sent"),
+    [
+        ("phone_sends", _enrol_sms, "text messages"),
+        ("push_sends", _enrol_push, "push notifications"),
+    ],
+    ids=["sms", "push"],
+)
+def test_an_exhausted_send_limit_is_429_and_says_when_to_retry(
+    base_config: TenantConfig,
+    serve: Serve,
+    limit: str,
+    enrol: Callable[[Api], None],
+    sent: str,
 ) -> None:
-    """Asking for more SMS codes than the send limit allows answers 429."""
-    limits = attrs.evolve(base_config.limits, phone_sends=Limit(2, 3600))
+    """A send limit's 429 names what was sent and carries rate-limit headers."""
+    limits = attrs.evolve(base_config.limits, **{limit: Limit(2, 30)})
     with serve(attrs.evolve(base_config, limits=limits)) as api:
-        _enrol_sms(api)
+        enrol(api)
         mfa_token = api.mfa_token()
-        statuses = [
-            _challenge(api, mfa_token, challenge_type="oob").status_code
-            for _ in range(2)
-        ]
+        first = _challenge(api, mfa_token, challenge_type="oob")
+        refused = _challenge(api, mfa_token, challenge_type="oob")
+        now = api.tenant.clock.now()
 
-    assert statuses == [200, 429]
+    assert first.status_code == 200, first.text
+    assert error_of(refused) == (
+        429,
+        "too_many_requests",
+        f"Too many {sent} were sent to this user; wait before asking again.",
+    )
+    assert refused.headers["X-RateLimit-Limit"] == "2"
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    wait = int(refused.headers["Retry-After"])
+    assert 0 < wait <= 30
+    assert int(refused.headers["X-RateLimit-Reset"]) == math.ceil(now) + wait
 
 
 # --- Push -----------------------------------------------------------------------------
@@ -340,18 +369,51 @@ def test_push_is_pending_until_approved(api: Api) -> None:
     assert approved.status_code == 200
 
 
-def test_polling_too_fast_is_slow_down(api: Api) -> None:
-    """Two polls less than five seconds apart answer slow_down (400)."""
+def test_polls_beyond_the_burst_are_slow_down_and_cost_nothing(api: Api) -> None:
+    """Twelve quick polls are answered, the next is slow_down; five seconds free one."""
     poll = _push_challenge(api)
 
-    api.token(**poll)
-    api.tenant.clock.advance(4)
-    fast = api.token(**poll)
+    burst = [api.token(**poll) for _ in range(12)]
+    fast = [api.token(**poll) for _ in range(3)]
     api.tenant.clock.advance(5)
     patient = api.token(**poll)
+    again = api.token(**poll)
 
-    assert error_of(fast)[:2] == (400, "slow_down")
+    assert {error_of(answer)[:2] for answer in burst} == {
+        (400, "authorization_pending")
+    }
+    assert [error_of(answer)[1] for answer in fast] == ["slow_down"] * 3
+    wait = "Polling too fast; wait 5 seconds before polling again."
+    assert error_of(fast[0])[2] == wait
     assert error_of(patient)[:2] == (400, "authorization_pending")
+    assert error_of(again)[:2] == (400, "slow_down")
+
+
+def test_a_polite_poller_gets_the_approved_push(api: Api) -> None:
+    """Polling every four seconds, a push approved after the first poll completes."""
+    poll = _push_challenge(api)
+
+    first = api.token(**poll)
+    api.tenant.clock.advance(4)
+    api.tenant.approve_push(DEMO_EMAIL)
+    second = api.token(**poll)
+
+    assert error_of(first)[:2] == (400, "authorization_pending")
+    assert second.status_code == 200, second.text
+    assert "access_token" in second.json()
+
+
+def test_each_mfa_token_has_its_own_poll_bucket(api: Api) -> None:
+    """Exhausting the polls of one login leaves another login's push polls alone."""
+    spent = _push_challenge(api)
+    for _ in range(13):
+        api.token(**spent)
+    mfa_token = api.mfa_token()
+    oob_code = _challenge(api, mfa_token, challenge_type="oob").json()["oob_code"]
+    fresh = {"grant_type": MFA_OOB, "mfa_token": mfa_token, "oob_code": oob_code}
+
+    assert error_of(api.token(**spent))[1] == "slow_down"
+    assert error_of(api.token(**fresh))[:2] == (400, "authorization_pending")
 
 
 def test_rejected_push_is_access_denied(api: Api) -> None:
@@ -409,5 +471,43 @@ def test_recovery_code_logs_in_and_is_replaced(api: Api) -> None:
     assert {"access_token", "refresh_token"} <= used.json().keys()
     assert replacement != first_code
     assert len(replacement) == 24
-    assert error_of(reused)[:2] == (401, "invalid_grant")
+    assert error_of(reused) == (401, "invalid_grant", "Invalid recovery_code.")
     assert again.status_code == 200
+
+
+def test_codes_may_be_json_numbers(api: Api) -> None:
+    """An otp sent as a JSON number verifies; a boolean is refused."""
+    secret, _ = api.enrol_otp()
+    by_otp = api.token_json(
+        grant_type=MFA_OTP, mfa_token=api.mfa_token(), otp=int(api.next_totp(secret))
+    )
+    as_bool = api.token_json(grant_type=MFA_OTP, mfa_token=api.mfa_token(), otp=True)
+
+    assert by_otp.status_code == 200, by_otp.text
+    assert error_of(as_bool) == (
+        400,
+        "invalid_request",
+        "Parameter 'otp' must be a string; got bool.",
+    )
+
+
+def test_a_binding_code_may_be_a_json_number(api: Api) -> None:
+    """A binding_code sent as a JSON number verifies."""
+    _enrol_sms(api)
+    mfa_token = api.mfa_token()
+    oob_code = _challenge(api, mfa_token, challenge_type="oob").json()["oob_code"]
+    sent = int(api.tenant.last_code(DEMO_EMAIL, "sms"))
+
+    answer = api.token_json(
+        grant_type=MFA_OOB, mfa_token=mfa_token, oob_code=oob_code, binding_code=sent
+    )
+
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"), [(123456, "123456"), (12345, "012345"), (7, "000007")]
+)
+def test_a_numeric_code_gets_back_its_leading_zeros(sent: int, read: str) -> None:
+    """A code number below a million is read as six digits."""
+    assert Params({"otp": [sent]}).code("otp") == read

@@ -46,12 +46,16 @@ lifetimes:
 refresh_tokens: {rotation: false, leeway: 10}
 limits:
   otp_failures: {capacity: 3, refill_seconds: 60}
-  push_poll_interval: 2.5
+  push_polls: {capacity: 4, refill_seconds: 2.5}
+  login_failures: 3
+  login_lockout: 600
+  logins: {capacity: 20, refill_seconds: 3}
 clients:
   - client_id: app
     name: The app
     grant_types: [password, mfa, refresh_token]
     callbacks: [http://127.0.0.1/cb]
+    web_origins: [https://app.acme.test/, http://localhost]
   - client_id: backend
     client_secret: s3cret-value
     grant_types: [client_credentials]
@@ -65,6 +69,8 @@ users:
   - email: ann@acme.test
     password: ann-password-1
     mfa: always
+    blocked: true
+    password_leaked: true
     authenticators:
       - {type: otp, secret: JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP}
       - {type: sms, phone_number: "+15550001111"}
@@ -89,6 +95,8 @@ def test_default_config_is_the_documented_demo_tenant() -> None:
         "authorization_code",
     )
     assert public.callbacks == ("http://127.0.0.1/callback",)
+    assert "http://127.0.0.1" in public.web_origins
+    assert confidential.web_origins == ()
     assert confidential.client_id == DEMO_SERVER_CLIENT_ID
     assert not confidential.public
     assert confidential.allows(CLIENT_CREDENTIALS)
@@ -101,6 +109,14 @@ def test_default_config_is_the_documented_demo_tenant() -> None:
     assert config.lifetimes.id_token == 36000
     assert config.lifetimes.mfa_token == 600
     assert config.limits.otp_failures == Limit(10, 360)
+
+
+def test_the_older_push_poll_interval_still_spaces_polls() -> None:
+    """A configuration with push_poll_interval keeps its rule: one poll per interval."""
+    config = parse_config("limits: {push_poll_interval: 8}\n")
+
+    assert config.limits.push_poll_limit == Limit(1, 8.0)
+    assert default_config().limits.push_poll_limit == Limit(12, 5)
 
 
 def test_configured_passwords_are_only_hashes() -> None:
@@ -133,7 +149,11 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
     assert (config.lifetimes.access_token, config.lifetimes.mfa_token) == (3600, 300)
     assert (config.refresh_tokens.rotation, config.refresh_tokens.leeway) == (False, 10)
     assert config.limits.otp_failures == Limit(3, 60)
-    assert config.limits.push_poll_interval == 2.5
+    assert config.limits.push_poll_limit == Limit(4, 2.5)
+    assert (config.limits.login_failures, config.limits.login_lockout) == (3, 600)
+    assert config.limits.logins == Limit(20, 3)
+    assert app.web_origins == ("https://app.acme.test", "http://localhost")
+    assert (ann.blocked, ann.password_leaked) == (True, True)
     assert app.allows(MFA_OTP)
     assert app.public
     assert backend.client_secret == "s3cret-value"
@@ -171,10 +191,16 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         ("name: [unclosed\n", 2, 1, "not valid YAML"),
         ("factors: [otp, fax]\n", 1, 1, "Unknown factor 'fax'"),
         (
-            "clients:\n  - client_id: a\n    grant_types: [implicit]\n",
+            "clients:\n  - client_id: a\n    grant_types: [password, implicit]\n",
+            3,
+            29,
+            "Unknown grant type 'implicit'; allowed: 'password', 'mfa', 'http",
+        ),
+        (
+            "clients:\n  - client_id: a\n    web_origins: [https://a.test/app]\n",
             2,
             5,
-            "Unknown grant type 'implicit'",
+            "Web origin 'https://a.test/app' is not an origin",
         ),
     ],
     ids=[
@@ -188,6 +214,7 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         "bad-yaml",
         "unknown-factor",
         "unknown-grant",
+        "origin-with-path",
     ],
 )
 def test_configuration_errors_name_the_place(
@@ -200,6 +227,7 @@ def test_configuration_errors_name_the_place(
     error = raised.value
     assert (error.file, error.line, error.column) == ("tenant.yaml", line, column)
     assert fragment in error.msg
+    assert error.msg.count("'password'") <= 2  # the value, and once among the choices
     assert error.msg.endswith(".")
     assert str(error).startswith(f"tenant.yaml:{line}:{column}: ")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jwt
 import pyotp
 import pytest
 from _tenantkit import Api, Serve, error_of
@@ -147,3 +148,23 @@ def test_users_can_be_added(api: Api) -> None:
     assert added.json()["email"] == "new@example.test"
     assert error_of(duplicate)[:2] == (409, "invalid_request")
     assert login.status_code == 200
+
+
+def test_tokens_after_a_clock_move_need_a_leeway(api: Api) -> None:
+    """After advancing 601 s, PyJWT refuses a new token's iat unless given a leeway."""
+    api.tenant.add_user("clocked@example.test", DEMO_PASSWORD)
+    api.post("__control/clock/advance", {"seconds": 601})
+    token = api.token(
+        grant_type=PASSWORD, username="clocked@example.test", password=DEMO_PASSWORD
+    ).json()["access_token"]
+    key = jwt.PyJWKClient(api.url + ".well-known/jwks.json").get_signing_key_from_jwt(
+        token
+    )
+    audience = api.tenant.userinfo_audience
+
+    with pytest.raises(jwt.ImmatureSignatureError):
+        jwt.decode(token, key.key, algorithms=["RS256"], audience=audience)
+    claims = jwt.decode(
+        token, key.key, algorithms=["RS256"], audience=audience, leeway=700
+    )
+    assert claims["sub"].startswith("auth0|")

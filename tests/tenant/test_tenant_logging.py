@@ -1,13 +1,17 @@
-"""The tenant's logs never hold a password, secret, token or code."""
+"""The tenant's logs never hold a password, secret, token or code, nor request data."""
 
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
+from _pagekit import Browser, Pkce, authorize_url, page_of, redirect_params
+from _servers import read_request_head
 from _tenantkit import Api
 
 from mfaflow.tenant import (
+    DEMO_EMAIL,
     DEMO_PASSWORD,
     DEMO_SERVER_CLIENT_ID,
     DEMO_SERVER_CLIENT_SECRET,
@@ -15,7 +19,10 @@ from mfaflow.tenant import (
     MFA_RECOVERY_CODE,
     PASSWORD,
     REFRESH_TOKEN,
+    LoopbackServer,
 )
+
+CALLBACK = "http://127.0.0.1:45123/callback"
 
 
 def _run_everything(api: Api) -> list[str]:
@@ -100,3 +107,82 @@ def test_reprs_hide_secrets(api: Api) -> None:
     for secret in (user.password_hash, message.code, otp.secret, enrolment["oob_code"]):
         assert secret
         assert secret not in shown
+
+
+def _logged(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(record.getMessage() for record in caplog.records)
+
+
+def test_login_pages_log_no_secret(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """Signing in through the pages, enrolling OTP, logs no password, key or code."""
+    caplog.set_level(logging.DEBUG)
+    browser = Browser(api.url)
+    pkce = Pkce.new()
+    login = page_of(browser.get(authorize_url(api.url, pkce, redirect_uri=CALLBACK)))
+    csrf = login.form("/u/login").fields["csrf"]
+    enrol = page_of(
+        browser.submit(login.form("/u/login"), email=DEMO_EMAIL, password=DEMO_PASSWORD)
+    )
+    secret = enrol.text("secret").replace(" ", "")
+    otp = api.totp(secret)
+    shown = page_of(browser.submit(enrol.form("/u/enrol"), code=otp))
+    [recovery_code] = shown.text_of_class("recovery-code")
+    back = browser.submit(shown.form("/u/recovery-code"))
+    code = redirect_params(back)["code"]
+    cookies = [cookie.value for cookie in browser.session.cookies if cookie.value]
+    browser.close()
+
+    secrets = [DEMO_PASSWORD, csrf, secret, otp, recovery_code, code, *cookies]
+    logged = _logged(caplog)
+    assert "/u/enrol" in logged
+    assert [s[:6] + "..." for s in secrets if s in logged] == []
+
+
+def test_push_approval_logs_no_secret(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Enrolling push, polling, approving and completing logs no token or code."""
+    caplog.set_level(logging.DEBUG)
+    mfa_token = api.mfa_token()
+    enrolment = api.associate(
+        mfa_token, authenticator_types=["oob"], oob_channels=["auth0"]
+    )
+    poll = {"grant_type": MFA_OOB, "mfa_token": mfa_token}
+    api.token(**poll, oob_code=enrolment["oob_code"])
+    pushes = api.get("__control/pushes").json()["pushes"]
+    api.post("__control/pushes/approve", {"id": pushes[0]["id"]})
+    tokens = api.token(**poll, oob_code=enrolment["oob_code"]).json()
+
+    secrets = [mfa_token, enrolment["oob_code"], enrolment["barcode_uri"]]
+    secrets += [tokens["access_token"], tokens["refresh_token"]]
+    secrets += enrolment["recovery_codes"]
+    logged = _logged(caplog)
+    assert "Push" in logged
+    assert [s[:6] + "..." for s in secrets if s in logged] == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"username=demo&password=HUNTER2SECRET\r\n\r\n",
+        b"GET /authorize?code=HUNTER2SECRET HTTP/1.1 trailing\r\n\r\n",
+        b"POST /oauth/token?password=HUNTER2SECRET HTTP/9\r\n\r\n",
+        b"GET /" + b"HUNTER2SECRET" * 6000 + b" HTTP/1.1\r\n\r\n",
+    ],
+    ids=["form-as-request-line", "bad-version", "bad-protocol", "too-long"],
+)
+def test_malformed_requests_are_logged_without_their_content(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture, raw: bytes
+) -> None:
+    """A request line the server cannot parse is logged by its status alone."""
+    caplog.set_level(logging.DEBUG)
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+        client.sendall(raw)
+        answer = read_request_head(client)
+
+    assert answer  # the HTTP server's own error answer, before the tenant
+    logged = _logged(caplog)
+    assert "HTTP server: refused a malformed request (4" in logged
+    assert "HUNTER2" not in logged
+    assert "Bad request" not in logged

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 
 import attrs
 import jwt
 import pyotp
 import pytest
+import segno
 from _pagekit import Browser, Page, Pkce, authorize_url, page_of, redirect_params
 from _tenantkit import wrong_code
 from conftest import FAST_WORK_FACTOR
@@ -165,13 +167,52 @@ def test_enrolment_page_shows_an_inline_qr_code_and_the_key(
     link = next(a["href"] for t, a in enrol.attributes if a.get("id") == "otpauth")
     assert link.startswith("otpauth://totp/")
     assert f"secret={pending[0].secret}" in link
-    assert {"svg", "path"} <= set(enrol.tags)
     assert not {"img", "script", "link", "iframe"} & set(enrol.tags)
     code_input = next(
         i for i in enrol.form("/u/enrol").inputs if i.get("name") == "code"
     )
     assert code_input["autocomplete"] == "one-time-code"
     assert code_input["inputmode"] == "numeric"
+
+
+def _dark_modules(path: str) -> set[tuple[int, int]]:
+    """The dark modules a segno SVG path draws, as (column, row) from its corner."""
+    cells: set[tuple[int, int]] = set()
+    x = y = 0.0
+    for command, numbers in re.findall(r"([Mmh])([-\d. ]+)", path):
+        values = [float(n) for n in numbers.split()]
+        if command == "M":
+            x, y = values
+        elif command == "m":
+            x, y = x + values[0], y + values[1]
+        else:
+            cells |= {(int(x) + i, int(y)) for i in range(int(values[0]))}
+            x += values[0]
+    left = min(c for c, _ in cells)
+    top = min(r for _, r in cells)
+    return {(c - left, r - top) for c, r in cells}
+
+
+def test_enrolment_qr_code_encodes_the_otpauth_uri(
+    browser: Browser, tenant: Tenant
+) -> None:
+    """The page's QR code draws exactly the modules of the expected otpauth URI."""
+    enrol = _sign_in(browser, DEMO_EMAIL)
+    secret = enrol.text("secret").replace(" ", "")
+    expected = (
+        "otpauth://totp/mfaflow:demo@example.test?"
+        f"secret={secret}&issuer=mfaflow&algorithm=SHA1&digits=6&period=30"
+    )
+    drawn = next(a["d"] for t, a in enrol.attributes if t == "path")
+
+    renderings = [
+        segno.make_qr(expected, error=level).matrix for level in ("l", "m", "q", "h")
+    ]
+    modules = [
+        {(c, r) for r, row in enumerate(matrix) for c, dark in enumerate(row) if dark}
+        for matrix in renderings
+    ]
+    assert _dark_modules(drawn) in modules
 
 
 def test_wrong_enrolment_code_shows_an_error_and_keeps_the_qr_code(
@@ -280,7 +321,7 @@ def test_push_waits_for_approval_then_sends_the_browser_back(
 
     early = page_of(browser.submit(waiting.form("/u/mfa/push")))
     tenant.approve_push(MULTI_EMAIL)
-    tenant.clock.advance(tenant.config.limits.push_poll_interval)
+    tenant.clock.advance(tenant.config.limits.push_poll_limit.refill_seconds)
     back = browser.submit(early.form("/u/mfa/push"))
 
     assert refresh["content"].endswith("url=/u/mfa?poll=1")
@@ -435,7 +476,10 @@ def test_post_without_the_anti_forgery_token_is_refused(browser: Browser) -> Non
     still = page_of(browser.get(browser.base + "u/login"))
 
     assert (missing.status_code, wrong.status_code) == (403, 403)
-    assert "The form could not be verified" in page_of(missing).visible_text
+    refused = page_of(missing).visible_text
+    assert "The form could not be verified" in refused
+    assert "so nothing you entered was used" in refused
+    assert "Go back to the application and sign in again." in refused
     assert (
         still.form("/u/login").fields["csrf"] == login.form("/u/login").fields["csrf"]
     )

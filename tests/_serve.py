@@ -1,0 +1,111 @@
+"""``mfaflow serve`` as a child process: started on a free port, read, stopped.
+
+The child gets its own data folder (``XDG_DATA_HOME``), so ``--tls`` makes
+its certificate there and not in the user's home. It is stopped with
+SIGTERM when its ``with`` block ends, and killed if it does not stop.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from attrs import define, field
+
+__all__ = ["Served", "read_until", "served"]
+
+#: How long a child may take to start or stop, in seconds.
+PATIENCE = 60
+_CERTIFICATE_LINE = "Its self-signed certificate: "
+
+
+def read_until(stream: IO[bytes] | Any, marker: bytes) -> bytes:
+    """Read ``stream`` until ``marker`` appears; fail if it ends or stalls first."""
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while marker not in seen:
+            assert selector.select(timeout=PATIENCE), f"no {marker!r} in {seen!r}"
+            chunk = os.read(stream.fileno(), 4096)
+            assert chunk, f"the stream ended without {marker!r}: {seen!r}"
+            seen += chunk
+    return seen
+
+
+@define
+class Served:
+    """A running ``mfaflow serve``: its URL, certificate and what it printed."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    started: str
+    certificate: Path | None = None
+    stderr: str = field(default="", init=False)
+
+    def stop(self) -> int:
+        """Send SIGTERM, wait, keep all of stderr in ``stderr``; return the status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.wait()
+
+    def wait(self) -> int:
+        """Wait for the child to end, keeping its stderr; return the status."""
+        try:
+            _, rest = self.process.communicate(timeout=PATIENCE)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, rest = self.process.communicate()
+        self.stderr = self.started + rest.decode()
+        return self.process.returncode
+
+
+@contextmanager
+def served(
+    *options: str,
+    data_home: Path,
+    env: Mapping[str, str] | None = None,
+    expect_url: bool = True,
+) -> Iterator[Served]:
+    """Run ``mfaflow serve`` with ``options``; yield it once it prints its URL.
+
+    ``data_home`` becomes the child's ``XDG_DATA_HOME``; ``env`` adds
+    variables. With ``--tls`` the certificate it names is read from its
+    stderr. With ``expect_url=False`` it is yielded at once, for a child
+    expected to fail.
+    """
+    child_env = {**os.environ, "XDG_DATA_HOME": str(data_home), **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mfaflow", "serve", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=child_env,
+        start_new_session=True,
+    )
+    running = Served("", process, "")
+    try:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        if not expect_url:
+            yield running
+            return
+        running.url = read_until(process.stdout, b"\n").decode().strip()
+        # The certificate's line comes after the one that says how to stop.
+        last = b".pem\n" if "--tls" in options else b"Ctrl-C stops it.\n"
+        running.started = read_until(process.stderr, last).decode()
+        if "--tls" in options:
+            line = next(
+                line
+                for line in running.started.splitlines()
+                if line.startswith(_CERTIFICATE_LINE)
+            )
+            running.certificate = Path(line.removeprefix(_CERTIFICATE_LINE))
+        yield running
+    finally:
+        running.stop()
