@@ -158,7 +158,7 @@ def test_denied_callback_fails(driver: Driver, logs: pytest.LogCaptureFixture):
     driver.assert_no_secret_leaked(logs)
 
 
-def test_login_required_callback_fails(driver: Driver):
+def test_login_required_callback_fails(driver: Driver, logs: pytest.LogCaptureFixture):
     """prompt=none without a session comes back as login_required and fails so."""
     result = driver.start("authorize", prompt="none")
     state = query_of(authorize_url(result))["state"]
@@ -169,11 +169,17 @@ def test_login_required_callback_fails(driver: Driver):
     )
 
     assert (result.outcome, result.state) == ("failure", "login_required")
-    assert result.outputs["error"] == "login_required"
+    assert result.outputs == {"error": "login_required", "error_description": None}
+    assert result.message == (
+        "The tenant needs the person to sign in interactively (login_required); "
+        "start again without prompt=none."
+    )
+    driver.assert_no_secret_leaked(logs)
 
 
-def test_pasting_another_url_asks_again(driver: Driver):
-    """A pasted URL without code or error is asked for again, with a hint."""
+def test_pasting_another_url_asks_again(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A pasted URL without code or error is asked for again, with a hint; the
+    callback pasted next signs in."""
     result = driver.start("authorize")
 
     result = driver.resume(result, callback_url="https://example.test/somewhere")
@@ -182,6 +188,11 @@ def test_pasting_another_url_asks_again(driver: Driver):
     assert result.waiting_for[0].prompt.startswith(
         "That URL carries neither a code nor an error. Open the link"
     )
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "plain@example.test")
+    )
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_code_for_another_verifier_is_rejected(

@@ -6,10 +6,17 @@ from typing import Any
 
 import jwt
 import pytest
-from _flow_helpers import PASSWORD, Driver, FakeClock, Scripted
+from _flow_helpers import (
+    PASSWORD,
+    SCRIPTED_MFA_TOKEN,
+    Driver,
+    Scripted,
+    scripted_driver,
+    scripted_mfa,
+)
 from _servers import serve_wsgi
 
-from mfaflow import Client, Engine, RequestsTransport, RunResult
+from mfaflow import RunResult
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -120,21 +127,26 @@ def test_mfa_token_method(driver: Driver, logs: pytest.LogCaptureFixture):
     driver.assert_no_secret_leaked(logs)
 
 
-def test_mfa_required_with_status_401_counts_too():
+@pytest.mark.parametrize("status", [401, 403])
+def test_mfa_required_with_either_status_gives_the_mfa_token(
+    logs: pytest.LogCaptureFixture, status: int
+):
     """mfa_required is taken by its error code, whether the status is 403 or 401."""
-    app = Scripted(
-        [(401, {"error": "mfa_required", "mfa_token": "Fe26.2**sealed-token"})]
-    )
+    app = Scripted(scripted_mfa(status))
     with serve_wsgi(app) as url:
-        engine = Engine(
-            Client(url, "client"), transport=RequestsTransport(), clock=FakeClock()
-        )
-        result = engine.start(
+        driver = scripted_driver(url)
+        result = driver.start(
             "mfa-api-token",
-            {"method": "mfa_token", "username": "a@example.test", "password": "pw"},
+            method="mfa_token",
+            username="a@example.test",
+            password=PASSWORD,
         )
 
-    assert result.outputs["token"] == "Fe26.2**sealed-token"
+    assert (result.outcome, result.state) == ("success", "got_mfa_token")
+    assert result.outputs["token"] == SCRIPTED_MFA_TOKEN
+    assert result.outputs["token_kind"] == "mfa_token"
+    assert app.requests == ["POST /oauth/token password"]
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_mfa_token_method_without_mfa_fails(
@@ -166,20 +178,27 @@ def test_mfa_token_method_without_mfa_fails(
             "password and mfa_token, refresh_token for refresh.",
         ),
         (
-            {"method": "magic", "username": "a@example.test", "password": "pw"},
+            {"method": "magic", "username": "a@example.test", "password": PASSWORD},
             "unknown_method",
             "The method magic is not one of: password, refresh, mfa_token.",
         ),
     ],
 )
 def test_bad_method_inputs_fail(
-    driver: Driver, inputs: dict[str, str], state: str, message: str
+    driver: Driver,
+    logs: pytest.LogCaptureFixture,
+    inputs: dict[str, str],
+    state: str,
+    message: str,
 ):
     """A method without its inputs, or an unknown one, fails without a request."""
     result = driver.start("mfa-api-token", **inputs)
 
     assert (result.outcome, result.state, result.message) == ("failure", state, message)
-    assert result.outputs["error"] == "invalid_request"
+    assert result.outputs == {"error": "invalid_request"}
+    assert [entry.state for entry in result.history] == ["route", state]
+    assert "/oauth/token" not in logs.text
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_list_authenticators(driver: Driver, logs: pytest.LogCaptureFixture):

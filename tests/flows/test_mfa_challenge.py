@@ -6,7 +6,16 @@ from collections.abc import Callable
 
 import jwt
 import pytest
-from _flow_helpers import PASSWORD, RECOVERY_CODE, Driver
+from _flow_helpers import (
+    PASSWORD,
+    RECOVERY_CODE,
+    SCRIPTED_TOKENS,
+    Driver,
+    Scripted,
+    scripted_driver,
+    scripted_mfa,
+)
+from _servers import serve_wsgi
 
 from mfaflow import InputError, RunResult
 from mfaflow.tenant import Lifetimes, Limit, Limits
@@ -367,4 +376,40 @@ def test_mfa_requirements_limit_the_choice(
     assert (
         driver.engine.get(result.run_id).expires_at == driver.tenant.clock.now() + 600
     )
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize(
+    ("flow", "inputs", "final"),
+    [
+        (
+            "password-grant",
+            {"username": "a@example.test", "password": PASSWORD},
+            "signed_in",
+        ),
+        ("refresh", {"refresh_token": "rt-scripted-old-9d41"}, "refreshed"),
+    ],
+)
+def test_mfa_required_with_either_status_steps_up(
+    logs: pytest.LogCaptureFixture,
+    status: int,
+    flow: str,
+    inputs: dict[str, str],
+    final: str,
+):
+    """mfa_required, answered 401 or 403, leads a login or a refresh into
+    mfa-challenge, whose verified code gives the tokens."""
+    app = Scripted(scripted_mfa(status))
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(flow, **inputs)
+        assert result.state == "ask_otp"
+        result = driver.resume(result, otp="246810")
+
+    assert (result.outcome, result.state) == ("success", final)
+    assert result.outputs["access_token"] == SCRIPTED_TOKENS["access_token"]
+    assert result.outputs["refresh_token"] == SCRIPTED_TOKENS["refresh_token"]
+    assert app.received[-1]["otp"] == "246810"
+    assert "mfa-challenge:verify_otp" in states(result)
     driver.assert_no_secret_leaked(logs)
