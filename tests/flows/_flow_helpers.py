@@ -289,6 +289,19 @@ class Driver:
         return result
 
 
+def mfa_token_of(driver: Driver, user: str) -> str:
+    """The mfa_token of a password login of ``user``, as mfa-api-token keeps it."""
+    result = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username=f"{user}@example.test",
+        password=PASSWORD,
+    )
+    assert result.state == "got_mfa_token", result
+    token: str = result.outputs["token"]
+    return token
+
+
 class Harvesting:
     """A transport that notes every secret value it sends or receives.
 
@@ -342,6 +355,15 @@ def _contains(text: str, value: str) -> bool:
     return value in text
 
 
+def edges(result: RunResult) -> list[str]:
+    """The transitions a run took, as ``flow:source --event--> state``."""
+    return [
+        f"{entry.flow}:{entry.source} --{entry.event}--> {entry.state}"
+        for entry in result.history
+        if entry.source is not None
+    ]
+
+
 def query_of(url: str) -> dict[str, str]:
     """The query parameters of ``url``, one value each."""
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
@@ -351,10 +373,17 @@ def make_driver(
     server: LoopbackServer,
     client_id: str = PUBLIC_CLIENT,
     client_secret: str | None = None,
+    *,
+    transport: Transport | None = None,
     **client: Any,
 ) -> Driver:
-    """A driver whose engine talks to ``server`` as ``client_id``."""
-    engine = _engine(server.url, server.tenant.clock, client_id, client_secret, client)
+    """A driver whose engine talks to ``server`` as ``client_id``.
+
+    Requests go over ``transport`` (by default, ``requests``).
+    """
+    engine = _engine(
+        server.url, server.tenant.clock, client_id, client_secret, client, transport
+    )
     return Driver(engine, server.tenant)
 
 
@@ -376,10 +405,11 @@ def _engine(
     client_id: str,
     client_secret: str | None,
     client: Mapping[str, Any],
+    transport: Transport | None = None,
 ) -> Engine:
     return Engine(
         Client(issuer, client_id, client_secret, **client),
-        transport=Harvesting(RequestsTransport()),
+        transport=Harvesting(transport or RequestsTransport()),
         store=MemoryStore(),
         clock=clock.now,
     )
