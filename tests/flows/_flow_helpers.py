@@ -355,6 +355,16 @@ def _contains(text: str, value: str) -> bool:
     return value in text
 
 
+def assert_unreachable(result: RunResult, issuer: str) -> None:
+    """The run ended as unreachable after connections to ``issuer`` were refused."""
+    assert (result.outcome, result.state) == ("failure", "unreachable")
+    assert result.outputs["error"] == "transport.connect"
+    assert result.message == (
+        f"The tenant at {issuer} could not be reached or gave no usable answer "
+        "(transport.connect)."
+    )
+
+
 def edges(result: RunResult) -> list[str]:
     """The transitions a run took, as ``flow:source --event--> state``."""
     return [

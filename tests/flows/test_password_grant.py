@@ -15,6 +15,7 @@ from _flow_helpers import (
     START,
     Driver,
     Scripted,
+    assert_unreachable,
     scripted_driver,
 )
 from _servers import closed_port, serve_wsgi
@@ -288,11 +289,6 @@ def test_unreachable_tenant_fails_after_retries(logs: pytest.LogCaptureFixture):
         result = driver.after_wait(result)
 
     assert waits == 2
-    assert (result.outcome, result.state) == ("failure", "unreachable")
-    assert result.outputs["error"] == "transport.connect"
-    assert result.message == (
-        f"The tenant at {issuer} could not be reached or gave no usable answer "
-        "(transport.connect)."
-    )
+    assert_unreachable(result, issuer)
     assert driver.clock.now() == START + 3
     driver.assert_no_secret_leaked(logs)
