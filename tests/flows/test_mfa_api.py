@@ -327,3 +327,80 @@ def test_delete_unknown_authenticator_fails(
     assert result.message == "The user has no authenticator sms|dev_none."
     assert len(result.outputs["authenticators"]) == 1
     driver.assert_no_secret_leaked(logs)
+
+
+# -- mfa-api-token failures ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["password", "mfa_token"])
+def test_wrong_password_fails_either_way(
+    driver: Driver, logs: pytest.LogCaptureFixture, method: str
+):
+    """A wrong password ends mfa-api-token in wrong_password, for either method."""
+    result = driver.start(
+        "mfa-api-token",
+        method=method,
+        username="otp@example.test",
+        password="not-the-password-71",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "wrong_password")
+    assert result.message == "The username or password is wrong."
+    assert result.outputs == {
+        "error": "invalid_grant",
+        "error_description": "Wrong email or password.",
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_revoked_refresh_token_gives_no_token(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """method refresh with a refresh token the tenant refuses ends as not_got,
+    with the refresh flow's message."""
+    result = driver.start(
+        "mfa-api-token", method="refresh", refresh_token="v1.never-issued-8c2f"
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_got")
+    assert result.message == (
+        "The refresh token was revoked, has expired or was already used; sign in again."
+    )
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_rejected_push_gives_no_token(driver: Driver, logs: pytest.LogCaptureFixture):
+    """method password whose MFA push is rejected ends as not_got, saying why."""
+    result = driver.start(
+        "mfa-api-token",
+        username="push@example.test",
+        password=PASSWORD,
+        authenticator_id="push",
+    )
+    driver.tenant.reject_push("push@example.test")
+
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("failure", "not_got")
+    assert result.message == "The push notification was rejected on the device."
+    assert result.outputs["error"] == "access_denied"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_left_unanswered_expires(driver: Driver, logs: pytest.LogCaptureFixture):
+    """method password whose MFA is not passed within 10 minutes ends as expired."""
+    result = driver.start(
+        "mfa-api-token", username="otp@example.test", password=PASSWORD
+    )
+    assert result.state == "ask_otp"
+    driver.advance(601)
+
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The mfa_token expired before the second factor was verified; sign in again."
+    )
+    assert result.outputs == {"error": "expired_token"}
+    driver.assert_no_secret_leaked(logs)

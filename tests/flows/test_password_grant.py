@@ -20,6 +20,8 @@ from _flow_helpers import (
 )
 from _servers import closed_port, serve_wsgi
 
+from mfaflow import InputError
+
 
 def claims(token: str) -> dict[str, Any]:
     """The claims of a JWT, unverified (the tenant's own tests check signatures)."""
@@ -292,3 +294,38 @@ def test_unreachable_tenant_fails_after_retries(logs: pytest.LogCaptureFixture):
     assert_unreachable(result, issuer)
     assert driver.clock.now() == START + 3
     driver.assert_no_secret_leaked(logs)
+
+
+def test_step_up_false_stops_at_mfa_required(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """With step_up false, mfa_required ends the run with the mfa_token and the
+    requirements, for another flow to answer MFA its own way."""
+    result = driver.start(
+        "password-grant",
+        username="otp@example.test",
+        password=PASSWORD,
+        step_up="false",
+    )
+
+    assert (result.outcome, result.state) == ("success", "mfa_required")
+    assert result.message == (
+        "The password was accepted; the tenant asks for a second factor "
+        "(the output mfa_token)."
+    )
+    assert result.outputs["mfa_token"].startswith("Fe26.2**")
+    assert "mfa_token" in result.secret_outputs
+    assert result.outputs["mfa_requirements"] == {"challenge": [{"type": "otp"}]}
+    assert "mfa-challenge" not in {entry.flow for entry in result.history}
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_step_up_must_be_true_or_false(driver: Driver):
+    """A step_up other than true or false is refused before any request."""
+    with pytest.raises(InputError, match="'step_up' 'later' does not match"):
+        driver.start(
+            "password-grant",
+            username="otp@example.test",
+            password=PASSWORD,
+            step_up="later",
+        )
