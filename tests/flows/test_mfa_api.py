@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 import pytest
@@ -11,12 +13,16 @@ from _flow_helpers import (
     SCRIPTED_MFA_TOKEN,
     Driver,
     Scripted,
+    edges,
+    make_driver,
+    mfa_token_of,
     scripted_driver,
     scripted_mfa,
 )
 from _servers import serve_wsgi
 
-from mfaflow import RunResult
+from mfaflow import Request, RequestsTransport, Response, RunResult
+from mfaflow.tenant import Lifetimes, LoopbackServer, Tenant
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -403,4 +409,150 @@ def test_mfa_left_unanswered_expires(driver: Driver, logs: pytest.LogCaptureFixt
         "The mfa_token expired before the second factor was verified; sign in again."
     )
     assert result.outputs == {"error": "expired_token"}
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- manage-authenticators failures ----------------------------------------------------
+
+
+def test_list_without_read_scope_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """An MFA API access token without read:authenticators cannot list."""
+    token = driver.start(
+        "mfa-api-token", username="new@example.test", password=PASSWORD, scope="enroll"
+    )
+
+    result = driver.start("manage-authenticators", token=token.outputs["token"])
+
+    assert (result.outcome, result.state) == ("failure", "missing_read_scope")
+    assert result.message == (
+        "Listing authenticators needs the read:authenticators scope, which the "
+        "access token lacks."
+    )
+    assert result.outputs["error"] == "insufficient_scope"
+    assert "read:authenticators" in result.outputs["error_description"]
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    "kind", ["forged mfa_token", "forged access token", "expired access token"]
+)
+def test_token_the_tenant_refuses_cannot_list(
+    driver: Driver, logs: pytest.LogCaptureFixture, kind: str
+):
+    """A forged token, or an MFA API access token past its 10 minutes, is refused."""
+    if kind == "forged mfa_token":
+        token, error = "Fe26.2**forged-mfa-token-90b", "invalid_grant"
+    elif kind == "forged access token":
+        token, error = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.forged", "invalid_token"
+    else:
+        token = access_token_for(driver, "otp").outputs["token"]
+        error = "invalid_token"
+        driver.advance(601)
+
+    result = driver.start("manage-authenticators", token=token)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert result.message == (
+        "The tenant did not accept the token for the MFA API; get a new one."
+    )
+    assert result.outputs["error"] == error
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_mfa_token_cannot_list(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """An mfa_token past its lifetime is refused as expired_token: get a new one."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    token = mfa_token_of(driver, "otp")
+    driver.advance(61)
+
+    result = driver.start("manage-authenticators", token=token)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert result.outputs == {
+        "error": "expired_token",
+        "error_description": "mfa_token is expired",
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_no_token_without_the_right_password(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Without a token, a wrong password ends the run as no_token, saying why."""
+    result = driver.start(
+        "manage-authenticators",
+        username="otp@example.test",
+        password="not-the-password-71",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "no_token")
+    assert result.message == "The username or password is wrong."
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_getting_a_token_left_unfinished_expires(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Without a token, MFA left unanswered for 10 minutes ends the run as expired."""
+    result = driver.start(
+        "manage-authenticators",
+        username="otp@example.test",
+        password=PASSWORD,
+        delete="totp|dev_any",
+    )
+    assert result.state == "ask_otp"
+    driver.advance(601)
+
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.outputs == {"error": "expired_token"}
+    assert len(driver.tenant.authenticators("otp@example.test")) == 1
+    driver.assert_no_secret_leaked(logs)
+
+
+class DeletedMeanwhile:
+    """A transport that lets someone else delete an authenticator just before
+    the flow's own DELETE of it reaches the tenant."""
+
+    def __init__(self, tenant: Tenant, user: str) -> None:
+        self.tenant = tenant
+        self.user = user
+        self.inner = RequestsTransport()
+
+    def send(self, request: Request) -> Response:
+        """Delete the authenticator a DELETE names, then send the request."""
+        if request.method == "DELETE":
+            authenticator_id = unquote(request.url.rsplit("/", 1)[-1])
+            self.tenant.delete_authenticator(self.user, authenticator_id)
+        return self.inner.send(request)
+
+
+def test_authenticator_deleted_meanwhile_is_not_found(
+    served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """A DELETE answered 404 (someone deleted it first) ends as not_found, with
+    the listing as it is now."""
+    driver = make_driver(
+        served, transport=DeletedMeanwhile(served.tenant, "many@example.test")
+    )
+    token = access_token_for(driver, "many")
+    push_id = next(
+        a.id
+        for a in driver.tenant.authenticators("many@example.test")
+        if a.channel == "auth0"
+    )
+
+    result = driver.start(
+        "manage-authenticators", token=token.outputs["token"], delete=push_id
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_found")
+    assert result.message == f"The user has no authenticator {push_id}."
+    assert "manage-authenticators:delete --not_found--> list" in edges(result)
+    assert [a["type"] for a in result.outputs["authenticators"]] == ["recovery-code"]
+    assert result.outputs["error"] == "not_found"
     driver.assert_no_secret_leaked(logs)
