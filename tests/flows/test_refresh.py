@@ -8,12 +8,14 @@ import pytest
 from _flow_helpers import (
     BROWSER_CLIENT,
     PASSWORD,
+    SCRIPTED_TOKENS,
     Driver,
     Scripted,
     assert_unreachable,
     edges,
     make_driver,
     scripted_driver,
+    scripted_mfa,
 )
 from _servers import serve_wsgi
 
@@ -258,4 +260,30 @@ def test_unreachable_tenant_fails_after_retries(
     result = driver.after_wait(driver.after_wait(result))
 
     assert_unreachable(result, server.url)
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("step_up", [False, True], ids=["refresh", "step-up"])
+def test_same_refresh_token_again_is_not_a_rotation(
+    logs: pytest.LogCaptureFixture, step_up: bool
+):
+    """A server that answers with the refresh token it was given has not rotated
+    it: rotated is false, and that token is the one to keep."""
+    old = "rt-scripted-kept-2b7e"
+    tokens = {**SCRIPTED_TOKENS, "refresh_token": old}
+    if step_up:
+        routes = scripted_mfa(mfa_otp=[(200, tokens)])
+    else:
+        routes = {"POST /oauth/token refresh_token": [(200, tokens)]}
+    app = Scripted(routes)
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("refresh", refresh_token=old)
+        if step_up:
+            result = driver.resume(result, otp="135790")
+
+    assert (result.outcome, result.state) == ("success", "refreshed")
+    assert result.outputs["rotated"] is False
+    assert result.outputs["refresh_token"] == old
+    assert result.outputs["access_token"] == SCRIPTED_TOKENS["access_token"]
     driver.assert_no_secret_leaked(logs)

@@ -205,6 +205,29 @@ def test_refresh_rotates_and_the_old_token_is_revoked(
     assert reused.outputs["error"] == "invalid_grant"
 
 
+@password_grant_allowed
+def test_refresh_without_rotation_keeps_the_token(
+    provider: Provider, password_engine: mfaflow.Engine
+) -> None:
+    """A provider that does not rotate answers with the same refresh token,
+    which the flow keeps and does not report as rotated."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    old = _sign_in(password_engine, provider).outputs["refresh_token"]
+    keeping = {**settings.OAUTH2_PROVIDER, "ROTATE_REFRESH_TOKEN": False}
+    with override_settings(OAUTH2_PROVIDER=keeping):
+        refreshed = password_engine.start("refresh", {"refresh_token": old})
+        again = password_engine.start("refresh", {"refresh_token": old})
+
+    assert (refreshed.outcome, refreshed.state) == ("success", "refreshed")
+    assert refreshed.outputs["rotated"] is False
+    assert refreshed.outputs["refresh_token"] == old
+    assert (again.outcome, again.outputs["rotated"]) == ("success", False)
+    assert again.outputs["refresh_token"] == old
+    assert _userinfo(provider, again.outputs["access_token"]).status_code == 200
+
+
 # -- authorization code with PKCE --------------------------------------------------
 
 
