@@ -7,7 +7,18 @@ from collections.abc import Callable
 
 import pyotp
 import pytest
-from _flow_helpers import PASSWORD, PHONE, Driver, base_config, edges, mfa_token_of
+from _flow_helpers import (
+    PASSWORD,
+    PHONE,
+    SCRIPTED_TOKENS,
+    Driver,
+    Scripted,
+    base_config,
+    edges,
+    mfa_token_of,
+    scripted_driver,
+)
+from _servers import serve_wsgi
 
 from mfaflow import RunResult
 from mfaflow.tenant import Lifetimes, Limit, Limits
@@ -554,4 +565,40 @@ def test_phone_number_given_as_input_is_not_asked(
     assert (result.outcome, result.state) == ("success", "enrolled")
     assert result.outputs["factor"] == "voice"
     assert result.outputs["oob_channel"] == "voice"
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("field", ["oob_channel", "oob_channels"])
+def test_oob_channel_is_read_in_either_form(logs: pytest.LogCaptureFixture, field: str):
+    """The output oob_channel is the channel /mfa/associate answered, whether it
+    says oob_channel (real answers) or oob_channels (the reference pages)."""
+    channel: str | list[str] = "sms" if field == "oob_channel" else ["sms"]
+    enrolment = {
+        "authenticator_type": "oob",
+        field: channel,
+        "oob_code": "oob-scripted-enrol-1d93",
+        "binding_method": "prompt",
+        "recovery_codes": ["SCRIPTEDRECOVERYCODE0001"],
+    }
+    app = Scripted(
+        {
+            "POST /mfa/associate": [(200, enrolment)],
+            "POST /oauth/token mfa-oob": [(200, SCRIPTED_TOKENS)],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll",
+            mfa_token="Fe26.2**scripted-mfa-2",
+            factor="sms",
+            phone_number=PHONE,
+        )
+        result = driver.resume(result, binding_code="864209")
+
+    assert (result.outcome, result.state) == ("success", "enrolled")
+    assert result.outputs["oob_channel"] == "sms"
+    assert result.outputs["recovery_codes"] == ["SCRIPTEDRECOVERYCODE0001"]
+    assert app.received[0]["oob_channels"] == ["sms"]
+    assert app.received[-1]["binding_code"] == "864209"
     driver.assert_no_secret_leaked(logs)
