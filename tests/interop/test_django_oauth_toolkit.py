@@ -75,10 +75,11 @@ class _HiddenFields(HTMLParser):
 def _browse(provider: Provider, authorize_url: str) -> str:
     """Sign the user in and consent in a browser; the URL the browser is sent back to.
 
-    Like a browser, this follows redirects up to the consent form, including
-    Django's APPEND_SLASH redirect from the URL the flow builds
-    (``<issuer>/authorize``) to the provider's ``<issuer>/authorize/`` (see
-    :func:`test_authorize_url_is_the_discovered_authorization_endpoint`).
+    The user's sign-in cookie is set as if they had signed in on the
+    provider's own pages. Like a browser, this opens the URL the flow built
+    (the discovered ``authorization_endpoint``, so no redirect happens on the
+    way), reads the consent form's hidden fields and posts them with
+    ``allow``; the provider's 302 names the callback URL.
     """
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -94,6 +95,7 @@ def _browse(provider: Provider, authorize_url: str) -> str:
 
     consent = browser.get(authorize_url, timeout=5)
     assert consent.status_code == 200, consent.text
+    assert consent.history == [], "the authorization endpoint redirected"
     form = _HiddenFields()
     form.feed(consent.text)
     answer = browser.post(
