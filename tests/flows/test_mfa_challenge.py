@@ -761,3 +761,39 @@ def test_tenant_lockout_of_other_factors_ends_as_locked(
     assert result.outputs["error"] == "too_many_attempts"
     assert states(result)[-2] == "mfa-challenge:locked"
     driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_oob_code_ends_without_sending_a_new_code(
+    logs: pytest.LogCaptureFixture,
+):
+    """An oob_code the tenant no longer knows (not one that expired) ends the run
+    instead of challenging again."""
+    email = {
+        "id": "email|dev_scripted",
+        "authenticator_type": "oob",
+        "oob_channel": "email",
+        "name": "a***@example.test",
+        "active": True,
+    }
+    challenge = {**PUSH_CHALLENGE, "binding_method": "prompt"}
+    refused = {"error": "invalid_grant", "error_description": "Invalid oob_code."}
+    app = Scripted(
+        scripted_mfa(
+            list=[(200, [email])],
+            challenge=[(200, challenge)],
+            mfa_oob=[(401, refused)],
+        )
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("mfa-challenge", mfa_token="Fe26.2**scripted-mfa-3")
+        assert result.state == "ask_binding_code"
+        result = driver.resume(result, binding_code="975310")
+
+    assert (result.outcome, result.state) == ("failure", "challenge_rejected")
+    assert result.message == (
+        "The tenant no longer accepts the challenge's oob_code; sign in again."
+    )
+    assert result.outputs == refused
+    assert app.requests.count("POST /mfa/challenge") == 1
+    driver.assert_no_secret_leaked(logs)

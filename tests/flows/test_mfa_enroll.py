@@ -602,3 +602,36 @@ def test_oob_channel_is_read_in_either_form(logs: pytest.LogCaptureFixture, fiel
     assert app.received[0]["oob_channels"] == ["sms"]
     assert app.received[-1]["binding_code"] == "864209"
     driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_oob_code_ends_the_enrolment(logs: pytest.LogCaptureFixture):
+    """An oob_code the tenant no longer knows (not one that expired) ends the
+    enrolment instead of enrolling again."""
+    enrolment = {
+        "authenticator_type": "oob",
+        "oob_channel": "email",
+        "oob_code": "oob-scripted-enrol-5c10",
+        "binding_method": "prompt",
+    }
+    refused = {"error": "invalid_grant", "error_description": "Invalid oob_code."}
+    app = Scripted(
+        {
+            "POST /mfa/associate": [(200, enrolment)],
+            "POST /oauth/token mfa-oob": [(401, refused)],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll", mfa_token="Fe26.2**scripted-mfa-4", factor="email"
+        )
+        result = driver.resume(result, binding_code="975310")
+
+    assert (result.outcome, result.state) == ("failure", "enrolment_rejected")
+    assert result.message == (
+        "The tenant no longer accepts the enrolment's oob_code; start the "
+        "enrolment again."
+    )
+    assert result.outputs == refused
+    assert app.requests.count("POST /mfa/associate") == 1
+    driver.assert_no_secret_leaked(logs)
