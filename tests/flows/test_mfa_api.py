@@ -9,6 +9,7 @@ from urllib.parse import unquote
 import jwt
 import pytest
 from _flow_helpers import (
+    BROWSER_CLIENT,
     PASSWORD,
     SCRIPTED_MFA_TOKEN,
     Driver,
@@ -373,6 +374,29 @@ def test_revoked_refresh_token_gives_no_token(
         "The refresh token was revoked, has expired or was already used; sign in again."
     )
     assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_client_without_the_password_grant_gets_no_mfa_token(
+    served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """method mfa_token for a client the tenant refuses the password grant ends
+    as not_got, with password-grant's message."""
+    driver = make_driver(served, BROWSER_CLIENT)
+
+    result = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username="otp@example.test",
+        password=PASSWORD,
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_got")
+    assert result.message == (
+        "The tenant did not accept the application (unauthorized_client); check the "
+        "client id, the client secret and the grant types the application may use."
+    )
+    assert result.outputs["error"] == "unauthorized_client"
     driver.assert_no_secret_leaked(logs)
 
 
