@@ -4,7 +4,9 @@ Copy this file into your own command-line tool. It runs the shipped
 ``password-grant`` flow against an Auth0 tenant (or mfaflow's embedded one),
 asks for whatever the run waits for (a one-time code, a choice of
 authenticator, the first code of a new authenticator app, whose QR code it
-draws) and prints the outcome with every token masked.
+draws) and prints the outcome with every token masked. Recovery codes (of a
+first enrolment, or the replacement of one just used) are printed once, in
+full: the tenant shows them nowhere else.
 
     python examples/cli_login.py --issuer http://127.0.0.1:8080/ \\
         --client-id mfaflow-demo --username demo@example.test
@@ -24,7 +26,7 @@ import getpass
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import segno
@@ -134,9 +136,25 @@ def _report(result: mfaflow.RunResult) -> int:
         print(f"  {name}: {_masked(result.outputs.get(name))}")
     print(f"  expires_in: {result.outputs.get('expires_in')}")
     print(f"  scope: {result.outputs.get('scope')}")
-    if result.outputs.get("recovery_codes"):
-        print("  recovery codes were issued with this first enrolment: keep them.")
+    _show_recovery_codes(result.outputs)
     return 0
+
+
+def _show_recovery_codes(outputs: Mapping[str, Any]) -> None:
+    """Print the recovery codes a sign-in gave, the one time they are shown.
+
+    A first enrolment gives ``recovery_codes``; signing in with a recovery
+    code gives its replacement, ``recovery_code``. The tenant never shows
+    them again, so they are printed (on standard output) rather than masked.
+    """
+    codes = list(outputs.get("recovery_codes") or [])
+    if outputs.get("recovery_code"):
+        codes.append(outputs["recovery_code"])
+    if not codes:
+        return
+    print("  recovery codes (shown only now; keep them somewhere safe):")
+    for code in codes:
+        print(f"    {code}")
 
 
 def _masked(token: Any) -> str:

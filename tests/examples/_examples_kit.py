@@ -2,7 +2,7 @@
 
 The tenant runs on the system clock, because the examples run in other
 processes (a subprocess, a browser) that read real time; its users have
-their authenticators enrolled from the start.
+their authenticators enrolled from the start (but for one who has none).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ PASSWORD = "examples-password-7c1d"
 OTP_USER = "otp@example.test"
 #: A user with push (and its one-time-code twin) enrolled.
 PUSH_USER = "push@example.test"
+#: A user with no authenticator yet: signing in enrols one.
+NEW_USER = "new@example.test"
 #: The TOTP secret of the authenticator app otp@example.test has enrolled.
 OTP_SECRET = "KRSXG5CTMVRXEZLUKN2XAZLDOJSXIZLU"
 
@@ -41,14 +43,14 @@ TOKEN_SHAPES = (
 def tenant_config() -> TenantConfig:
     """The demo tenant, with the examples' users instead of the demo user."""
 
-    def user(email: str, factor: AuthenticatorConfig) -> UserConfig:
+    def user(email: str, *factors: AuthenticatorConfig) -> UserConfig:
         return UserConfig.with_password(
             email,
             PASSWORD,
             work_factor=10,
             mfa="always",
             name=email.split("@")[0].title(),
-            authenticators=[factor],
+            authenticators=list(factors),
         )
 
     return attrs.evolve(
@@ -56,6 +58,7 @@ def tenant_config() -> TenantConfig:
         users=(
             user(OTP_USER, AuthenticatorConfig("otp", secret=OTP_SECRET)),
             user(PUSH_USER, AuthenticatorConfig("push")),
+            user(NEW_USER),
         ),
         password_work_factor=10,
     )

@@ -2,42 +2,75 @@
 
 The script runs as a real subprocess against the embedded tenant served on
 loopback; the test types the password and the code on its standard input,
-as a person (or a script piping them in) would.
+as a person (or a script piping them in) would, waiting for a prompt where
+the answer is only known once the script has asked (a code just sent).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import select
 import subprocess
 import sys
+import time
+from typing import IO
 
 import pyotp
-from _examples_kit import EXAMPLES, OTP_SECRET, OTP_USER, PASSWORD, TOKEN_SHAPES
+from _examples_kit import (
+    EXAMPLES,
+    NEW_USER,
+    OTP_SECRET,
+    OTP_USER,
+    PASSWORD,
+    TOKEN_SHAPES,
+)
 
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer
 
 SCRIPT = EXAMPLES / "cli_login.py"
 
 
-def run_script(
-    served: LoopbackServer, typed: str, *args: str
-) -> subprocess.CompletedProcess[str]:
-    """Run the script with the issuer and client in the environment."""
-    env = {
+def script_env(served: LoopbackServer) -> dict[str, str]:
+    """The environment that points the script at the served tenant."""
+    return {
         **os.environ,
         "MFAFLOW_ISSUER": served.url,
         "MFAFLOW_CLIENT_ID": DEMO_CLIENT_ID,
         "NO_PROXY": "127.0.0.1",
     }
+
+
+def run_script(
+    served: LoopbackServer, typed: str, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the script with the issuer and client in the environment."""
     return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
         input=typed,
-        env=env,
+        env=script_env(served),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def read_until(stream: IO[bytes], text: str, seconds: float = 30.0) -> str:
+    """Read ``stream`` until ``text`` appears; what was read.
+
+    Raises:
+        AssertionError: the stream ended, or ``seconds`` passed, first.
+    """
+    read = b""
+    deadline = time.monotonic() + seconds
+    while text.encode() not in read:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([stream], [], [], max(0.0, left))
+        chunk = os.read(stream.fileno(), 4096) if ready else b""
+        assert chunk, f"{text!r} did not appear; the script wrote {read!r}"
+        read += chunk
+    return read.decode()
 
 
 def test_cli_login_signs_in_with_a_typed_code(served: LoopbackServer) -> None:
@@ -95,3 +128,33 @@ def test_cli_login_needs_an_issuer() -> None:
 
     assert done.returncode == 2
     assert "--issuer" in done.stderr
+
+
+def test_cli_login_prints_recovery_codes_once(served: LoopbackServer) -> None:
+    """A first enrolment's recovery code is printed once, in full, and works."""
+    script = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--username", NEW_USER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=script_env(served),
+    )
+    assert script.stdin is not None
+    assert script.stderr is not None
+    script.stdin.write(f"{PASSWORD}\nemail\n".encode())
+    script.stdin.flush()
+    asked = read_until(script.stderr, "to confirm the enrolment. ")
+    code = served.tenant.last_code(NEW_USER, "email")
+    stdout, stderr = script.communicate(f"{code}\n".encode(), timeout=60)
+    output = stdout.decode()
+
+    assert script.returncode == 0, asked + stderr.decode()
+    assert "Which factor do you want to enrol?" in asked
+    assert f"Signed in as {NEW_USER}." in output
+    (recovery,) = re.findall(r"^    ([A-Z0-9]{24})$", output, re.M)
+    assert (output + asked + stderr.decode()).count(recovery) == 1
+    assert "recovery codes (shown only now; keep them somewhere safe):" in output
+    assert served.tenant.verify_recovery_code(NEW_USER, recovery) != recovery
+    assert not re.search(rf"(?<!\w){code}(?!\w)", output + stderr.decode())
+    for shape in TOKEN_SHAPES:
+        assert not shape.search(output), shape.pattern

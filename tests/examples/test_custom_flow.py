@@ -4,8 +4,9 @@ The plugin is made importable the way ``pip install`` leaves it: its
 package next to a ``push_first-0.1.dist-info`` folder whose
 ``entry_points.txt`` holds what its ``pyproject.toml`` declares, on
 ``sys.path``. mfaflow then finds the action through
-``importlib.metadata``, as it finds any installed plugin. The flow runs
-over HTTP against the embedded tenant on loopback; pushes are approved or
+``importlib.metadata``, as it finds any installed plugin. The flow (which
+calls the shipped password-grant and mfa-challenge as sub-flows) runs over
+HTTP against the embedded tenant on loopback; pushes are approved or
 rejected through the tenant's control API.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from _examples_kit import EXAMPLES, OTP_USER, PASSWORD, PUSH_USER
+from _examples_kit import EXAMPLES, NEW_USER, OTP_USER, PASSWORD, PUSH_USER
 
 from mfaflow import Client, Engine, Registry, RequestsTransport, RunResult
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer
@@ -88,8 +89,18 @@ def poll_later(engine: Engine, served: LoopbackServer, result: RunResult) -> Run
     """Move time to when the run polls again, and resume it."""
     assert result.waiting
     assert result.resume_at is not None
-    served.tenant.clock.advance(result.resume_at - served.tenant.clock.now())
+    served.tenant.clock.advance(max(0.0, result.resume_at - served.tenant.clock.now()))
     return engine.resume(result.run_id)
+
+
+def app_code(served: LoopbackServer, user: str) -> str:
+    """The code the user's one-time-code app (or push's twin) shows now."""
+    (app,) = [
+        found
+        for found in served.tenant.authenticators(user)
+        if found.authenticator_type == "otp"
+    ]
+    return served.tenant.current_totp(app.id)
 
 
 def visited(result: RunResult) -> list[str]:
@@ -123,12 +134,20 @@ def test_push_first_signs_in_with_an_approved_push(
     assert result.outputs["via"] == "push"
     assert result.outputs["access_token"]
     assert visited(result) == [
-        "push-first-login/request_token",
+        "push-first-login/sign_in",
+        "password-grant/prepare",
+        "password-grant/request_token",
+        "password-grant/mfa_required",
         "push-first-login/list_authenticators",
         "push-first-login/pick",
-        "push-first-login/challenge_push",
-        "push-first-login/poll_push",
-        "push-first-login/poll_push",
+        "push-first-login/push",
+        "mfa-challenge/list_authenticators",
+        "mfa-challenge/choose",
+        "mfa-challenge/route_challenge",
+        "mfa-challenge/challenge",
+        "mfa-challenge/poll_push",
+        "mfa-challenge/poll_push",
+        "mfa-challenge/success",
         "push-first-login/signed_in",
     ]
 
@@ -142,16 +161,11 @@ def test_push_first_falls_back_to_mfa_challenge(
     )
 
     assert [request.name for request in result.waiting_for] == ["otp"]
-    (app,) = [
-        found
-        for found in served.tenant.authenticators(OTP_USER)
-        if found.authenticator_type == "otp"
-    ]
-    result = engine.resume(result.run_id, {"otp": served.tenant.current_totp(app.id)})
+    result = engine.resume(result.run_id, {"otp": app_code(served, OTP_USER)})
 
     assert result.succeeded, result.message
     assert result.outputs["via"] == "mfa-challenge"
-    assert "push-first-login/challenge_push" not in visited(result)
+    assert "push-first-login/push" not in visited(result)
     assert "mfa-challenge/verify_otp" in visited(result)
 
 
@@ -169,6 +183,70 @@ def test_a_rejected_push_ends_the_sign_in(
     assert result.state == "rejected"
     assert result.outcome == "failure"
     assert result.outputs["error"] == "access_denied"
+    assert "push-first-login/fallback" not in visited(result)
+
+
+def test_an_unanswered_push_falls_back_to_the_other_factors(
+    engine: Engine, served: LoopbackServer
+) -> None:
+    """A push that expires unanswered is followed by mfa-challenge, which offers
+    the user's other factors; the app's code then signs in."""
+    result = engine.start(
+        "push-first-login", {"username": PUSH_USER, "password": PASSWORD}
+    )
+    served.tenant.clock.advance(301)  # the push's oob_code lasts 300 s
+
+    result = poll_later(engine, served, result)
+
+    (request,) = result.waiting_for
+    assert request.name == "authenticator"
+    assert "One-time code from an authenticator app" in request.choices
+    result = engine.resume(
+        result.run_id, {"authenticator": "One-time code from an authenticator app"}
+    )
+    result = engine.resume(result.run_id, {"otp": app_code(served, PUSH_USER)})
+
+    assert result.succeeded, result.message
+    assert result.outputs["via"] == "mfa-challenge"
+    assert "mfa-challenge/push_expired" in visited(result)
+    assert "push-first-login/fallback" in visited(result)
+
+
+def test_a_first_enrolment_passes_the_recovery_codes_on(
+    engine: Engine, served: LoopbackServer
+) -> None:
+    """A user with no authenticator enrols one through mfa-challenge, and the
+    recovery code of that first enrolment is an output of the sign-in."""
+    result = engine.start(
+        "push-first-login", {"username": NEW_USER, "password": PASSWORD}
+    )
+    result = engine.resume(result.run_id, {"factor": "email"})
+    code = served.tenant.last_code(NEW_USER, "email")
+    result = engine.resume(result.run_id, {"binding_code": code})
+
+    assert result.succeeded, result.message
+    (recovery,) = result.outputs["recovery_codes"]
+    assert "recovery_codes" in result.secret_outputs
+    assert served.tenant.verify_recovery_code(NEW_USER, recovery)
+
+
+def test_a_wrong_password_fails_as_password_grant_says(engine: Engine) -> None:
+    """A wrong password ends the run with password-grant's message and error."""
+    result = engine.start(
+        "push-first-login",
+        {
+            "username": PUSH_USER,
+            "password": "not-the-password-3",
+            "realm": "Username-Password-Authentication",
+        },
+    )
+
+    assert (result.outcome, result.state) == ("failure", "failed")
+    assert result.message == "The username or password is wrong."
+    assert result.outputs == {
+        "error": "invalid_grant",
+        "error_description": "Wrong email or password.",
+    }
 
 
 def validate(pythonpath: str) -> subprocess.CompletedProcess[str]:

@@ -33,6 +33,7 @@ from mfaflow.tenant import (
     ApiConfig,
     AuthenticatorConfig,
     ClientConfig,
+    Clock,
     Limits,
     LoopbackServer,
     Tenant,
@@ -144,11 +145,18 @@ def base_config() -> TenantConfig:
 
 
 class Driver:
-    """Drives runs of the shipped flows and remembers the secrets they handled."""
+    """Drives runs of the shipped flows and remembers the secrets they handled.
 
-    def __init__(self, engine: Engine, tenant: Tenant) -> None:
+    A driver for the embedded tenant reads the tenant's clock; one for a
+    scripted server (no tenant) has a fixed clock of its own.
+    """
+
+    def __init__(
+        self, engine: Engine, tenant: Tenant | None, clock: Clock | None = None
+    ) -> None:
         self.engine = engine
-        self.tenant = tenant
+        self._tenant = tenant
+        self.clock = clock if clock is not None else _tenant_clock(tenant)
         self.secrets: set[str] = {PASSWORD, SERVER_SECRET}
         self.run_ids: list[str] = []
         #: The stored document of each run after every start and resume.
@@ -157,6 +165,12 @@ class Driver:
             # Whatever secret crossed the wire counts, stored or not.
             self.secrets = engine.transport.secrets
             self.secrets |= {PASSWORD, SERVER_SECRET}
+
+    @property
+    def tenant(self) -> Tenant:
+        """The tenant the runs talk to (a scripted server has none)."""
+        assert self._tenant is not None, "this driver talks to a scripted server"
+        return self._tenant
 
     # -- driving --------------------------------------------------------
 
@@ -173,13 +187,13 @@ class Driver:
         return self._seen(self.engine.resume(result.run_id, inputs))
 
     def advance(self, seconds: float) -> None:
-        """Move the tenant's clock, which is also the engine's."""
-        self.tenant.clock.advance(seconds)
+        """Move the clock, which is the engine's (and the tenant's, if any)."""
+        self.clock.advance(seconds)
 
     def after_wait(self, result: RunResult) -> RunResult:
         """Let the time a run waits for pass, then resume it."""
         assert result.resume_at is not None, result
-        self.advance(max(0.0, result.resume_at - self.tenant.clock.now()))
+        self.advance(max(0.0, result.resume_at - self.clock.now()))
         return self._seen(self.engine.resume(result.run_id))
 
     def until_input(self, result: RunResult, limit: int = 10) -> RunResult:
@@ -194,14 +208,14 @@ class Driver:
 
     def totp(self, secret: str = OTP_SECRET) -> str:
         """The code an authenticator app with ``secret`` shows now."""
-        code = str(pyotp.TOTP(secret).at(int(self.tenant.clock.now())))
+        code = str(pyotp.TOTP(secret).at(int(self.clock.now())))
         self.secrets.add(code)
         return code
 
     def wrong_totp(self, secret: str = OTP_SECRET) -> str:
         """A six-digit code that is not the one the app shows now (nor the last)."""
         valid = {
-            str(pyotp.TOTP(secret).at(int(self.tenant.clock.now()) + offset))
+            str(pyotp.TOTP(secret).at(int(self.clock.now()) + offset))
             for offset in (-30, 0, 30)
         }
         return next(
@@ -275,6 +289,19 @@ class Driver:
         return result
 
 
+def mfa_token_of(driver: Driver, user: str) -> str:
+    """The mfa_token of a password login of ``user``, as mfa-api-token keeps it."""
+    result = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username=f"{user}@example.test",
+        password=PASSWORD,
+    )
+    assert result.state == "got_mfa_token", result
+    token: str = result.outputs["token"]
+    return token
+
+
 class Harvesting:
     """A transport that notes every secret value it sends or receives.
 
@@ -328,6 +355,25 @@ def _contains(text: str, value: str) -> bool:
     return value in text
 
 
+def assert_unreachable(result: RunResult, issuer: str) -> None:
+    """The run ended as unreachable after connections to ``issuer`` were refused."""
+    assert (result.outcome, result.state) == ("failure", "unreachable")
+    assert result.outputs["error"] == "transport.connect"
+    assert result.message == (
+        f"The tenant at {issuer} could not be reached or gave no usable answer "
+        "(transport.connect)."
+    )
+
+
+def edges(result: RunResult) -> list[str]:
+    """The transitions a run took, as ``flow:source --event--> state``."""
+    return [
+        f"{entry.flow}:{entry.source} --{entry.event}--> {entry.state}"
+        for entry in result.history
+        if entry.source is not None
+    ]
+
+
 def query_of(url: str) -> dict[str, str]:
     """The query parameters of ``url``, one value each."""
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
@@ -337,41 +383,149 @@ def make_driver(
     server: LoopbackServer,
     client_id: str = PUBLIC_CLIENT,
     client_secret: str | None = None,
+    *,
+    transport: Transport | None = None,
     **client: Any,
 ) -> Driver:
-    """A driver whose engine talks to ``server`` as ``client_id``."""
-    engine = Engine(
-        Client(server.url, client_id, client_secret, **client),
-        transport=Harvesting(RequestsTransport()),
-        store=MemoryStore(),
-        clock=server.tenant.clock.now,
+    """A driver whose engine talks to ``server`` as ``client_id``.
+
+    Requests go over ``transport`` (by default, ``requests``).
+    """
+    engine = _engine(
+        server.url, server.tenant.clock, client_id, client_secret, client, transport
     )
     return Driver(engine, server.tenant)
 
 
-class Scripted:
-    """A WSGI app that gives fixed answers in turn and records the forms it was sent.
+def scripted_driver(
+    url: str,
+    client_id: str = "scripted-client",
+    client_secret: str | None = None,
+    **client: Any,
+) -> Driver:
+    """A driver whose engine talks to the scripted server at ``url``; a fixed clock."""
+    clock = Clock.fixed(START)
+    engine = _engine(url, clock, client_id, client_secret, client)
+    return Driver(engine, None, clock)
 
-    The last answer repeats. Discovery is answered 404, so flows fall back
-    to Auth0's paths.
+
+def _engine(
+    issuer: str,
+    clock: Clock,
+    client_id: str,
+    client_secret: str | None,
+    client: Mapping[str, Any],
+    transport: Transport | None = None,
+) -> Engine:
+    return Engine(
+        Client(issuer, client_id, client_secret, **client),
+        transport=Harvesting(transport or RequestsTransport()),
+        store=MemoryStore(),
+        clock=clock.now,
+    )
+
+
+def _tenant_clock(tenant: Tenant | None) -> Clock:
+    assert tenant is not None, "a driver without a tenant needs a clock"
+    return tenant.clock
+
+
+#: An answer of a scripted server: the status, and a JSON body (or raw bytes).
+Answer = tuple[int, Any]
+
+
+#: The tokens a scripted server gives, long enough to be found in any text.
+SCRIPTED_TOKENS = {
+    "access_token": "at-scripted-5f2c81d0e4a7",
+    "id_token": "id-scripted-0b9e44c13f6d",
+    "refresh_token": "rt-scripted-c7d2a9e1b803",
+    "token_type": "Bearer",
+    "expires_in": 60,
+    "scope": "openid offline_access",
+}
+#: The mfa_token of a scripted mfa_required answer.
+SCRIPTED_MFA_TOKEN = "Fe26.2**scripted-mfa-token-77a3e0"
+#: How a scripted server lists a user with one authenticator app.
+SCRIPTED_APP = {"id": "totp|dev_scripted", "authenticator_type": "otp", "active": True}
+
+
+def mfa_required(status: int = 403) -> Answer:
+    """A scripted mfa_required answer, 403 as observed or 401 as Auth0's API says."""
+    body = {
+        "error": "mfa_required",
+        "error_description": "Multifactor authentication required",
+        "mfa_token": SCRIPTED_MFA_TOKEN,
+    }
+    return status, body
+
+
+def scripted_mfa(status: int = 403, **answers: list[Answer]) -> dict[str, list[Answer]]:
+    """Routes of a scripted Auth0 whose user must pass MFA with an authenticator app.
+
+    The password and refresh_token grants answer mfa_required with
+    ``status``; the user has one app, challenged as ``otp``; any code
+    signs in. ``answers`` replace routes by a short name: ``password``,
+    ``refresh_token``, ``list`` (``GET /mfa/authenticators``),
+    ``challenge`` (``POST /mfa/challenge``), ``mfa_otp``, ``mfa_oob``,
+    ``mfa_recovery_code`` (the grants of the token endpoint).
+    """
+    routes = {
+        "POST /oauth/token password": [mfa_required(status)],
+        "POST /oauth/token refresh_token": [mfa_required(status)],
+        "GET /mfa/authenticators": [(200, [SCRIPTED_APP])],
+        "POST /mfa/challenge": [(200, {"challenge_type": "otp"})],
+        "POST /oauth/token mfa-otp": [(200, SCRIPTED_TOKENS)],
+    }
+    for name, listed in answers.items():
+        routes[_ROUTE_NAMES[name]] = listed
+    return routes
+
+
+_ROUTE_NAMES = {
+    "list": "GET /mfa/authenticators",
+    "challenge": "POST /mfa/challenge",
+    "mfa_otp": "POST /oauth/token mfa-otp",
+    "mfa_oob": "POST /oauth/token mfa-oob",
+    "mfa_recovery_code": "POST /oauth/token mfa-recovery-code",
+    "refresh_token": "POST /oauth/token refresh_token",
+    "password": "POST /oauth/token password",
+}
+
+
+class Scripted:
+    """A WSGI app that gives fixed answers in turn and records the fields it was sent.
+
+    ``answers`` is one list, answered to every request in turn, or a
+    mapping from routes to lists. A route is ``"METHOD /path"``, or, to
+    tell the token endpoint's grants apart, ``"POST /oauth/token GRANT"``
+    with the last part of the grant type (``password``, ``mfa-oob``,
+    ``refresh_token``). The last answer of each list repeats; a request
+    that no route takes is answered 404 ``unscripted``. Discovery is
+    answered 404, so flows fall back to Auth0's paths.
     """
 
-    def __init__(self, answers: list[tuple[int, Any]]) -> None:
-        self.answers = list(answers)
-        self.received: list[dict[str, str]] = []
+    def __init__(self, answers: list[Answer] | Mapping[str, list[Answer]]) -> None:
+        if isinstance(answers, list):
+            answers = {"*": answers}
+        self.routes = {route: list(listed) for route, listed in answers.items()}
+        #: The form or JSON fields of each request, in order.
+        self.received: list[dict[str, Any]] = []
+        #: The route of each request, such as ``"POST /oauth/token mfa-oob"``.
+        self.requests: list[str] = []
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        if environ["PATH_INFO"].startswith("/.well-known/"):
+        path = environ["PATH_INFO"]
+        if path.startswith("/.well-known/"):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"no discovery here"]
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length).decode()
-        self.received.append(
-            {name: values[0] for name, values in parse_qs(body).items()}
-        )
-        status, answer = (
-            self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        )
+        fields = _fields(environ["wsgi.input"].read(length).decode())
+        grant = str(fields.get("grant_type", "")).rsplit("/", 1)[-1]
+        route = f"{environ['REQUEST_METHOD']} {path}"
+        self.received.append(fields)
+        self.requests.append(f"{route} {grant}".rstrip())
+
+        status, answer = self._answer(route, grant)
         if isinstance(answer, bytes):
             content, kind = answer, "text/html"
         else:
@@ -379,12 +533,17 @@ class Scripted:
         start_response(f"{status} Answer", [("Content-Type", kind)])
         return [content]
 
+    def _answer(self, route: str, grant: str) -> Answer:
+        for key in (f"{route} {grant}", route, "*"):
+            listed = self.routes.get(key)
+            if listed:
+                return listed.pop(0) if len(listed) > 1 else listed[0]
+        unscripted = {"error": "unscripted", "error_description": f"No {route}."}
+        return 404, unscripted
 
-class FakeClock:
-    """A clock that moves only when told, for engines without a tenant."""
 
-    def __init__(self, now: float = START) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+def _fields(body: str) -> dict[str, Any]:
+    if body.startswith("{"):
+        parsed: dict[str, Any] = json.loads(body)
+        return parsed
+    return {name: values[0] for name, values in parse_qs(body).items()}

@@ -14,10 +14,20 @@ from urllib.parse import urlencode
 
 import jwt
 import pytest
-from _flow_helpers import API, CALLBACK, PUBLIC_CLIENT, Driver, make_driver, query_of
+from _flow_helpers import (
+    API,
+    CALLBACK,
+    PUBLIC_CLIENT,
+    SERVER_CLIENT,
+    Driver,
+    assert_unreachable,
+    edges,
+    make_driver,
+    query_of,
+)
 
 from mfaflow import RunResult
-from mfaflow.tenant import LoopbackServer
+from mfaflow.tenant import LoopbackServer, Tenant
 
 
 def authorize_url(result: RunResult) -> str:
@@ -158,7 +168,7 @@ def test_denied_callback_fails(driver: Driver, logs: pytest.LogCaptureFixture):
     driver.assert_no_secret_leaked(logs)
 
 
-def test_login_required_callback_fails(driver: Driver):
+def test_login_required_callback_fails(driver: Driver, logs: pytest.LogCaptureFixture):
     """prompt=none without a session comes back as login_required and fails so."""
     result = driver.start("authorize", prompt="none")
     state = query_of(authorize_url(result))["state"]
@@ -169,11 +179,17 @@ def test_login_required_callback_fails(driver: Driver):
     )
 
     assert (result.outcome, result.state) == ("failure", "login_required")
-    assert result.outputs["error"] == "login_required"
+    assert result.outputs == {"error": "login_required", "error_description": None}
+    assert result.message == (
+        "The tenant needs the person to sign in interactively (login_required); "
+        "start again without prompt=none."
+    )
+    driver.assert_no_secret_leaked(logs)
 
 
-def test_pasting_another_url_asks_again(driver: Driver):
-    """A pasted URL without code or error is asked for again, with a hint."""
+def test_pasting_another_url_asks_again(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A pasted URL without code or error is asked for again, with a hint; the
+    callback pasted next signs in."""
     result = driver.start("authorize")
 
     result = driver.resume(result, callback_url="https://example.test/somewhere")
@@ -182,6 +198,11 @@ def test_pasting_another_url_asks_again(driver: Driver):
     assert result.waiting_for[0].prompt.startswith(
         "That URL carries neither a code nor an error. Open the link"
     )
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "plain@example.test")
+    )
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_code_for_another_verifier_is_rejected(
@@ -259,3 +280,146 @@ def test_expires_after_an_hour(driver: Driver):
     result = driver.engine.resume(result.run_id)
 
     assert (result.outcome, result.state) == ("expired", "expired")
+
+
+def callback_with_error(result: RunResult, error: str, description: str) -> str:
+    """The callback URL of a sign-in the tenant ended with ``error``."""
+    state = query_of(authorize_url(result))["state"]
+    query = urlencode(
+        {"error": error, "error_description": description, "state": state}
+    )
+    return f"{CALLBACK}?{query}"
+
+
+def test_other_callback_errors_fail(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A callback error other than access_denied or login_required ends the run
+    with the error and its description."""
+    result = driver.start("authorize")
+
+    result = driver.resume(
+        result,
+        callback_url=callback_with_error(result, "server_error", "The tenant broke."),
+    )
+
+    assert (result.outcome, result.state) == ("failure", "authorization_failed")
+    assert (
+        result.message
+        == "The tenant sent the browser back with the error server_error."
+    )
+    assert result.outputs == {
+        "error": "server_error",
+        "error_description": "The tenant broke.",
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_wrong_client_secret_fails_at_the_exchange(
+    served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """A confidential client with the wrong secret gets its code refused as
+    client_rejected."""
+    driver = make_driver(
+        served,
+        SERVER_CLIENT,
+        "not-the-client-secret-8b2",
+        redirect_uri=CALLBACK,
+        audience=API,
+    )
+    result = driver.start("authorize")
+
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "plain@example.test")
+    )
+
+    assert (result.outcome, result.state) == ("failure", "client_rejected")
+    assert result.outputs["error"] == "invalid_client"
+    assert result.message == (
+        "The tenant did not accept the application (invalid_client); check the "
+        "client id, the client secret and the grant types the application may use."
+    )
+    driver.secrets.add("not-the-client-secret-8b2")
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_failed_second_round_trip_fails_the_sign_in(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """When the MFA API round trip comes back denied, the run fails saying so."""
+    result = driver.start("authorize", mfa_api_token="true")
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "otp@example.test")
+    )
+    assert result.state == "wait_for_callback"
+
+    result = driver.resume(
+        result,
+        callback_url=callback_with_error(result, "access_denied", "Not for you."),
+    )
+
+    assert (result.outcome, result.state) == ("failure", "mfa_round_trip_failed")
+    assert result.message == (
+        "The sign-in was denied (access_denied); error_description says why."
+    )
+    assert result.outputs == {
+        "error": "access_denied",
+        "error_description": "Not for you.",
+    }
+    assert "access_token" not in result.outputs
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_second_round_trip_not_finished_in_time_expires(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """An hour after the sign-in started, a pending MFA API round trip ends it as
+    expired, tokens of the first round trip included."""
+    result = driver.start("authorize", mfa_api_token="true")
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "otp@example.test")
+    )
+    callback = sign_in_at(driver, result, "otp@example.test")
+    driver.advance(3601)
+
+    result = driver.resume(result, callback_url=callback)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == "The sign-in was not finished within an hour; start again."
+    assert result.outputs == {"error": "expired"}
+    assert edges(result)[-1] == "authorize:mfa_round_trip --expired--> expired"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unreachable_tenant_fails_after_retries(
+    tenant: Tenant, logs: pytest.LogCaptureFixture
+):
+    """A tenant gone down before the code is exchanged ends the run as unreachable."""
+    with LoopbackServer(tenant) as server:
+        driver = make_driver(server, redirect_uri=CALLBACK, audience=API)
+        result = driver.start("authorize")
+        callback = sign_in_at(driver, result, "plain@example.test")
+
+    result = driver.resume(result, callback_url=callback)
+    result = driver.after_wait(driver.after_wait(result))
+
+    assert_unreachable(result, server.url)
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_audience_input_chooses_the_api(
+    served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """The audience input asks for an access token of that API, where the client
+    has no audience of its own."""
+    driver = make_driver(served, redirect_uri=CALLBACK)
+    without = driver.start("authorize")
+    assert "audience" not in query_of(authorize_url(without))
+
+    result = driver.start("authorize", audience=API)
+
+    assert query_of(authorize_url(result))["audience"] == API
+    result = driver.resume(
+        result, callback_url=sign_in_at(driver, result, "plain@example.test")
+    )
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert claims(result.outputs["access_token"])["aud"][0] == API
+    driver.assert_no_secret_leaked(logs)

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 import pytest
-from _flow_helpers import PASSWORD, Driver, FakeClock, Scripted
+from _flow_helpers import (
+    BROWSER_CLIENT,
+    PASSWORD,
+    SCRIPTED_MFA_TOKEN,
+    Driver,
+    Scripted,
+    edges,
+    make_driver,
+    mfa_token_of,
+    scripted_driver,
+    scripted_mfa,
+)
 from _servers import serve_wsgi
 
-from mfaflow import Client, Engine, RequestsTransport, RunResult
+from mfaflow import Request, RequestsTransport, Response, RunResult
+from mfaflow.tenant import Lifetimes, LoopbackServer, Tenant
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -120,21 +134,26 @@ def test_mfa_token_method(driver: Driver, logs: pytest.LogCaptureFixture):
     driver.assert_no_secret_leaked(logs)
 
 
-def test_mfa_required_with_status_401_counts_too():
+@pytest.mark.parametrize("status", [401, 403])
+def test_mfa_required_with_either_status_gives_the_mfa_token(
+    logs: pytest.LogCaptureFixture, status: int
+):
     """mfa_required is taken by its error code, whether the status is 403 or 401."""
-    app = Scripted(
-        [(401, {"error": "mfa_required", "mfa_token": "Fe26.2**sealed-token"})]
-    )
+    app = Scripted(scripted_mfa(status))
     with serve_wsgi(app) as url:
-        engine = Engine(
-            Client(url, "client"), transport=RequestsTransport(), clock=FakeClock()
-        )
-        result = engine.start(
+        driver = scripted_driver(url)
+        result = driver.start(
             "mfa-api-token",
-            {"method": "mfa_token", "username": "a@example.test", "password": "pw"},
+            method="mfa_token",
+            username="a@example.test",
+            password=PASSWORD,
         )
 
-    assert result.outputs["token"] == "Fe26.2**sealed-token"
+    assert (result.outcome, result.state) == ("success", "got_mfa_token")
+    assert result.outputs["token"] == SCRIPTED_MFA_TOKEN
+    assert result.outputs["token_kind"] == "mfa_token"
+    assert app.requests == ["POST /oauth/token password"]
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_mfa_token_method_without_mfa_fails(
@@ -166,20 +185,27 @@ def test_mfa_token_method_without_mfa_fails(
             "password and mfa_token, refresh_token for refresh.",
         ),
         (
-            {"method": "magic", "username": "a@example.test", "password": "pw"},
+            {"method": "magic", "username": "a@example.test", "password": PASSWORD},
             "unknown_method",
             "The method magic is not one of: password, refresh, mfa_token.",
         ),
     ],
 )
 def test_bad_method_inputs_fail(
-    driver: Driver, inputs: dict[str, str], state: str, message: str
+    driver: Driver,
+    logs: pytest.LogCaptureFixture,
+    inputs: dict[str, str],
+    state: str,
+    message: str,
 ):
     """A method without its inputs, or an unknown one, fails without a request."""
     result = driver.start("mfa-api-token", **inputs)
 
     assert (result.outcome, result.state, result.message) == ("failure", state, message)
-    assert result.outputs["error"] == "invalid_request"
+    assert result.outputs == {"error": "invalid_request"}
+    assert [entry.state for entry in result.history] == ["route", state]
+    assert "/oauth/token" not in logs.text
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_list_authenticators(driver: Driver, logs: pytest.LogCaptureFixture):
@@ -307,4 +333,250 @@ def test_delete_unknown_authenticator_fails(
     assert (result.outcome, result.state) == ("failure", "not_found")
     assert result.message == "The user has no authenticator sms|dev_none."
     assert len(result.outputs["authenticators"]) == 1
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- mfa-api-token failures ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["password", "mfa_token"])
+def test_wrong_password_fails_either_way(
+    driver: Driver, logs: pytest.LogCaptureFixture, method: str
+):
+    """A wrong password ends mfa-api-token in wrong_password, for either method."""
+    result = driver.start(
+        "mfa-api-token",
+        method=method,
+        username="otp@example.test",
+        password="not-the-password-71",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "wrong_password")
+    assert result.message == "The username or password is wrong."
+    assert result.outputs == {
+        "error": "invalid_grant",
+        "error_description": "Wrong email or password.",
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_revoked_refresh_token_gives_no_token(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """method refresh with a refresh token the tenant refuses ends as not_got,
+    with the refresh flow's message."""
+    result = driver.start(
+        "mfa-api-token", method="refresh", refresh_token="v1.never-issued-8c2f"
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_got")
+    assert result.message == (
+        "The refresh token was revoked, has expired or was already used; sign in again."
+    )
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_client_without_the_password_grant_gets_no_mfa_token(
+    served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """method mfa_token for a client the tenant refuses the password grant ends
+    as not_got, with password-grant's message."""
+    driver = make_driver(served, BROWSER_CLIENT)
+
+    result = driver.start(
+        "mfa-api-token",
+        method="mfa_token",
+        username="otp@example.test",
+        password=PASSWORD,
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_got")
+    assert result.message == (
+        "The tenant did not accept the application (unauthorized_client); check the "
+        "client id, the client secret and the grant types the application may use."
+    )
+    assert result.outputs["error"] == "unauthorized_client"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_rejected_push_gives_no_token(driver: Driver, logs: pytest.LogCaptureFixture):
+    """method password whose MFA push is rejected ends as not_got, saying why."""
+    result = driver.start(
+        "mfa-api-token",
+        username="push@example.test",
+        password=PASSWORD,
+        authenticator_id="push",
+    )
+    driver.tenant.reject_push("push@example.test")
+
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("failure", "not_got")
+    assert result.message == "The push notification was rejected on the device."
+    assert result.outputs["error"] == "access_denied"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_left_unanswered_expires(driver: Driver, logs: pytest.LogCaptureFixture):
+    """method password whose MFA is not passed within 10 minutes ends as expired."""
+    result = driver.start(
+        "mfa-api-token", username="otp@example.test", password=PASSWORD
+    )
+    assert result.state == "ask_otp"
+    driver.advance(601)
+
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The mfa_token expired before the second factor was verified; sign in again."
+    )
+    assert result.outputs == {"error": "expired_token"}
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- manage-authenticators failures ----------------------------------------------------
+
+
+def test_list_without_read_scope_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """An MFA API access token without read:authenticators cannot list."""
+    token = driver.start(
+        "mfa-api-token", username="new@example.test", password=PASSWORD, scope="enroll"
+    )
+
+    result = driver.start("manage-authenticators", token=token.outputs["token"])
+
+    assert (result.outcome, result.state) == ("failure", "missing_read_scope")
+    assert result.message == (
+        "Listing authenticators needs the read:authenticators scope, which the "
+        "access token lacks."
+    )
+    assert result.outputs["error"] == "insufficient_scope"
+    assert "read:authenticators" in result.outputs["error_description"]
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    "kind", ["forged mfa_token", "forged access token", "expired access token"]
+)
+def test_token_the_tenant_refuses_cannot_list(
+    driver: Driver, logs: pytest.LogCaptureFixture, kind: str
+):
+    """A forged token, or an MFA API access token past its 10 minutes, is refused."""
+    if kind == "forged mfa_token":
+        token, error = "Fe26.2**forged-mfa-token-90b", "invalid_grant"
+    elif kind == "forged access token":
+        token, error = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.forged", "invalid_token"
+    else:
+        token = access_token_for(driver, "otp").outputs["token"]
+        error = "invalid_token"
+        driver.advance(601)
+
+    result = driver.start("manage-authenticators", token=token)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert result.message == (
+        "The tenant did not accept the token for the MFA API; get a new one."
+    )
+    assert result.outputs["error"] == error
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_mfa_token_cannot_list(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """An mfa_token past its lifetime is refused as expired_token: get a new one."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    token = mfa_token_of(driver, "otp")
+    driver.advance(61)
+
+    result = driver.start("manage-authenticators", token=token)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert result.outputs == {
+        "error": "expired_token",
+        "error_description": "mfa_token is expired",
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_no_token_without_the_right_password(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Without a token, a wrong password ends the run as no_token, saying why."""
+    result = driver.start(
+        "manage-authenticators",
+        username="otp@example.test",
+        password="not-the-password-71",
+    )
+
+    assert (result.outcome, result.state) == ("failure", "no_token")
+    assert result.message == "The username or password is wrong."
+    assert result.outputs["error"] == "invalid_grant"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_getting_a_token_left_unfinished_expires(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Without a token, MFA left unanswered for 10 minutes ends the run as expired."""
+    result = driver.start(
+        "manage-authenticators",
+        username="otp@example.test",
+        password=PASSWORD,
+        delete="totp|dev_any",
+    )
+    assert result.state == "ask_otp"
+    driver.advance(601)
+
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.outputs == {"error": "expired_token"}
+    assert len(driver.tenant.authenticators("otp@example.test")) == 1
+    driver.assert_no_secret_leaked(logs)
+
+
+class DeletedMeanwhile:
+    """A transport that lets someone else delete an authenticator just before
+    the flow's own DELETE of it reaches the tenant."""
+
+    def __init__(self, tenant: Tenant, user: str) -> None:
+        self.tenant = tenant
+        self.user = user
+        self.inner = RequestsTransport()
+
+    def send(self, request: Request) -> Response:
+        """Delete the authenticator a DELETE names, then send the request."""
+        if request.method == "DELETE":
+            authenticator_id = unquote(request.url.rsplit("/", 1)[-1])
+            self.tenant.delete_authenticator(self.user, authenticator_id)
+        return self.inner.send(request)
+
+
+def test_authenticator_deleted_meanwhile_is_not_found(
+    served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """A DELETE answered 404 (someone deleted it first) ends as not_found, with
+    the listing as it is now."""
+    driver = make_driver(
+        served, transport=DeletedMeanwhile(served.tenant, "many@example.test")
+    )
+    token = access_token_for(driver, "many")
+    push_id = next(
+        a.id
+        for a in driver.tenant.authenticators("many@example.test")
+        if a.channel == "auth0"
+    )
+
+    result = driver.start(
+        "manage-authenticators", token=token.outputs["token"], delete=push_id
+    )
+
+    assert (result.outcome, result.state) == ("failure", "not_found")
+    assert result.message == f"The user has no authenticator {push_id}."
+    assert "manage-authenticators:delete --not_found--> list" in edges(result)
+    assert [a["type"] for a in result.outputs["authenticators"]] == ["recovery-code"]
+    assert result.outputs["error"] == "not_found"
     driver.assert_no_secret_leaked(logs)

@@ -6,7 +6,18 @@ from collections.abc import Callable
 
 import jwt
 import pytest
-from _flow_helpers import PASSWORD, RECOVERY_CODE, Driver
+from _flow_helpers import (
+    PASSWORD,
+    RECOVERY_CODE,
+    SCRIPTED_TOKENS,
+    Driver,
+    Scripted,
+    edges,
+    mfa_token_of,
+    scripted_driver,
+    scripted_mfa,
+)
+from _servers import serve_wsgi
 
 from mfaflow import InputError, RunResult
 from mfaflow.tenant import Lifetimes, Limit, Limits
@@ -367,4 +378,422 @@ def test_mfa_requirements_limit_the_choice(
     assert (
         driver.engine.get(result.run_id).expires_at == driver.tenant.clock.now() + 600
     )
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+@pytest.mark.parametrize(
+    ("flow", "inputs", "final"),
+    [
+        (
+            "password-grant",
+            {"username": "a@example.test", "password": PASSWORD},
+            "signed_in",
+        ),
+        ("refresh", {"refresh_token": "rt-scripted-old-9d41"}, "refreshed"),
+    ],
+)
+def test_mfa_required_with_either_status_steps_up(
+    logs: pytest.LogCaptureFixture,
+    status: int,
+    flow: str,
+    inputs: dict[str, str],
+    final: str,
+):
+    """mfa_required, answered 401 or 403, leads a login or a refresh into
+    mfa-challenge, whose verified code gives the tokens."""
+    app = Scripted(scripted_mfa(status))
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(flow, **inputs)
+        assert result.state == "ask_otp"
+        result = driver.resume(result, otp="246810")
+
+    assert (result.outcome, result.state) == ("success", final)
+    assert result.outputs["access_token"] == SCRIPTED_TOKENS["access_token"]
+    assert result.outputs["refresh_token"] == SCRIPTED_TOKENS["refresh_token"]
+    assert app.received[-1]["otp"] == "246810"
+    assert "mfa-challenge:verify_otp" in states(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- the mfa_token refused or expired ------------------------------------------------
+
+
+def test_forged_mfa_token_is_rejected(driver: Driver, logs: pytest.LogCaptureFixture):
+    """An mfa_token the tenant never issued is refused at the listing: sign in again."""
+    result = driver.start("mfa-challenge", mfa_token="Fe26.2**forged-mfa-token-3c9")
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert result.message == (
+        "The tenant did not accept the mfa_token; sign in again to get a new one."
+    )
+    assert result.outputs == {"error": "invalid_grant"}
+    assert edges(result) == [
+        "mfa-challenge:list_authenticators --invalid_grant--> token_rejected"
+    ]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_mfa_token_of_another_client_is_rejected_at_the_challenge(
+    driver: Driver, server_driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """An mfa_token issued to another application lists, but cannot challenge."""
+    token = mfa_token_of(server_driver, "otp")
+
+    result = driver.start("mfa-challenge", mfa_token=token)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert "mfa-challenge:challenge --invalid_grant--> token_rejected" in edges(result)
+    driver.secrets |= server_driver.secrets
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_mfa_token_ends_the_listing_as_expired(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """An mfa_token that expired before mfa-challenge starts ends it as expired."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    token = mfa_token_of(driver, "otp")
+    driver.advance(61)
+
+    result = driver.start("mfa-challenge", mfa_token=token)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.outputs == {"error": "expired_token"}
+    assert edges(result) == [
+        "mfa-challenge:list_authenticators --expired_token--> expired"
+    ]
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("user", "preselect", "step"),
+    [
+        ("sms", None, "challenge"),
+        ("email", None, "verify_binding_code"),
+        ("recovery", "recovery-code", "verify_recovery_code"),
+    ],
+)
+def test_mfa_token_expiring_while_a_person_answers_ends_as_expired(
+    serve: Callable[..., Driver],
+    logs: pytest.LogCaptureFixture,
+    user: str,
+    preselect: str | None,
+    step: str,
+):
+    """expired_token at the challenge, a binding code or a recovery code ends the
+    login as expired with the mfa-challenge message."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    inputs = {"authenticator_id": preselect} if preselect else {}
+    result = sign_in(driver, user, **inputs)
+    if step == "challenge":
+        answer = {"authenticator": "Text message to XXXXXXXX4567"}
+    elif step == "verify_binding_code":
+        answer = {"binding_code": driver.last_code("email@example.test", "email")}
+    else:
+        answer = {"recovery_code": RECOVERY_CODE}
+    driver.advance(61)
+
+    result = driver.resume(result, **answer)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The mfa_token expired before the second factor was verified; sign in again."
+    )
+    assert result.outputs == {"error": "expired_token"}
+    assert f"mfa-challenge:{step} --expired_token--> expired" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- pushes that do not end in approval ------------------------------------------------
+
+
+def test_unanswered_push_expires(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A push left unanswered past its oob_code's 300 s ends the login as expired."""
+    result = sign_in(driver, "push", authenticator_id="push")
+    driver.advance(400)
+
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The push notification expired before it was approved; sign in again."
+    )
+    assert result.outputs == {"error": "invalid_grant"}
+    assert "mfa-challenge:poll_push --invalid_grant--> push_expired" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+PUSH_AUTHENTICATOR = {
+    "id": "push|dev_scripted",
+    "authenticator_type": "oob",
+    "oob_channel": "auth0",
+    "name": "Pixel",
+    "active": True,
+}
+PUSH_CHALLENGE = {"challenge_type": "oob", "oob_code": "oob-scripted-8e1f02c7"}
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "message", "error"),
+    [
+        (
+            {
+                "error": "invalid_grant",
+                "error_description": "MFA Authorization rejected.",
+            },
+            "rejected",
+            "The push notification was rejected on the device.",
+            "access_denied",
+        ),
+        (
+            {
+                "error": "access_denied",
+                "error_description": "MFA Authorization rejected.",
+            },
+            "rejected",
+            "The push notification was rejected on the device.",
+            "access_denied",
+        ),
+        (
+            {"error": "too_many_attempts", "error_description": "Too many."},
+            "locked",
+            "Too many wrong codes; the tenant refuses more attempts for this user "
+            "for a while.",
+            "too_many_attempts",
+        ),
+    ],
+)
+def test_push_refused_in_either_form_fails(
+    logs: pytest.LogCaptureFixture,
+    answer: dict[str, str],
+    state: str,
+    message: str,
+    error: str,
+):
+    """A push rejected as invalid_grant (the docs) or access_denied (observed), or
+    polled once the tenant locks the user, ends the login with its own message."""
+    app = Scripted(
+        scripted_mfa(
+            list=[(200, [PUSH_AUTHENTICATOR])],
+            challenge=[(200, PUSH_CHALLENGE)],
+            mfa_oob=[(400, {"error": "authorization_pending"}), (400, answer)],
+        )
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = sign_in(driver, "someone")
+        result = driver.after_wait(result)
+        assert result.state == "poll_push"
+        result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == message
+    assert result.outputs["error"] == error
+    assert f"mfa-challenge:poll_push --{answer['error']}--> {state}" in edges(result)
+    assert app.received[-1]["oob_code"] == PUSH_CHALLENGE["oob_code"]
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- challenges the tenant refuses -----------------------------------------------------
+
+
+def test_send_limit_ends_as_rate_limited(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """Once the tenant has sent as many text messages as it allows, the next
+    login fails as rate limited instead of waiting for a code that never comes."""
+    driver = serve(limits=Limits(phone_sends=Limit(1, 3600)))
+    first = sign_in(driver, "sms", authenticator_id="sms")
+    assert first.state == "ask_binding_code"
+
+    result = sign_in(driver, "sms", authenticator_id="sms")
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == (
+        "The tenant sent too many codes to this user recently; try again later."
+    )
+    assert result.outputs["error"] == "too_many_requests"
+    assert "mfa-challenge:challenge --too_many_requests--> rate_limited" in edges(
+        result
+    )
+    assert len(driver.tenant.outbox.messages(channel="sms")) == 1
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_requirements_no_authenticator_meets_end_as_unsupported(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """When mfa_requirements accepts only push and the user has an app, the run
+    fails as unsupported without challenging anything."""
+    token = mfa_token_of(driver, "otp")
+
+    result = driver.start(
+        "mfa-challenge",
+        mfa_token=token,
+        mfa_requirements={"challenge": [{"type": "push-notification"}]},
+    )
+
+    assert (result.outcome, result.state) == ("failure", "unsupported")
+    assert result.message == (
+        "None of the user's authenticators can be challenged for this login."
+    )
+    assert result.outputs == {
+        "error": "unsupported_challenge_type",
+        "error_description": None,
+    }
+    assert "mfa-challenge:challenge" not in states(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "outputs"),
+    [
+        (
+            (400, {"error": "unsupported_challenge_type", "error_description": "No."}),
+            "unsupported",
+            {"error": "unsupported_challenge_type", "error_description": "No."},
+        ),
+        (
+            (429, b"<html>Slow down</html>"),
+            "rate_limited",
+            {"error": "too_many_requests"},
+        ),
+    ],
+)
+def test_challenge_refusals_of_other_servers_fail_clearly(
+    logs: pytest.LogCaptureFixture,
+    answer: tuple[int, object],
+    state: str,
+    outputs: dict[str, str],
+):
+    """unsupported_challenge_type and a bare 429 at /mfa/challenge end in their
+    own failures, with outputs that say why."""
+    app = Scripted(scripted_mfa(challenge=[answer]))
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("mfa-challenge", mfa_token="Fe26.2**scripted-mfa-1")
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert result.outputs == outputs
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_authenticators_removed_meanwhile_lead_to_enrolment(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """When the user's authenticators are deleted while the person chooses, the
+    challenge answers association_required and the login enrols one instead."""
+    result = sign_in(driver, "sms")
+    assert result.state == "ask_authenticator"
+    for authenticator in driver.tenant.authenticators("sms@example.test"):
+        if authenticator.channel == "sms":
+            driver.tenant.delete_authenticator("sms@example.test", authenticator.id)
+    assert driver.tenant.authenticators("sms@example.test") == []
+
+    result = driver.resume(result, authenticator="Text message to XXXXXXXX4567")
+
+    assert "mfa-challenge:challenge --association_required--> enrol" in edges(result)
+    assert result.waiting_for[0].name == "factor"
+    result = driver.resume(result, factor="email")
+    result = driver.resume(
+        result, binding_code=driver.last_code("sms@example.test", "email")
+    )
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    (code,) = result.outputs["recovery_codes"]
+    assert len(code) == 24
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- wrong codes, again and again ------------------------------------------------------
+
+
+def wrong(code: str) -> str:
+    """A six-digit code that is not ``code``."""
+    return "000000" if code != "000000" else "111111"
+
+
+@pytest.mark.parametrize("factor", ["email", "recovery-code"])
+def test_too_many_wrong_codes_of_other_factors_fail(
+    driver: Driver, logs: pytest.LogCaptureFixture, factor: str
+):
+    """Three wrong email codes, or three wrong recovery codes, end the login."""
+    if factor == "email":
+        result = sign_in(driver, "email")
+        code = driver.last_code("email@example.test", "email")
+        answer = {"binding_code": wrong(code)}
+    else:
+        result = sign_in(driver, "recovery", authenticator_id="recovery-code")
+        answer = {"recovery_code": "WRONGWRONGWRONGWRONG0000"}
+    for _ in range(3):
+        assert result.waiting_for, result
+        result = driver.resume(result, **answer)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == (
+        "The code was not accepted 3 times; sign in again to retry."
+    )
+    assert result.outputs["error"] == "invalid_grant"
+    assert states(result)[-2] == "mfa-challenge:too_many_wrong_codes"
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("factor", ["email", "recovery-code"])
+def test_tenant_lockout_of_other_factors_ends_as_locked(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture, factor: str
+):
+    """When the tenant refuses more codes, a binding or recovery code ends as locked."""
+    driver = serve(limits=Limits(otp_failures=Limit(2, 360)))
+    if factor == "email":
+        result = sign_in(driver, "email")
+        code = driver.last_code("email@example.test", "email")
+        answers = [{"binding_code": wrong(code)}] * 2 + [{"binding_code": code}]
+    else:
+        result = sign_in(driver, "recovery", authenticator_id="recovery-code")
+        answers = [{"recovery_code": "WRONGWRONGWRONGWRONG0000"}] * 2 + [
+            {"recovery_code": RECOVERY_CODE}
+        ]
+    for answer in answers:
+        result = driver.resume(result, **answer)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.outputs["error"] == "too_many_attempts"
+    assert states(result)[-2] == "mfa-challenge:locked"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_oob_code_ends_without_sending_a_new_code(
+    logs: pytest.LogCaptureFixture,
+):
+    """An oob_code the tenant no longer knows (not one that expired) ends the run
+    instead of challenging again."""
+    email = {
+        "id": "email|dev_scripted",
+        "authenticator_type": "oob",
+        "oob_channel": "email",
+        "name": "a***@example.test",
+        "active": True,
+    }
+    challenge = {**PUSH_CHALLENGE, "binding_method": "prompt"}
+    refused = {"error": "invalid_grant", "error_description": "Invalid oob_code."}
+    app = Scripted(
+        scripted_mfa(
+            list=[(200, [email])],
+            challenge=[(200, challenge)],
+            mfa_oob=[(401, refused)],
+        )
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("mfa-challenge", mfa_token="Fe26.2**scripted-mfa-3")
+        assert result.state == "ask_binding_code"
+        result = driver.resume(result, binding_code="975310")
+
+    assert (result.outcome, result.state) == ("failure", "challenge_rejected")
+    assert result.message == (
+        "The tenant no longer accepts the challenge's oob_code; sign in again."
+    )
+    assert result.outputs == refused
+    assert app.requests.count("POST /mfa/challenge") == 1
     driver.assert_no_secret_leaked(logs)

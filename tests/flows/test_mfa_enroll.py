@@ -7,9 +7,21 @@ from collections.abc import Callable
 
 import pyotp
 import pytest
-from _flow_helpers import PASSWORD, PHONE, Driver, base_config
+from _flow_helpers import (
+    PASSWORD,
+    PHONE,
+    SCRIPTED_TOKENS,
+    Driver,
+    Scripted,
+    base_config,
+    edges,
+    mfa_token_of,
+    scripted_driver,
+)
+from _servers import serve_wsgi
 
 from mfaflow import RunResult
+from mfaflow.tenant import Lifetimes, Limit, Limits
 
 
 def sign_in(driver: Driver, user: str, **inputs: str) -> RunResult:
@@ -235,4 +247,391 @@ def test_mfa_token_cannot_enrol_a_second_factor(
         "The user already has an active authenticator, so an mfa_token cannot enrol "
         "another; use an access token for the MFA API with the enroll scope."
     )
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- codes that do not confirm ---------------------------------------------------------
+
+
+def wrong(code: str) -> str:
+    """A six-digit code that is not ``code``."""
+    return "000000" if code != "000000" else "111111"
+
+
+def test_wrong_binding_code_is_asked_again(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A wrong email code leaves the address unconfirmed and asks again."""
+    result = sign_in(driver, "new", factor="email")
+    code = driver.last_code("new@example.test", "email")
+
+    result = driver.resume(result, binding_code=wrong(code))
+
+    assert result.state == "ask_binding_code"
+    assert result.waiting_for[0].prompt == (
+        "That code was not accepted. "
+        "Enter the 6-digit code sent by email to confirm the enrolment."
+    )
+    assert active(driver, "new@example.test") == []
+    result = driver.resume(result, binding_code=code)
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_code_enrols_again_with_a_new_one(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A code entered after it expired makes the run enrol again, sending a new one."""
+    result = sign_in(driver, "new", factor="email")
+    old = driver.last_code("new@example.test", "email")
+    driver.advance(301)
+
+    result = driver.resume(result, binding_code=old)
+
+    assert result.state == "ask_binding_code"
+    assert result.waiting_for[0].prompt.startswith(
+        "The code expired, so a new one was sent. "
+    )
+    assert "mfa-enroll:count_expired_code --ok--> associate" in edges(result)
+    assert len(driver.tenant.outbox.messages(channel="email")) == 2
+    result = driver.resume(
+        result, binding_code=driver.last_code("new@example.test", "email")
+    )
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_too_many_wrong_binding_codes_fail(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """Three wrong codes end the enrolment, and the login with it."""
+    result = sign_in(driver, "new", factor="email")
+    code = driver.last_code("new@example.test", "email")
+    for _ in range(3):
+        result = driver.resume(result, binding_code=wrong(code))
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == (
+        "The code was not accepted 3 times; start the enrolment again."
+    )
+    assert result.outputs["error"] == "invalid_grant"
+    assert "mfa-enroll:too_many_wrong_codes" in [
+        f"{entry.flow}:{entry.state}" for entry in result.history
+    ]
+    assert active(driver, "new@example.test") == []
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("factor", ["otp", "email"])
+def test_tenant_lockout_ends_the_enrolment_as_locked(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture, factor: str
+):
+    """When the tenant refuses more codes, confirming the first code fails as locked."""
+    driver = serve(limits=Limits(otp_failures=Limit(2, 360)))
+    result = sign_in(driver, "new", factor=factor)
+    if factor == "otp":
+        secret = driver.barcode_secret(result)
+        answers = [{"otp": driver.wrong_totp(secret)}] * 2
+        answers.append({"otp": driver.totp(secret)})
+    else:
+        code = driver.last_code("new@example.test", "email")
+        answers = [{"binding_code": wrong(code)}] * 2 + [{"binding_code": code}]
+    for answer in answers:
+        result = driver.resume(result, **answer)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == (
+        "Too many wrong codes; the tenant refuses more attempts for this user "
+        "for a while."
+    )
+    assert result.outputs["error"] == "too_many_attempts"
+    assert active(driver, "new@example.test") == []
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- push enrolments that are not approved ---------------------------------------------
+
+
+def test_rejected_push_enrolment_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A push enrolment rejected on the device ends the login as a failure."""
+    result = sign_in(driver, "new", factor="push")
+    result = driver.resume(result)
+    driver.tenant.reject_push("new@example.test")
+
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == "The push enrolment was rejected on the device."
+    assert result.outputs["error"] == "access_denied"
+    assert "mfa-enroll:poll_push --access_denied--> rejected" in edges(result)
+    assert active(driver, "new@example.test") == []
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unanswered_push_enrolment_expires(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A push enrolment left unanswered past its 300 s ends the login as expired,
+    saying so."""
+    result = sign_in(driver, "new", factor="push")
+    result = driver.resume(result)
+    driver.advance(400)
+
+    result = driver.after_wait(result)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The push enrolment expired before it was approved; start again."
+    )
+    assert result.outputs == {"error": "invalid_grant"}
+    assert "mfa-enroll:poll_push --invalid_grant--> push_expired" in edges(result)
+    assert "mfa-challenge:enrol --expired--> enrolment_expired" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_slow_down_makes_push_enrolment_polling_wait_longer(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """slow_down while polling a push enrolment adds 5 seconds to the interval."""
+    driver = serve(limits=Limits(push_poll_interval=8.0))
+    result = sign_in(driver, "new", factor="push")
+    result = driver.resume(result)
+    waits = []
+    for _ in range(3):
+        assert result.resume_at is not None
+        waits.append(result.resume_at - driver.tenant.clock.now())
+        result = driver.after_wait(result)
+    driver.tenant.approve_push("new@example.test")
+    result = driver.after_wait(result)
+
+    # polled once the person has scanned: pending; 5 s later: too soon for the
+    # tenant, slow_down; then every 10 s.
+    assert waits == [5.0, 10.0, 10.0]
+    assert "mfa-enroll:poll_push --slow_down--> slow_down" in edges(result)
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    driver.assert_no_secret_leaked(logs)
+
+
+# -- tokens and requests the tenant refuses --------------------------------------------
+
+
+def test_access_token_without_enroll_scope_is_refused(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """An MFA API access token without the enroll scope cannot enrol."""
+    token = driver.start(
+        "mfa-api-token",
+        username="new@example.test",
+        password=PASSWORD,
+        scope="read:authenticators",
+    )
+    assert token.state == "got_access_token"
+
+    result = driver.start("mfa-enroll", mfa_token=token.outputs["token"], factor="otp")
+
+    assert (result.outcome, result.state) == ("failure", "missing_scope")
+    assert result.message == "The access token lacks the enroll scope of the MFA API."
+    assert result.outputs == {"error": "insufficient_scope"}
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("token", "event"),
+    [
+        ("Fe26.2**forged-mfa-token-41d", "invalid_grant"),
+        ("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.forged", "invalid_token"),
+    ],
+    ids=["mfa_token", "access_token"],
+)
+def test_forged_token_cannot_enrol(
+    driver: Driver, logs: pytest.LogCaptureFixture, token: str, event: str
+):
+    """A token the tenant never issued, of either kind, is refused for enrolment."""
+    result = driver.start("mfa-enroll", mfa_token=token, factor="otp")
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert result.message == (
+        "The tenant did not accept the token for enrolment; sign in again to get a "
+        "new one."
+    )
+    assert result.outputs == {"error": "invalid_grant"}
+    assert edges(result)[-1] == f"mfa-enroll:associate --{event}--> token_rejected"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_expired_mfa_token_cannot_enrol(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """An mfa_token that expired before the enrolment ends it as expired."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    token = mfa_token_of(driver, "new")
+    driver.advance(61)
+
+    result = driver.start("mfa-enroll", mfa_token=token, factor="otp")
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The token expired before the enrolment was confirmed; sign in again."
+    )
+    assert result.outputs == {"error": "expired_token"}
+    assert edges(result)[-1] == "mfa-enroll:associate --expired_token--> expired"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_enrolment_not_confirmed_in_time_expires(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """A first code entered after the mfa_token expired ends the enrolment, expired."""
+    driver = serve(lifetimes=Lifetimes(mfa_token=60))
+    token = mfa_token_of(driver, "new")
+    result = driver.start("mfa-enroll", mfa_token=token, factor="otp")
+    secret = driver.barcode_secret(result)
+    driver.advance(61)
+
+    result = driver.resume(result, otp=driver.totp(secret))
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert edges(result)[-1] == "mfa-enroll:confirm_otp --expired_token--> expired"
+    assert active(driver, "new@example.test") == []
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_send_limit_ends_the_enrolment_as_rate_limited(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """Once the tenant has sent as many text messages as it allows, enrolling a
+    phone fails as rate limited."""
+    driver = serve(limits=Limits(phone_sends=Limit(1, 3600)))
+    first = driver.start(
+        "mfa-enroll",
+        mfa_token=mfa_token_of(driver, "new"),
+        factor="sms",
+        phone_number=PHONE,
+    )
+    assert first.state == "ask_binding_code"
+
+    result = sign_in(driver, "new", factor="sms")
+    result = driver.resume(result, phone_number=PHONE)
+
+    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert result.message == (
+        "The tenant sent too many codes to this user recently; try again later."
+    )
+    assert result.outputs["error"] == "too_many_requests"
+    assert "mfa-enroll:associate --too_many_requests--> rate_limited" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_factor_fails_without_a_request(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """A factor that is not one of the five ends the run before anything is enrolled."""
+    token = mfa_token_of(driver, "new")
+
+    result = driver.start("mfa-enroll", mfa_token=token, factor="fax")
+
+    assert (result.outcome, result.state) == ("failure", "unknown_factor")
+    assert result.message == (
+        "The factor fax is not one of: otp, sms, voice, email, push."
+    )
+    assert result.outputs == {"error": "invalid_request"}
+    assert [entry.state for entry in result.history] == [
+        "start",
+        "route_factor",
+        "unknown_factor",
+    ]
+    assert driver.tenant.authenticators("new@example.test") == []
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_phone_number_given_as_input_is_not_asked(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """With phone_number among the inputs, the code is sent to it at once."""
+    token = mfa_token_of(driver, "new")
+
+    result = driver.start(
+        "mfa-enroll", mfa_token=token, factor="voice", phone_number=PHONE
+    )
+
+    assert result.state == "ask_binding_code"
+    assert "mfa-enroll:need_phone --ok--> associate" in edges(result)
+    message = driver.tenant.outbox.last(channel="voice")
+    assert message is not None
+    assert message.recipient == PHONE
+    result = driver.resume(
+        result, binding_code=driver.last_code("new@example.test", "voice")
+    )
+    assert (result.outcome, result.state) == ("success", "enrolled")
+    assert result.outputs["factor"] == "voice"
+    assert result.outputs["oob_channel"] == "voice"
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("field", ["oob_channel", "oob_channels"])
+def test_oob_channel_is_read_in_either_form(logs: pytest.LogCaptureFixture, field: str):
+    """The output oob_channel is the channel /mfa/associate answered, whether it
+    says oob_channel (real answers) or oob_channels (the reference pages)."""
+    channel: str | list[str] = "sms" if field == "oob_channel" else ["sms"]
+    enrolment = {
+        "authenticator_type": "oob",
+        field: channel,
+        "oob_code": "oob-scripted-enrol-1d93",
+        "binding_method": "prompt",
+        "recovery_codes": ["SCRIPTEDRECOVERYCODE0001"],
+    }
+    app = Scripted(
+        {
+            "POST /mfa/associate": [(200, enrolment)],
+            "POST /oauth/token mfa-oob": [(200, SCRIPTED_TOKENS)],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll",
+            mfa_token="Fe26.2**scripted-mfa-2",
+            factor="sms",
+            phone_number=PHONE,
+        )
+        result = driver.resume(result, binding_code="864209")
+
+    assert (result.outcome, result.state) == ("success", "enrolled")
+    assert result.outputs["oob_channel"] == "sms"
+    assert result.outputs["recovery_codes"] == ["SCRIPTEDRECOVERYCODE0001"]
+    assert app.received[0]["oob_channels"] == ["sms"]
+    assert app.received[-1]["binding_code"] == "864209"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unknown_oob_code_ends_the_enrolment(logs: pytest.LogCaptureFixture):
+    """An oob_code the tenant no longer knows (not one that expired) ends the
+    enrolment instead of enrolling again."""
+    enrolment = {
+        "authenticator_type": "oob",
+        "oob_channel": "email",
+        "oob_code": "oob-scripted-enrol-5c10",
+        "binding_method": "prompt",
+    }
+    refused = {"error": "invalid_grant", "error_description": "Invalid oob_code."}
+    app = Scripted(
+        {
+            "POST /mfa/associate": [(200, enrolment)],
+            "POST /oauth/token mfa-oob": [(401, refused)],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll", mfa_token="Fe26.2**scripted-mfa-4", factor="email"
+        )
+        result = driver.resume(result, binding_code="975310")
+
+    assert (result.outcome, result.state) == ("failure", "enrolment_rejected")
+    assert result.message == (
+        "The tenant no longer accepts the enrolment's oob_code; start the "
+        "enrolment again."
+    )
+    assert result.outputs == refused
+    assert app.requests.count("POST /mfa/associate") == 1
     driver.assert_no_secret_leaked(logs)

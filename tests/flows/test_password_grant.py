@@ -11,14 +11,16 @@ from _flow_helpers import (
     API,
     BROWSER_CLIENT,
     PASSWORD,
+    SCRIPTED_TOKENS,
     START,
     Driver,
-    FakeClock,
     Scripted,
+    assert_unreachable,
+    scripted_driver,
 )
 from _servers import closed_port, serve_wsgi
 
-from mfaflow import Client, Engine, RequestsTransport
+from mfaflow import InputError
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -158,114 +160,172 @@ def test_client_the_tenant_refuses_fails(
 
 
 @pytest.mark.parametrize(
-    ("status", "answer", "state", "error"),
+    ("status", "answer", "state", "error", "description"),
     [
         (
             401,
             {"error": "unauthorized", "error_description": "user is blocked"},
             "blocked",
             "unauthorized",
+            "user is blocked",
         ),
         (
             429,
             {"error": "too_many_attempts", "error_description": "Blocked."},
             "locked",
             "too_many_attempts",
+            "Blocked.",
         ),
         (
             429,
             {"error": "too_many_requests", "error_description": "Slow."},
             "rate_limited",
             "too_many_requests",
+            "Slow.",
         ),
-        (429, b"<html>Too many requests</html>", "rate_limited", None),
+        (
+            429,
+            b"<html>Too many requests</html>",
+            "rate_limited",
+            "http.429",
+            "The server answered http.429.",
+        ),
         (
             400,
             {"error": "password_leaked", "error_description": "Leaked."},
             "password_leaked",
             "password_leaked",
+            "Leaked.",
         ),
         (
             403,
             {"error": "invalid_user_password", "error_description": "Wrong."},
             "wrong_password",
             "invalid_user_password",
+            "Wrong.",
         ),
-        (200, b"<html>A login page</html>", "unreachable", "response.invalid"),
-        (418, {"error": "teapot", "error_description": "Odd."}, "failed", "teapot"),
+        (
+            200,
+            b"<html>A login page</html>",
+            "unreachable",
+            "response.invalid",
+            "The server answered response.invalid.",
+        ),
+        (
+            418,
+            {"error": "teapot", "error_description": "Odd."},
+            "failed",
+            "teapot",
+            "Odd.",
+        ),
     ],
 )
 def test_error_answers_end_in_clear_failures(
-    status: int, answer: Any, state: str, error: str | None
+    logs: pytest.LogCaptureFixture,
+    status: int,
+    answer: Any,
+    state: str,
+    error: str,
+    description: str,
 ):
-    """Each error answer of the token endpoint ends in its own failure state."""
+    """Each error answer of the token endpoint ends in its own failure state,
+    with the tenant's error and description as outputs and no secret shown."""
     app = Scripted([(status, answer)])
     with serve_wsgi(app) as url:
-        engine = Engine(
-            Client(url, "client"), transport=RequestsTransport(), clock=FakeClock()
-        )
-        result = engine.start(
-            "password-grant", {"username": "someone@example.test", "password": PASSWORD}
+        driver = scripted_driver(url)
+        result = driver.start(
+            "password-grant", username="someone@example.test", password=PASSWORD
         )
 
     assert (result.outcome, result.state) == ("failure", state)
-    assert result.outputs.get("error") == error
+    assert result.outputs == {
+        "error": error,
+        "error_description": description,
+    }
     assert result.message
     assert result.message.endswith(".")
+    assert "\n" not in result.message
     assert app.received[0]["grant_type"] == "password"
+    driver.assert_no_secret_leaked(logs)
 
 
 def test_server_errors_are_retried(logs: pytest.LogCaptureFixture):
     """Two 503 answers are retried after a wait, and the third attempt signs in."""
-    tokens = {"access_token": "at-0123456789", "token_type": "Bearer", "expires_in": 60}
     app = Scripted(
-        [(503, b"busy"), (503, {"error": "temporarily_unavailable"}), (200, tokens)]
+        [
+            (503, b"busy"),
+            (503, {"error": "temporarily_unavailable"}),
+            (200, SCRIPTED_TOKENS),
+        ]
     )
-    clock = FakeClock()
     with serve_wsgi(app) as url:
-        engine = Engine(
-            Client(url, "client"), transport=RequestsTransport(), clock=clock
-        )
-        result = engine.start(
-            "password-grant", {"username": "someone@example.test", "password": PASSWORD}
+        driver = scripted_driver(url)
+        result = driver.start(
+            "password-grant", username="someone@example.test", password=PASSWORD
         )
         waits = []
         while not result.ended:
             assert result.resume_at is not None
-            waits.append(result.resume_at - clock.now)
-            clock.now = result.resume_at
-            result = engine.resume(result.run_id)
+            waits.append(result.resume_at - driver.clock.now())
+            result = driver.after_wait(result)
 
     assert waits == [1.0, 2.0]
     assert len(app.received) == 3
-    assert result.outcome == "success"
-    assert result.outputs["access_token"] == "at-0123456789"
-    assert "at-0123456789" not in logs.text
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    assert result.outputs["access_token"] == SCRIPTED_TOKENS["access_token"]
+    assert result.outputs["refresh_token"] == SCRIPTED_TOKENS["refresh_token"]
+    driver.assert_no_secret_leaked(logs)
 
 
-def test_unreachable_tenant_fails_after_retries():
+def test_unreachable_tenant_fails_after_retries(logs: pytest.LogCaptureFixture):
     """A tenant that cannot be reached ends as unreachable after the retries."""
-    clock = FakeClock()
     issuer = f"http://127.0.0.1:{closed_port()}/"
-    engine = Engine(
-        Client(issuer, "client"), transport=RequestsTransport(), clock=clock
-    )
+    driver = scripted_driver(issuer)
 
-    result = engine.start(
-        "password-grant", {"username": "someone@example.test", "password": PASSWORD}
+    result = driver.start(
+        "password-grant", username="someone@example.test", password=PASSWORD
     )
     waits = 0
     while not result.ended:
-        assert result.resume_at is not None
-        clock.now = result.resume_at
         waits += 1
-        result = engine.resume(result.run_id)
+        result = driver.after_wait(result)
 
     assert waits == 2
-    assert (result.outcome, result.state) == ("failure", "unreachable")
-    assert result.outputs["error"] == "transport.connect"
-    assert result.message == (
-        f"The tenant at {issuer} could not be reached or gave no usable answer "
-        "(transport.connect)."
+    assert_unreachable(result, issuer)
+    assert driver.clock.now() == START + 3
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_step_up_false_stops_at_mfa_required(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """With step_up false, mfa_required ends the run with the mfa_token and the
+    requirements, for another flow to answer MFA its own way."""
+    result = driver.start(
+        "password-grant",
+        username="otp@example.test",
+        password=PASSWORD,
+        step_up="false",
     )
-    assert clock.now > START
+
+    assert (result.outcome, result.state) == ("success", "mfa_required")
+    assert result.message == (
+        "The password was accepted; the tenant asks for a second factor "
+        "(the output mfa_token)."
+    )
+    assert result.outputs["mfa_token"].startswith("Fe26.2**")
+    assert "mfa_token" in result.secret_outputs
+    assert result.outputs["mfa_requirements"] == {"challenge": [{"type": "otp"}]}
+    assert "mfa-challenge" not in {entry.flow for entry in result.history}
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_step_up_must_be_true_or_false(driver: Driver):
+    """A step_up other than true or false is refused before any request."""
+    with pytest.raises(InputError, match="'step_up' 'later' does not match"):
+        driver.start(
+            "password-grant",
+            username="otp@example.test",
+            password=PASSWORD,
+            step_up="later",
+        )

@@ -5,9 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _flow_helpers import PASSWORD, Driver
+from _flow_helpers import (
+    BROWSER_CLIENT,
+    PASSWORD,
+    SCRIPTED_TOKENS,
+    Driver,
+    Scripted,
+    assert_unreachable,
+    edges,
+    make_driver,
+    scripted_driver,
+    scripted_mfa,
+)
+from _servers import serve_wsgi
 
-from mfaflow.tenant import RefreshTokenPolicy
+from mfaflow.tenant import LoopbackServer, RefreshTokenPolicy, Tenant
 
 
 def refresh_token_of(driver: Driver, user: str = "plain") -> str:
@@ -145,4 +157,133 @@ def test_failed_step_up_fails_the_refresh(
 
     assert (result.outcome, result.state) == ("failure", "step_up_failed")
     assert result.message == "The push notification was rejected on the device."
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("client_id", "error"),
+    [("no-such-client", "invalid_client"), (BROWSER_CLIENT, "unauthorized_client")],
+)
+def test_client_the_tenant_refuses_fails(
+    driver: Driver,
+    served: LoopbackServer,
+    logs: pytest.LogCaptureFixture,
+    client_id: str,
+    error: str,
+):
+    """A refresh by an unknown client, or one without the grant, ends as
+    client_rejected, and the refresh token stays usable."""
+    token = refresh_token_of(driver)
+    other = make_driver(served, client_id)
+
+    result = other.start("refresh", refresh_token=token)
+
+    assert (result.outcome, result.state) == ("failure", "client_rejected")
+    assert result.outputs["error"] == error
+    assert result.message == (
+        f"The tenant did not accept the application ({error}); check the client id, "
+        "the client secret and the grant types the application may use."
+    )
+    assert driver.start("refresh", refresh_token=token).state == "refreshed"
+    other.secrets |= driver.secrets
+    other.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "error"),
+    [
+        (
+            (429, {"error": "too_many_requests", "error_description": "Slow."}),
+            "rate_limited",
+            "too_many_requests",
+        ),
+        ((429, b"<html>Too many requests</html>"), "rate_limited", "http.429"),
+        (
+            (400, {"error": "unsupported_grant_type", "error_description": "No."}),
+            "client_rejected",
+            "unsupported_grant_type",
+        ),
+    ],
+)
+def test_refusals_of_other_servers_fail_clearly(
+    logs: pytest.LogCaptureFixture,
+    answer: tuple[int, object],
+    state: str,
+    error: str,
+):
+    """A rate limit or an unsupported grant ends the refresh in its own failure."""
+    app = Scripted([answer])
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("refresh", refresh_token="rt-scripted-old-5e07")
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert result.outputs["error"] == error
+    assert result.message
+    assert app.received[0]["grant_type"] == "refresh_token"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_step_up_not_finished_in_time_expires(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """A step-up left unanswered for 10 minutes ends the refresh as expired."""
+    driver = serve(step_up_on_refresh="always")
+    login = driver.start(
+        "password-grant", username="otp@example.test", password=PASSWORD
+    )
+    login = driver.resume(login, otp=driver.totp())
+    result = driver.start("refresh", refresh_token=login.outputs["refresh_token"])
+    assert result.state == "ask_otp"
+    driver.advance(601)
+
+    result = driver.engine.resume(result.run_id)
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.message == (
+        "The mfa_token expired before the second factor was verified; sign in again."
+    )
+    assert result.outputs == {"error": "expired_token"}
+    assert "refresh:step_up --expired--> expired" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_unreachable_tenant_fails_after_retries(
+    tenant: Tenant, logs: pytest.LogCaptureFixture
+):
+    """A refresh while the tenant is down is retried twice, then ends as unreachable."""
+    with LoopbackServer(tenant) as server:
+        driver = make_driver(server)
+        token = refresh_token_of(driver)
+
+    result = driver.start("refresh", refresh_token=token)
+    result = driver.after_wait(driver.after_wait(result))
+
+    assert_unreachable(result, server.url)
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize("step_up", [False, True], ids=["refresh", "step-up"])
+def test_same_refresh_token_again_is_not_a_rotation(
+    logs: pytest.LogCaptureFixture, step_up: bool
+):
+    """A server that answers with the refresh token it was given has not rotated
+    it: rotated is false, and that token is the one to keep."""
+    old = "rt-scripted-kept-2b7e"
+    tokens = {**SCRIPTED_TOKENS, "refresh_token": old}
+    if step_up:
+        routes = scripted_mfa(mfa_otp=[(200, tokens)])
+    else:
+        routes = {"POST /oauth/token refresh_token": [(200, tokens)]}
+    app = Scripted(routes)
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("refresh", refresh_token=old)
+        if step_up:
+            result = driver.resume(result, otp="135790")
+
+    assert (result.outcome, result.state) == ("success", "refreshed")
+    assert result.outputs["rotated"] is False
+    assert result.outputs["refresh_token"] == old
+    assert result.outputs["access_token"] == SCRIPTED_TOKENS["access_token"]
     driver.assert_no_secret_leaked(logs)

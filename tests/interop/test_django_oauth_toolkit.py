@@ -75,10 +75,11 @@ class _HiddenFields(HTMLParser):
 def _browse(provider: Provider, authorize_url: str) -> str:
     """Sign the user in and consent in a browser; the URL the browser is sent back to.
 
-    Like a browser, this follows redirects up to the consent form, including
-    Django's APPEND_SLASH redirect from the URL the flow builds
-    (``<issuer>/authorize``) to the provider's ``<issuer>/authorize/`` (see
-    :func:`test_authorize_url_is_the_discovered_authorization_endpoint`).
+    The user's sign-in cookie is set as if they had signed in on the
+    provider's own pages. Like a browser, this opens the URL the flow built
+    (the discovered ``authorization_endpoint``, so no redirect happens on the
+    way), reads the consent form's hidden fields and posts them with
+    ``allow``; the provider's 302 names the callback URL.
     """
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -94,6 +95,7 @@ def _browse(provider: Provider, authorize_url: str) -> str:
 
     consent = browser.get(authorize_url, timeout=5)
     assert consent.status_code == 200, consent.text
+    assert consent.history == [], "the authorization endpoint redirected"
     form = _HiddenFields()
     form.feed(consent.text)
     answer = browser.post(
@@ -203,6 +205,29 @@ def test_refresh_rotates_and_the_old_token_is_revoked(
     assert _userinfo(provider, refreshed.outputs["access_token"]).status_code == 200
     assert (reused.outcome, reused.state) == ("failure", "revoked")
     assert reused.outputs["error"] == "invalid_grant"
+
+
+@password_grant_allowed
+def test_refresh_without_rotation_keeps_the_token(
+    provider: Provider, password_engine: mfaflow.Engine
+) -> None:
+    """A provider that does not rotate answers with the same refresh token,
+    which the flow keeps and does not report as rotated."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    old = _sign_in(password_engine, provider).outputs["refresh_token"]
+    keeping = {**settings.OAUTH2_PROVIDER, "ROTATE_REFRESH_TOKEN": False}
+    with override_settings(OAUTH2_PROVIDER=keeping):
+        refreshed = password_engine.start("refresh", {"refresh_token": old})
+        again = password_engine.start("refresh", {"refresh_token": old})
+
+    assert (refreshed.outcome, refreshed.state) == ("success", "refreshed")
+    assert refreshed.outputs["rotated"] is False
+    assert refreshed.outputs["refresh_token"] == old
+    assert (again.outcome, again.outputs["rotated"]) == ("success", False)
+    assert again.outputs["refresh_token"] == old
+    assert _userinfo(provider, again.outputs["access_token"]).status_code == 200
 
 
 # -- authorization code with PKCE --------------------------------------------------
