@@ -14,14 +14,28 @@ input's default. So no secret can leak into one.
 Output is deterministic: the same flow gives the same text, so generated
 diagrams can be committed and compared with a fresh rendering.
 
-Mermaid notes (checked against Mermaid 11, as GitHub renders it):
+Mermaid notes (checked with the real Mermaid 11.12, 11.16 and 11.17; GitHub
+renders Mermaid 11):
 
 - State ids are ``s_<name>`` (or ``x_<hex>`` for a name that is not a plain
   word), so no state can clash with a keyword such as ``end`` or ``note``.
-- A label runs to the end of its line and stops at ``:`` or ``;``; state
-  diagrams do not decode entity codes such as ``#58;``. So these characters,
-  and ``"``, ``<``, ``>``, ``&`` and ``%``, are replaced by look-alikes
-  (``retry: ...`` is written with U+2236 RATIO for the colon).
+- A label runs to the end of its line and stops at ``:`` or ``;``; its text
+  is then read as Markdown (``*a*`` and ``_a_`` turn italic), as HTML and as
+  KaTeX (between ``$$``). So every character that ends a label or means
+  something there (``: ; " < > & % # * ` ~ $`` and the backslash) is
+  written as an entity code such as ``#58;``, and so is an underscore that
+  is not between two letters or digits (``_a_``, not ``list_factors``).
+  Mermaid decodes entity codes in state and edge labels alike, after
+  reading the Markdown: the diagram shows ``retry: transport.*`` as written.
+- A state label of several lines (joined by ``<br>``) is read as HTML
+  before Markdown, which decodes the entity codes too early; so a state's
+  name is its label and what it does is its description (``s_x : ...``),
+  which Mermaid draws below a divider.
+- ``direction LR`` (or TB, BT, RL) anywhere in a line is read as a layout
+  statement, so the space after ``direction`` is written ``#32;``.
+- Mermaid draws one self-loop per state and drops the others: the
+  self-loops of a state are written as one edge, their labels one per line
+  (joined by ``<br>``).
 - State diagrams have no ``linkStyle``: an edge a run took ends its label
   with ``✓``. Visited states and the current state get their own classes,
   which only set the border, so they combine with the fill of a state's kind.
@@ -347,19 +361,18 @@ def _taken_index(graph: _Graph, flow: Flow, step: tuple[str, str, str]) -> int:
 
 # -- Mermaid -----------------------------------------------------------------
 
-# Characters that end or break a Mermaid label, with look-alikes to show.
-_MERMAID_SAFE = str.maketrans(
-    {":": "\u2236", ";": "\uff1b", '"': "\uff02", "<": "\u2039", ">": "\u203a"}
-    | {"&": "\uff06", "%": "\uff05"}
-    | dict.fromkeys("\n\r\t", " ")
-)
+# Characters that end a Mermaid label, or mean something to Markdown, HTML or
+# KaTeX, as entity codes.
+_MERMAID_CODED = str.maketrans({char: f"#{ord(char)};" for char in ':;"<>&%#*`~\\$'})
 
 
 def _mermaid_text(text: str) -> str:
-    # Mermaid reads "direction TB" (and BT, RL, LR) anywhere on a line as a
-    # layout statement; a zero-width space after the word defuses it.
-    text = text.translate(_MERMAID_SAFE)
-    return re.sub(r"(?i)(direction)(?=\s)", "\\1\u200b", text)
+    """``text`` as a Mermaid label shows it, on one line and as written."""
+    text = re.sub(r"\s", " ", text).translate(_MERMAID_CODED)
+    # An underscore between two letters or digits cannot start or end
+    # emphasis, so state and event names stay readable in the source.
+    text = re.sub(r"(?<![^\W_])_|_(?![^\W_])", "#95;", text)
+    return re.sub(r"(?i)(direction) ", r"\1#32;", text)
 
 
 def to_mermaid(flow: Flow, *, run: RunPath | None = None) -> str:
@@ -375,11 +388,10 @@ def to_mermaid(flow: Flow, *, run: RunPath | None = None) -> str:
     lines = ["stateDiagram-v2", f"    %% {_mermaid_text(header)}"]
     lines += [f"    classDef {name} {_mermaid_class(name)}" for name in looks]
     for node in graph.nodes:
-        label = "<br>".join(
-            _mermaid_text(part) for part in (node.title, node.detail) if part
-        )
-        lines.append(f'    state "{label}" as {node.id}')
-    lines += [_mermaid_edge(edge) for edge in graph.edges]
+        lines.append(f'    state "{_mermaid_text(node.title)}" as {node.id}')
+        if node.detail:
+            lines.append(f"    {node.id} : {_mermaid_text(node.detail)}")
+    lines += _mermaid_edges(graph.edges)
     lines += [
         f"    class {','.join(_with_class(graph, name))} {name}" for name in looks
     ]
@@ -396,13 +408,31 @@ def _mermaid_class(name: str) -> str:
     return f"stroke:{_BORDER[name]},stroke-width:{_BORDER_WIDTH[name]}px"
 
 
-def _mermaid_edge(edge: _Edge) -> str:
-    ends = [
-        "[*]" if node in (_START, _END) else node for node in (edge.source, edge.target)
+def _mermaid_edges(edges: tuple[_Edge, ...]) -> list[str]:
+    """One line per edge, but one for all the self-loops of a state."""
+    loops: dict[str, list[_Edge]] = {}
+    for edge in edges:
+        if edge.source == edge.target:
+            loops.setdefault(edge.source, []).append(edge)
+
+    lines = []
+    for edge in edges:
+        if edge.source != edge.target:
+            lines.append(_mermaid_edge(edge.source, edge.target, [edge]))
+        elif edge is loops[edge.source][0]:
+            lines.append(_mermaid_edge(edge.source, edge.source, loops[edge.source]))
+    return lines
+
+
+def _mermaid_edge(source: str, target: str, group: list[_Edge]) -> str:
+    ends = ["[*]" if node in (_START, _END) else node for node in (source, target)]
+    shown = [
+        " ".join(part for part in (edge.label, "✓" if edge.taken else "") if part)
+        for edge in group
     ]
-    label = " ".join(part for part in (edge.label, "✓" if edge.taken else "") if part)
+    label = "<br>".join(_mermaid_text(text) for text in shown if text)
     line = f"    {ends[0]} --> {ends[1]}"
-    return f"{line} : {_mermaid_text(label)}" if label else line
+    return f"{line} : {label}" if label else line
 
 
 # -- Graphviz ----------------------------------------------------------------
