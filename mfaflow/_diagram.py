@@ -48,6 +48,7 @@ import logging
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload
@@ -85,6 +86,7 @@ _NO_DOT = (
     "mermaid or dot."
 )
 _DIGEST = re.compile(r"mfaflow dot sha256 ([0-9a-f]{64})")
+_SVG = "{http://www.w3.org/2000/svg}"
 _MARKER = "drawn by mfaflow."
 
 # Pseudo-nodes; state ids always start with "s_" or "x_", so these never clash.
@@ -646,9 +648,10 @@ def check_all(flows: Iterable[Flow], out_dir: str | Path) -> list[str]:
 
     A ``.mmd`` file and the README must equal a fresh rendering byte for
     byte. An SVG is current when the digest in its comment is the SHA-256 of
-    the flow's DOT text now: the check needs no Graphviz and does not depend
-    on its version. Diagrams drawn by mfaflow for flows not given are listed
-    too, as due for removal.
+    the flow's DOT text now, and it parses as an SVG document whose nodes
+    are those of the DOT text: the check needs no Graphviz and does not
+    depend on its version. Diagrams drawn by mfaflow for flows not given are
+    listed too, as due for removal.
 
     Raises:
         DiagramError: two flows share a name, or a name cannot name a file.
@@ -689,8 +692,32 @@ def _current(flows: Mapping[str, Flow], path: Path) -> bool:
         return False
     if path.suffix != ".svg":
         return stored == _expected(flows, path.name)
+    return _svg_current(flows[path.stem], stored)
+
+
+def _svg_current(flow: Flow, stored: bytes) -> bool:
+    """Whether ``stored`` is a whole SVG that Graphviz drew from the DOT text now.
+
+    It must carry the digest of that text, parse as XML with an ``<svg>``
+    root, and draw exactly the nodes of the DOT text: a file cut short or
+    edited by hand is due, even with the right digest.
+    """
     found = _DIGEST.search(stored.decode(errors="replace"))
-    return found is not None and found.group(1) == _digest(to_dot(flows[path.stem]))
+    if found is None or found.group(1) != _digest(to_dot(flow)):
+        return False
+    try:
+        # Expat, as Python 3.11 and later ship it, refuses entity expansion
+        # attacks; the file is only read for its node titles.
+        root = ElementTree.fromstring(stored)  # noqa: S314
+    except ElementTree.ParseError:
+        return False
+    drawn = [
+        group.findtext(f"{_SVG}title")
+        for group in root.iter(f"{_SVG}g")
+        if group.get("class") == "node"
+    ]
+    nodes = [_START, _END, *(node.id for node in _graph(flow, None).nodes)]
+    return root.tag == f"{_SVG}svg" and sorted(map(str, drawn)) == sorted(nodes)
 
 
 def _expected(flows: Mapping[str, Flow], name: str) -> bytes | None:

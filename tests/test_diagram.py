@@ -566,6 +566,27 @@ def test_svg_check_ignores_the_graphviz_version(tmp_path: Path) -> None:
     assert check_all(flows, tmp_path) == []
 
 
+@needs_dot
+def test_svg_cut_short_or_edited_is_redrawn(tmp_path: Path) -> None:
+    """An SVG with the right digest that is cut short or lacks a node is redrawn."""
+    flows = [small_flow("one"), small_flow("two")]
+    write_all(flows, tmp_path)
+    whole = (tmp_path / "one.svg").read_bytes()
+    (tmp_path / "one.svg").write_bytes(whole[: len(whole) // 2])
+    edited = re.sub(
+        r'<g id="node\d+" class="node">\s*<title>s_done</title>.*?</g>',
+        "",
+        (tmp_path / "two.svg").read_text(),
+        flags=re.S,
+    )
+    (tmp_path / "two.svg").write_text(edited)
+
+    assert check_all(flows, tmp_path) == ["one.svg", "two.svg"]
+    assert write_all(flows, tmp_path) == [tmp_path / "one.svg", tmp_path / "two.svg"]
+    assert (tmp_path / "one.svg").read_bytes() == whole
+    assert check_all(flows, tmp_path) == []
+
+
 def test_write_all_without_dot_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -674,6 +695,24 @@ def test_committed_diagrams_are_current() -> None:
     stale = check_all([load_flow(path) for path in SHIPPED], REPO / "diagrams")
 
     assert stale == [], f"stale diagrams {stale}; run: {REGENERATE_COMMAND}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "diagrams").glob("*.svg")), ids=lambda path: path.stem
+)
+def test_committed_svg_is_a_whole_drawing(path: Path) -> None:
+    """Each committed SVG parses as SVG and draws exactly the DOT text's nodes."""
+    nodes, _ = dot_graph(to_dot(load_flow(REPO / "flows" / f"{path.stem}.yaml")))
+
+    root = ET.fromstring(path.read_bytes())
+
+    assert root.tag == f"{SVG}svg"
+    titles = [
+        g.findtext(f"{SVG}title")
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "node"
+    ]
+    assert sorted(map(str, titles)) == sorted(nodes)
 
 
 ENGINE_FLOW = """\
