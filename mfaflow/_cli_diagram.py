@@ -8,14 +8,14 @@ from typing import Any
 
 import click
 
-from ._catalog import Catalog
+from ._catalog import Catalog, shipped_flows_dir
 from ._cli_options import FLOWS_OPTION, STORE_OPTION, Failure, flow_target, store_path
 from ._cli_show import load_checked
 from ._diagram import (
     FORMATS,
-    REGENERATE_COMMAND,
     RunPath,
     check_all,
+    regenerate_command,
     render,
     run_path,
     write_all,
@@ -47,14 +47,18 @@ __all__ = ["diagram"]
     "--run", "run_id", metavar="RUN_ID", help="Highlight the path of this stored run."
 )
 @click.option(
-    "--all", "draw_all", is_flag=True, help="Draw every flow into the folder -o names."
+    "--all",
+    "draw_all",
+    is_flag=True,
+    help="Draw every flow into the folder -o names: those of the --flows "
+    "folders if given, else the shipped ones.",
 )
 @click.option(
     "--check",
     "check_dir",
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Exit 1 listing the diagrams in DIR that are out of date.",
+    help="Exit 1 listing the diagrams in DIR that --all would change.",
 )
 @FLOWS_OPTION
 @STORE_OPTION
@@ -72,20 +76,21 @@ def diagram(
 
     FLOW is a flow's name or file; with --run, the path of the stored run
     RUN_ID is highlighted, and FLOW may be left out. With --all -o DIR,
-    draw every flow (Mermaid and SVG, with a README); with --check DIR,
+    draw every flow (Mermaid and SVG, with a README): the flows of the
+    --flows folders when given, else the shipped flows. With --check DIR,
     tell whether such a folder is up to date.
     """
     catalog = Catalog(flow_dirs)
     if check_dir is not None:
         _refuse_with("--check", flow=flow, run=run_id, all=draw_all, output=output)
-        _check(_every_flow(catalog), check_dir)
+        _check(_every_flow(flow_dirs), check_dir, flow_dirs)
     elif draw_all:
         _refuse_with("--all", flow=flow, run=run_id)
         if output is None:
             raise click.UsageError(
                 "--all needs -o DIR, the folder to draw the diagrams in."
             )
-        _write_all(_every_flow(catalog), output)
+        _write_all(_every_flow(flow_dirs), output)
     else:
         document = _stored_run(store, run_id) if run_id else None
         chosen = _chosen_flow(flow, document, catalog)
@@ -102,19 +107,21 @@ def _refuse_with(option: str, **given: Any) -> None:
         raise click.UsageError(f"{option} cannot be combined with {names}.")
 
 
-def _every_flow(catalog: Catalog) -> list[Flow]:
-    files = catalog.files()
+def _every_flow(flow_dirs: tuple[Path, ...]) -> list[Flow]:
+    """The flows of ``flow_dirs``, or the shipped flows when none is given."""
+    known = Catalog(flow_dirs).names()
+    files = Catalog(flow_dirs or (shipped_flows_dir(),), shipped=False).files()
     if not files:
         raise Failure(["No flows were found to draw."])
-    return [load_checked(path, files.keys()) for path in files.values()]
+    return [load_checked(path, known) for path in files.values()]
 
 
-def _check(flows: list[Flow], folder: Path) -> None:
+def _check(flows: list[Flow], folder: Path, flow_dirs: tuple[Path, ...]) -> None:
     stale = check_all(flows, folder)
     for name in stale:
         click.echo(folder / name)
     if stale:
-        command = REGENERATE_COMMAND.replace("diagrams/", str(folder))
+        command = regenerate_command(folder, flow_dirs)
         raise Failure(
             [f"{len(stale)} diagram files in {folder} are out of date; run: {command}"]
         )

@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
@@ -65,6 +67,7 @@ __all__ = [
     "DiagramError",
     "RunPath",
     "check_all",
+    "regenerate_command",
     "render",
     "run_path",
     "to_dot",
@@ -77,8 +80,21 @@ logger = logging.getLogger(__name__)
 #: The formats :func:`render` knows.
 FORMATS = ("mermaid", "dot", "svg", "png")
 
-#: The command that regenerates the committed diagrams, named in their README.
-REGENERATE_COMMAND = "mfaflow diagram --all -o diagrams/"
+
+def regenerate_command(
+    out_dir: str | os.PathLike[str], flow_dirs: Iterable[str | os.PathLike[str]] = ()
+) -> str:
+    """The ``mfaflow`` command that draws the flows of ``flow_dirs`` into ``out_dir``.
+
+    Without ``flow_dirs`` the command draws the flows shipped with mfaflow.
+    """
+    flows = "".join(f" --flows {shlex.quote(os.fspath(path))}" for path in flow_dirs)
+    return f"mfaflow diagram --all{flows} -o {shlex.quote(os.fspath(out_dir))}"
+
+
+#: The command that regenerates the committed diagrams from the flows of a
+#: checkout (not those of the installed package), named in their README.
+REGENERATE_COMMAND = regenerate_command("diagrams/", ["flows/"])
 
 _NO_DOT = (
     "Graphviz's 'dot' program was not found on PATH; install it (Debian/Ubuntu: "

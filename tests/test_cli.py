@@ -13,6 +13,7 @@ import json
 import os
 import re
 import selectors
+import shlex
 import shutil
 import signal
 import stat
@@ -32,6 +33,7 @@ from click.testing import CliRunner, Result
 from mfaflow._catalog import shipped_flows_dir
 from mfaflow._cli import cli
 from mfaflow._crypto import generate_key
+from mfaflow._diagram import REGENERATE_COMMAND
 from mfaflow._store import SQLiteStore, StoredRun
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer, Tenant
 
@@ -45,6 +47,11 @@ ACCESS_TOKEN = "access-token-never-printed-77c2"
 SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
 
 OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None and not os.environ.get("CI"),
+    reason="Graphviz's 'dot' is not installed (apt-get install graphviz)",
+)
 
 LOGIN_FLOW = """\
 mfaflow: 1
@@ -1032,12 +1039,64 @@ def test_diagram_check_lists_stale_files(flow_file: Path, tmp_path: Path) -> Non
 
     assert result.exit_code == 1
     assert str(folder / "otp-login.mmd") in result.stdout.splitlines()
-    assert "mfaflow diagram --all -o" in result.stderr
+    command = f"mfaflow diagram --all --flows {flow_file.parent} -o {folder}"
+    assert result.stderr.endswith(f"; run: {command}\n")
 
 
-@pytest.mark.skipif(
-    shutil.which("dot") is None, reason="Graphviz's dot program is not installed"
-)
+@needs_dot
+def test_diagram_check_names_the_command_that_redraws_the_same_flows(
+    flow_file: Path, tmp_path: Path
+) -> None:
+    """The command `--check` names redraws the folder from the same flows only."""
+    folder = tmp_path / "my" / "d"
+    flows = ["--flows", str(flow_file.parent)]
+    assert invoke(["diagram", "--all", "-o", str(folder), *flows]).exit_code == 0
+    flow_file.write_text(LOGIN_FLOW.replace("then a one-time code", "then a code"))
+
+    stale = invoke(["diagram", "--check", str(folder), *flows])
+    command = shlex.split(stale.stderr.rpartition("; run: ")[2])
+    redrawn = invoke(command[1:])
+
+    assert stale.exit_code == 1
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout == f"wrote {folder / 'README.md'}\n"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "README.md",
+        "otp-login.mmd",
+        "otp-login.svg",
+    ]
+    assert invoke(["diagram", "--check", str(folder), *flows]).exit_code == 0
+
+
+def test_the_regeneration_command_draws_the_flows_of_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented command reads flows/ of the folder it runs in, not the package."""
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "flows", tmp_path / "flows")
+    shutil.copytree(root / "diagrams", tmp_path / "diagrams")
+    changed = tmp_path / "flows" / "refresh.yaml"
+    changed.write_text(
+        re.sub(
+            r"^summary: .*$", "summary: Changed here.", changed.read_text(), flags=re.M
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+
+    stale = invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"])
+    redrawn = invoke(shlex.split(REGENERATE_COMMAND)[1:])
+
+    assert stale.exit_code == 1
+    assert stale.stderr.endswith(" --flows flows -o diagrams\n")
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout == "wrote diagrams/README.md\n"
+    assert "\nChanged here.\n" in (tmp_path / "diagrams" / "README.md").read_text()
+    assert (
+        invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"]).exit_code == 0
+    )
+
+
+@needs_dot
 def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
     """`diagram --all -o DIR` draws every flow so that `--check DIR` then passes."""
     folder = tmp_path / "diagrams"

@@ -715,6 +715,13 @@ def test_committed_svg_is_a_whole_drawing(path: Path) -> None:
     assert sorted(map(str, titles)) == sorted(nodes)
 
 
+def test_the_regeneration_command_is_documented() -> None:
+    """The README and the diagrams' README name the command the check names."""
+    assert REGENERATE_COMMAND == "mfaflow diagram --all --flows flows/ -o diagrams/"
+    for readme in (REPO / "README.md", REPO / "diagrams" / "README.md"):
+        assert REGENERATE_COMMAND in readme.read_text(encoding="utf-8")
+
+
 ENGINE_FLOW = """\
 mfaflow: 1
 name: step-up
