@@ -203,26 +203,33 @@ def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
     assert waits == {("s_poll", "s_poll"), ("s_request_token", "s_request_token")}
 
 
-def test_dot_escapes_quotes_and_backslashes() -> None:
-    """Quotes, backslashes and newlines in names stay inside their DOT string."""
-    name = 'say "hi" \\ bye\nnow'
-    flow = Flow(
+def quoted_flow() -> Flow:
+    """A flow with an event of quotes, a backslash and a line break."""
+    return Flow(
         name="quoted",
         initial="a",
         states={
-            "a": State("a", "pass", transitions=(t(name, "b"),)),
+            "a": State("a", "pass", transitions=(t('say "hi" \\ bye\nnow', "b"),)),
             "b": State("b", "final"),
         },
     )
 
-    _, edges = dot_graph(to_dot(flow))
+
+def test_dot_escapes_quotes_and_backslashes() -> None:
+    """Quotes, backslashes and newlines in names stay inside their DOT string."""
+    _, edges = dot_graph(to_dot(quoted_flow()))
 
     assert edges[1][2]["label"] == 'say \\"hi\\" \\\\ bye\\nnow'
-    if shutil.which("dot"):
-        svg = ET.fromstring(render(flow, "svg"))
-        texts = [node.text for node in svg.iter(f"{SVG}text")]
-        first = texts.index('say "hi" \\ bye')  # DOT's \n breaks the line
-        assert texts[first + 1] == "now"
+
+
+@needs_dot
+def test_svg_shows_quotes_and_backslashes_as_written() -> None:
+    """Graphviz draws the quoted name as written, its line break as a new line."""
+    svg = ET.fromstring(render(quoted_flow(), "svg"))
+
+    texts = [node.text for node in svg.iter(f"{SVG}text")]
+    first = texts.index('say "hi" \\ bye')
+    assert texts[first + 1] == "now"
 
 
 @needs_dot
@@ -307,26 +314,42 @@ def test_unknown_format_lists_the_choices() -> None:
 # -- secrets -------------------------------------------------------------------
 
 
-def test_no_secret_reaches_any_diagram(tmp_path: Path) -> None:
+def assert_no_secret(texts: list[str]) -> None:
+    for text in texts:
+        assert SECRET not in text
+        assert "${" not in text
+        assert "issuer.example" not in text
+
+
+def test_no_secret_reaches_any_diagram() -> None:
     """No default, template, save, with, body, URL secret or output is drawn."""
     flow = full_flow()
     run = run_path(step_up_history(flow)[:2], "request_token")
+
     texts = [
         to_mermaid(flow),
         to_dot(flow),
         to_mermaid(flow, run=run),
         to_dot(flow, run=run),
     ]
-    if shutil.which("dot"):
-        texts.append(render(flow, "svg", run=run).decode())
-        write_all([flow], tmp_path)
-        texts += [path.read_text() for path in sorted(tmp_path.iterdir())]
 
-    for text in texts:
-        assert SECRET not in text
-        assert "${" not in text
-        assert "issuer.example" not in text
+    assert_no_secret(texts)
     assert "GET /poll" in texts[0]
+
+
+@needs_dot
+def test_no_secret_reaches_an_svg_or_the_committed_files(tmp_path: Path) -> None:
+    """Neither an SVG of a run nor any file write_all writes shows a secret."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:2], "request_token")
+
+    svg = render(flow, "svg", run=run).decode()
+    write_all([flow], tmp_path)
+
+    written = [path.read_text() for path in sorted(tmp_path.iterdir())]
+    assert len(written) == 3
+    assert_no_secret([svg, *written])
+    assert "GET /poll" in svg
 
 
 # -- runs ------------------------------------------------------------------------
