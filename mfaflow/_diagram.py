@@ -51,7 +51,7 @@ import shlex
 import shutil
 import subprocess
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol, overload
 from urllib.parse import urlsplit
@@ -60,6 +60,7 @@ from attrs import evolve, frozen
 
 from ._errors import MfaflowError
 from ._model import Condition, Flow, State, Transition, event_matches
+from ._run import HistoryEntry, RunResult
 
 __all__ = [
     "FORMATS",
@@ -143,29 +144,49 @@ class _HasToDict(Protocol):
 
 
 def run_path(
-    history: Iterable[Mapping[str, Any] | _HasToDict],
+    run: RunResult | Iterable[Mapping[str, Any] | _HasToDict],
     current: str | None = None,
     *,
     flow: str | None = None,
 ) -> RunPath:
-    """The path of a run, from its history.
+    """The path of a run through one of its flows, from the run's history.
+
+    ``run_path(result)`` gives the path of a :class:`RunResult` (what
+    :meth:`Engine.start` and :meth:`Engine.resume` return) through the flow
+    it started, and ``run_path(result, flow="mfa-challenge")`` its path
+    through a sub-flow, such as the one where a login waits for a code.
 
     Args:
-        history: the run's history entries, oldest first: mappings with
+        run: a :class:`RunResult`, or the run's history entries, oldest
+            first: mappings with ``flow`` (the flow of the entry),
             ``state`` (the state entered), ``from`` (the state left, or
             ``None`` for a start) and ``event`` (what led there), or objects
-            with a ``to_dict()`` giving such a mapping.
-        current: the state where the run stands, or ``None``.
-        flow: when given, only entries whose ``flow`` is this name count, which
-            leaves out the states of sub-flows run inside the same run.
+            with a ``to_dict()`` giving such a mapping (as stored runs and
+            :attr:`RunResult.history` hold them).
+        current: the state to mark as where the run stands. For a
+            :class:`RunResult` it is found when not given: the state the run
+            stands in within ``flow``, or none when the run has ended or
+            does not stand in that flow. For history entries it is ``None``
+            unless given.
+        flow: only the entries of this flow count, which leaves out the
+            states of the other flows run inside the same run. For a
+            :class:`RunResult` it is the flow the run started unless given;
+            for history entries every entry counts unless it is given.
 
     Raises:
         DiagramError: an entry has no state name.
     """
+    if isinstance(run, RunResult):
+        flow = run.flow if flow is None else flow
+        if current is None and not run.ended:
+            current = _standing_state(run.history, flow)
+        history: Iterable[Mapping[str, Any] | _HasToDict] = run.history
+    else:
+        history = run
+
     visited: list[str] = []
     taken: list[tuple[str, str, str]] = []
-    for index, entry in enumerate(history):
-        raw = entry if isinstance(entry, Mapping) else entry.to_dict()
+    for index, raw in enumerate(_entries(history)):
         if flow is not None and raw.get("flow", flow) != flow:
             continue
         state, source, event = raw.get("state"), raw.get("from"), raw.get("event")
@@ -178,6 +199,31 @@ def run_path(
         if source is not None:
             taken.append((str(source), "" if event is None else str(event), state))
     return RunPath(tuple(visited), current, tuple(taken))
+
+
+def _entries(
+    history: Iterable[Mapping[str, Any] | _HasToDict],
+) -> Iterator[Mapping[str, Any]]:
+    for entry in history:
+        yield entry if isinstance(entry, Mapping) else entry.to_dict()
+
+
+def _standing_state(history: Iterable[HistoryEntry], flow: str) -> str | None:
+    """The state the run stands in within ``flow``, from its history alone.
+
+    The history is replayed on a stack of frames: a start (an entry without
+    ``from``) opens a frame, and a transition of a frame further down ends
+    the frames above it (a sub-flow that finished, or a run that expired
+    in an outer flow).
+    """
+    frames: list[tuple[str, str]] = []
+    for entry in history:
+        if entry.source is not None:
+            while frames and frames[-1] != (entry.flow, entry.source):
+                frames.pop()
+            frames[-1:] = []
+        frames.append((entry.flow, entry.state))
+    return next((state for name, state in reversed(frames) if name == flow), None)
 
 
 # -- the neutral graph ---------------------------------------------------
@@ -329,8 +375,15 @@ def _after(seconds: Any) -> str:
 
 
 def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
+    if run.current is not None and run.current not in flow.states:
+        raise DiagramError(
+            f"The run stands in the state {run.current!r}, which the flow "
+            f"{flow.name!r} does not have; a run waiting in a sub-flow stands in "
+            "that sub-flow's state, so pass the RunResult itself to run_path, or "
+            "name the sub-flow with flow= and draw that flow."
+        )
     named = [*run.visited, *(name for step in run.taken for name in step[::2])]
-    for name in [*named, *([run.current] if run.current is not None else [])]:
+    for name in named:
         if name not in flow.states:
             raise DiagramError(
                 f"The run names the state {name!r}, which the flow {flow.name!r} "

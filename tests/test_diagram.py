@@ -43,6 +43,7 @@ from mfaflow._model import (
     RetryRule,
     State,
 )
+from mfaflow._run import HistoryEntry, RunResult
 from mfaflow._transport import MockTransport, Response
 
 REPO = Path(__file__).resolve().parent.parent
@@ -510,9 +511,10 @@ def test_run_that_does_not_fit_the_flow_is_refused() -> None:
 
     with pytest.raises(
         DiagramError,
-        match=r"names the state 'nowhere', which the flow 'every-feature' does not",
+        match=r"^The run names the state 'nowhere', which the flow 'every-feature' "
+        r"does not have; was it started from another version of the flow\?$",
     ):
-        to_mermaid(flow, run=RunPath(visited=("make_pkce",), current="nowhere"))
+        to_mermaid(flow, run=RunPath(visited=("make_pkce", "nowhere")))
     with pytest.raises(
         DiagramError,
         match=r"from 'make_pkce' to 'end' on the event 'ok', but the flow "
@@ -817,3 +819,120 @@ def test_a_run_of_the_engine_is_drawn() -> None:
         ("verify", "done"),
         ("done", "[*]"),
     }
+
+
+OUTER_FLOW = """\
+mfaflow: 1
+name: outer
+initial: request_token
+states:
+  request_token:
+    call: {method: POST, url: /oauth/token, form: {grant_type: password}}
+    on: {ok: done, mfa_required: step_up}
+  step_up:
+    flow: inner
+    on: {success: done, failure: rejected}
+  done: {final: true}
+  rejected: {final: true, outcome: failure}
+"""
+INNER_FLOW = """\
+mfaflow: 1
+name: inner
+initial: ask_code
+states:
+  ask_code:
+    input: {otp: {secret: true}}
+    on: {ok: verify}
+  verify:
+    call: {method: POST, url: /oauth/token, form: {otp: '${inputs.otp}'}}
+    on: {ok: verified}
+  verified: {final: true}
+"""
+
+
+def step_up_engine(folder: Path) -> Engine:
+    """An engine for OUTER_FLOW and INNER_FLOW in ``folder``: a step-up, then tokens."""
+    (folder / "outer.yaml").write_text(OUTER_FLOW)
+    (folder / "inner.yaml").write_text(INNER_FLOW)
+    bodies = iter([(403, {"error": "mfa_required"}), (200, {"access_token": SECRET})])
+
+    def answer(request: Any) -> Any:
+        status, body = next(bodies)
+        headers = {"Content-Type": "application/json"}
+        return Response(status, headers, json.dumps(body).encode())
+
+    client = Client("https://tenant.example.test/", "app")
+    return Engine(client, transport=MockTransport(answer), flow_paths=[folder])
+
+
+def test_run_path_of_a_run_result_marks_where_it_stands_in_each_flow(
+    tmp_path: Path,
+) -> None:
+    """A RunResult waiting in a sub-flow gives each flow its own part of the run."""
+    engine = step_up_engine(tmp_path)
+    outer, inner = (load_flow(tmp_path / f"{n}.yaml") for n in ("outer", "inner"))
+
+    waiting = engine.start("outer", {})
+
+    assert waiting.state == "ask_code"
+    assert run_path(waiting) == RunPath(
+        visited=("request_token", "step_up"),
+        current="step_up",
+        taken=(("request_token", "mfa_required", "step_up"),),
+    )
+    assert run_path(waiting, flow="inner") == RunPath(("ask_code",), "ask_code")
+    drawn = parse(to_mermaid(outer, run=run_path(waiting)))
+    assert drawn.named_class("current") == {"step_up"}
+    assert drawn.named_class("visited") == {"request_token"}
+    inside = parse(to_mermaid(inner, run=run_path(waiting, flow="inner")))
+    assert inside.named_class("current") == {"ask_code"}
+
+
+def test_run_path_of_an_ended_run_result_marks_no_current_state(
+    tmp_path: Path,
+) -> None:
+    """An ended RunResult's path has every state it entered and no current state."""
+    engine = step_up_engine(tmp_path)
+    waiting = engine.start("outer", {})
+
+    ended = engine.resume(waiting.run_id, {"otp": "123456"})
+
+    assert run_path(ended) == RunPath(
+        visited=("request_token", "step_up", "done"),
+        taken=(
+            ("request_token", "mfa_required", "step_up"),
+            ("step_up", "success", "done"),
+        ),
+    )
+    assert run_path(ended, flow="inner").visited == ("ask_code", "verify", "verified")
+    assert run_path(ended, flow="inner").current is None
+
+
+def test_run_path_of_a_run_result_out_of_a_finished_sub_flow() -> None:
+    """Once a sub-flow has ended, a run standing in its parent stands nowhere in it."""
+    history = [
+        HistoryEntry("outer", "request_token", None, None, 0.0),
+        HistoryEntry("outer", "step_up", "request_token", "mfa_required", 1.0),
+        HistoryEntry("inner", "ask_code", None, None, 2.0),
+        HistoryEntry("outer", "ask_again", "step_up", "expired", 3.0),
+    ]
+    result = RunResult("r1", "outer", "waiting", "ask_again", history=tuple(history))
+
+    assert run_path(result).current == "ask_again"
+    assert run_path(result, flow="inner") == RunPath(("ask_code",))
+
+
+def test_a_sub_flow_state_given_as_current_is_refused_with_the_way_out(
+    tmp_path: Path,
+) -> None:
+    """The innermost state of a run, given for its outer flow, is refused clearly."""
+    engine = step_up_engine(tmp_path)
+    waiting = engine.start("outer", {})
+    outer = load_flow(tmp_path / "outer.yaml")
+
+    with pytest.raises(
+        DiagramError,
+        match=r"^The run stands in the state 'ask_code', which the flow 'outer' "
+        r"does not have; .* pass the RunResult itself to run_path, .*\.$",
+    ):
+        to_mermaid(outer, run=run_path(waiting.history, waiting.state, flow="outer"))
