@@ -248,6 +248,10 @@ class _Edge:
     events: tuple[str, ...] = ()
     wait: bool = False
     taken: bool = False
+    # Of transitions that share an edge: the text and event of each, and the
+    # events a run took along the edge, so that a label can tell which.
+    parts: tuple[tuple[str, str], ...] = ()
+    took: frozenset[str] = frozenset()
 
 
 @frozen
@@ -318,17 +322,15 @@ def _state_edges(state: State) -> list[_Edge]:
     for transition in state.transitions:
         by_target.setdefault(transition.target, []).append(transition)
 
-    edges = [
-        _Edge(
-            own,
-            _node_id(target),
-            ", ".join(dict.fromkeys(_transition_text(t) for t in group)),
-            "on",
-            tuple(dict.fromkeys(t.event for t in group)),
-            wait=any(t.delay is not None for t in group),
+    edges = []
+    for target, group in by_target.items():
+        parts = tuple(dict.fromkeys((_transition_text(t), t.event) for t in group))
+        label = ", ".join(dict.fromkeys(text for text, _ in parts))
+        events = tuple(dict.fromkeys(t.event for t in group))
+        wait = any(t.delay is not None for t in group)
+        edges.append(
+            _Edge(own, _node_id(target), label, "on", events, wait, parts=parts)
         )
-        for target, group in by_target.items()
-    ]
     for rule in state.retry:
         label = f"retry: {', '.join(rule.errors)} \u00d7{rule.attempts}"
         edges.append(_Edge(own, own, label, "retry", rule.errors, wait=True))
@@ -392,7 +394,10 @@ def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
 
     visited = {_node_id(name) for name in run.visited}
     current = None if run.current is None else _node_id(run.current)
-    taken = {_taken_index(graph, flow, step) for step in run.taken}
+    took: dict[int, set[str]] = {}
+    for step in run.taken:
+        took.setdefault(_taken_index(graph, flow, step), set()).add(step[1])
+    taken = set(took)
     if run.visited and run.visited[0] == flow.initial:
         taken.add(0)  # the start edge is always the first
     taken |= {
@@ -406,7 +411,10 @@ def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
 
     return _Graph(
         tuple(evolve(node, mark=mark(node)) for node in graph.nodes),
-        tuple(evolve(edge, taken=i in taken) for i, edge in enumerate(graph.edges)),
+        tuple(
+            evolve(edge, taken=i in taken, took=frozenset(took.get(i, ())))
+            for i, edge in enumerate(graph.edges)
+        ),
     )
 
 
@@ -497,13 +505,26 @@ def _mermaid_edges(edges: tuple[_Edge, ...]) -> list[str]:
 
 def _mermaid_edge(source: str, target: str, group: list[_Edge]) -> str:
     ends = ["[*]" if node in (_START, _END) else node for node in (source, target)]
-    shown = [
-        " ".join(part for part in (edge.label, "✓" if edge.taken else "") if part)
-        for edge in group
-    ]
+    shown = [_taken_text(edge) for edge in group]
     label = "<br>".join(_mermaid_text(text) for text in shown if text)
     line = f"    {ends[0]} --> {ends[1]}"
     return f"{line} : {label}" if label else line
+
+
+def _taken_text(edge: _Edge) -> str:
+    """The edge's label, with ✓ after what the run took along it."""
+    if not edge.taken:
+        return edge.label
+    ticked = [
+        (text, any(event_matches(pattern, e) is not None for e in edge.took))
+        for text, pattern in edge.parts
+    ]
+    if not any(tick for _, tick in ticked):
+        return " ".join(part for part in (edge.label, "✓") if part)
+    # Transitions on the same event differ by their guards, which a run's
+    # history does not record: each of them gets the mark.
+    texts = dict.fromkeys(text + (" ✓" if tick else "") for text, tick in ticked)
+    return ", ".join(texts)
 
 
 # -- Graphviz ----------------------------------------------------------------

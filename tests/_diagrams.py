@@ -97,11 +97,11 @@ class Diagram:
         return {self.name(node) for node in self.classes.get(name, set())}
 
     def taken(self) -> set[tuple[str, str]]:
-        """The (source, target) names of the edges a line of whose label ends in ✓."""
+        """The (source, target) names of the edges whose label has a ✓."""
         return {
             (source, target)
             for source, target, label in self.named_edges()
-            if any(line.endswith("✓") for line in label.split("\n"))
+            if "✓" in label
         }
 
 
@@ -149,7 +149,8 @@ def _label(written: str) -> str:
 
 def label_items(line: str) -> list[str]:
     """The comma-separated items of a label's line, keeping guard arguments whole."""
-    return re.split(r",\s(?![^()]*\))", line.removesuffix(" ✓").removesuffix("✓"))
+    items = re.split(r",\s(?![^()]*\))", line)
+    return [item.removesuffix("✓").removesuffix(" ") for item in items]
 
 
 def edges_of_model(flow: Flow) -> set[tuple[str, str, str]]:

@@ -39,11 +39,13 @@ from mfaflow._engine import Client, Engine
 from mfaflow._loader import load_flow, parse_flow
 from mfaflow._model import (
     CatchRule,
+    Condition,
     Flow,
     RetryRule,
     State,
 )
 from mfaflow._run import HistoryEntry, RunResult
+from mfaflow._template import parse as template
 from mfaflow._transport import MockTransport, Response
 
 REPO = Path(__file__).resolve().parent.parent
@@ -500,9 +502,38 @@ def test_run_highlights_pattern_events_and_expiry() -> None:
     assert (
         "request_token",
         "unavailable",
-        "http.5xx, transport.* ✓",
+        "http.5xx ✓, transport.*",
     ) in by_pattern.named_edges()
     assert ("run expires", "expired", "✓") in by_expiry.named_edges()
+
+
+def test_a_shared_edge_marks_the_transitions_the_run_could_have_taken() -> None:
+    """On an edge of several transitions, ✓ follows each that the event fits."""
+    flow = Flow(
+        name="shared",
+        initial="a",
+        states={
+            "a": State(
+                "a",
+                "pass",
+                transitions=(
+                    t("ok", "b", when=Condition("absent", template("${data.x}"))),
+                    t("ok", "b"),
+                    t("skip", "b"),
+                ),
+            ),
+            "b": State("b", "final"),
+        },
+    )
+    history = [
+        {"state": "a", "from": None, "event": None},
+        {"state": "b", "from": "a", "event": "ok"},
+    ]
+
+    drawn = parse(to_mermaid(flow, run=run_path(history)))
+
+    assert ("a", "b", "ok [absent] ✓, ok ✓, skip") in drawn.named_edges()
+    assert_shows(flow, drawn)
 
 
 def test_run_that_does_not_fit_the_flow_is_refused() -> None:
