@@ -97,10 +97,14 @@ def regenerate_command(
 #: checkout (not those of the installed package), named in their README.
 REGENERATE_COMMAND = regenerate_command("diagrams/", ["flows/"])
 
+_INSTALL_DOT = "Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz"
 _NO_DOT = (
-    "Graphviz's 'dot' program was not found on PATH; install it (Debian/Ubuntu: "
-    "apt-get install graphviz; macOS: brew install graphviz) or use --format "
-    "mermaid or dot."
+    f"Graphviz's 'dot' program was not found on PATH; install it ({_INSTALL_DOT}) "
+    "or draw the flow as Mermaid or DOT text, which need no program."
+)
+_NO_DOT_FOR_FILES = (
+    "Graphviz's 'dot' program, which draws the SVG diagrams, was not found on "
+    f"PATH; install it ({_INSTALL_DOT})."
 )
 _DIGEST = re.compile(r"mfaflow dot sha256 ([0-9a-f]{64})")
 _SVG = "{http://www.w3.org/2000/svg}"
@@ -642,7 +646,7 @@ def render(
     if format == "dot":
         return to_dot(flow, run=run)
     if format in ("svg", "png"):
-        return _graphviz(_with_digest(to_dot(flow, run=run)), format, timeout)
+        return _graphviz(_with_digest(to_dot(flow, run=run)), format, timeout, _NO_DOT)
     raise DiagramError(
         f"Unknown diagram format {format!r}; expected one of "
         f"{', '.join(map(repr, FORMATS))}."
@@ -659,10 +663,11 @@ def _with_digest(dot: str) -> str:
     return f'{head}\n  comment="mfaflow dot sha256 {_digest(dot)}";\n{body}'
 
 
-def _graphviz(dot: str, format: str, timeout: float) -> bytes:
+def _graphviz(dot: str, format: str, timeout: float, missing: str) -> bytes:
+    """What ``dot`` draws of ``dot``; ``missing`` says what to do without it."""
     program = shutil.which("dot")
     if program is None:
-        raise DiagramError(_NO_DOT)
+        raise DiagramError(missing)
 
     logger.debug("drawing %s with %s", format, program)
     try:
@@ -818,7 +823,8 @@ def _expected(flows: Mapping[str, Flow], name: str) -> bytes | None:
     if stem not in flows:
         return None
     if suffix == "svg":
-        return render(flows[stem], "svg")
+        dot = _with_digest(to_dot(flows[stem]))
+        return _graphviz(dot, "svg", 30.0, _NO_DOT_FOR_FILES)
     return to_mermaid(flows[stem]).encode()
 
 
@@ -840,10 +846,13 @@ def _readme(flows: Mapping[str, Flow]) -> str:
         "Drawn by mfaflow from the flow definitions; do not edit them by hand. "
         "Regenerate them with:\n",
         f"    {REGENERATE_COMMAND}\n",
-        "Yellow states wait (for input, or for time to pass), blue states run a "
-        "sub-flow, and green, red and grey final states end in success, failure "
-        "and expiry. A transition that waits says for how long; in the SVGs it is "
-        "dashed.\n",
+        "Yellow states wait for input (and the yellow *run expires* stands for "
+        "the run's expiry), blue states run a sub-flow, and green, red and grey "
+        "final states end in success, failure and expiry. A state that polls, "
+        "such as `poll_push`, is not yellow; the transitions that wait before "
+        "they are taken say for how long (`after 5s`, or `after delay` when the "
+        "server sets it) or, for a retry, how many attempts (`\u00d72`), and the SVGs "
+        "draw them dashed.\n",
     ]
     for flow in flows.values():
         summary = " ".join(flow.summary.split())

@@ -1206,6 +1206,26 @@ def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
     assert checked.exit_code == 0, checked.output
 
 
+def test_diagram_all_without_dot_is_one_line_and_writes_nothing(
+    flow_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--all` without Graphviz says how to install it, in one line, and writes none."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    folder = tmp_path / "diagrams"
+
+    result = invoke(
+        ["diagram", "--all", "-o", str(folder), "--flows", str(flow_file.parent)]
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: Graphviz's 'dot' program, which draws the SVG diagrams, was not "
+        "found on PATH; install it (Debian/Ubuntu: apt-get install graphviz; "
+        "macOS: brew install graphviz).\n"
+    )
+    assert not folder.exists()
+
+
 def test_diagram_refuses_clashing_options(flow_file: Path, tmp_path: Path) -> None:
     """--all without -o, or with FLOW, is a usage error."""
     assert invoke(["diagram", "--all"]).exit_code == 2
