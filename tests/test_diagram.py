@@ -47,6 +47,7 @@ from mfaflow._model import (
 from mfaflow._run import HistoryEntry, RunResult
 from mfaflow._template import parse as template
 from mfaflow._transport import MockTransport, Response
+from mfaflow.tenant import DEMO_EMAIL, DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
 SVG = "{http://www.w3.org/2000/svg}"
@@ -975,3 +976,26 @@ def test_a_sub_flow_state_given_as_current_is_refused_with_the_way_out(
         r"does not have; .* pass the RunResult itself to run_path, .*\.$",
     ):
         to_mermaid(outer, run=run_path(waiting.history, waiting.state, flow="outer"))
+
+
+@needs_dot
+def test_the_python_example_of_the_diagrams_guide_runs(
+    mfaflow_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/diagrams.md's example draws a flow, both parts of a login, a folder."""
+    guide = (REPO / "docs" / "diagrams.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```python\n(.*?)^```$", guide, re.M | re.S)
+    scope = {"engine": mfaflow_engine, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    monkeypatch.chdir(tmp_path)
+
+    exec(compile(example, "docs/diagrams.md", "exec"), scope)
+
+    assert scope["inner"] == "mfa-enroll"
+    assert parse(scope["outer_part"]).named_class("current") == {"step_up"}
+    assert parse(scope["inner_part"]).named_class("current") == {"ask_factor"}
+    assert ET.fromstring(scope["svg"]).tag == f"{SVG}svg"
+    assert [path.name for path in scope["changed"]] == [
+        "password-grant.mmd",
+        "password-grant.svg",
+        "README.md",
+    ]
