@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ._catalog import Catalog
-from ._cli_options import FLOWS_OPTION, STORE_OPTION, Failure, flow_target, store_path
+from ._catalog import Catalog, shipped_flows_dir
+from ._cli_options import (
+    FLOWS_OPTION,
+    KEY_OPTION,
+    STORE_OPTION,
+    Failure,
+    flow_target,
+    open_store,
+    shown_store,
+    store_path,
+)
 from ._cli_show import load_checked
 from ._diagram import (
     FORMATS,
-    REGENERATE_COMMAND,
     RunPath,
     check_all,
+    regenerate_command,
     render,
     run_path,
     write_all,
 )
 from ._errors import RunNotFound
 from ._model import Flow
-from ._store import SQLiteStore
 
 __all__ = ["diagram"]
 
@@ -47,17 +56,22 @@ __all__ = ["diagram"]
     "--run", "run_id", metavar="RUN_ID", help="Highlight the path of this stored run."
 )
 @click.option(
-    "--all", "draw_all", is_flag=True, help="Draw every flow into the folder -o names."
+    "--all",
+    "draw_all",
+    is_flag=True,
+    help="Draw every flow into the folder -o names: those of the --flows "
+    "folders if given, else the shipped ones.",
 )
 @click.option(
     "--check",
     "check_dir",
     metavar="DIR",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Exit 1 listing the diagrams in DIR that are out of date.",
+    help="Exit 1 listing the diagrams in DIR that --all would change.",
 )
 @FLOWS_OPTION
 @STORE_OPTION
+@KEY_OPTION
 def diagram(
     flow: str | None,
     fmt: str,
@@ -67,30 +81,38 @@ def diagram(
     check_dir: Path | None,
     flow_dirs: tuple[Path, ...],
     store: str | None,
+    key_file: Path | None,
 ) -> None:
     """Draw a flow as a diagram.
 
-    FLOW is a flow's name or file; with --run, the path of the stored run
-    RUN_ID is highlighted, and FLOW may be left out. With --all -o DIR,
-    draw every flow (Mermaid and SVG, with a README); with --check DIR,
-    tell whether such a folder is up to date.
+    FLOW is a flow's name or file. With --run, the path of the stored run
+    RUN_ID is highlighted; FLOW may then be left out (the flow the run
+    started) or name any flow the run entered, such as the sub-flow a
+    login waits in. With --all -o DIR, draw every flow (Mermaid and SVG,
+    with a README): the flows of the --flows folders when given, else the
+    shipped flows. With --check DIR, tell whether such a folder is up to
+    date.
     """
     catalog = Catalog(flow_dirs)
     if check_dir is not None:
         _refuse_with("--check", flow=flow, run=run_id, all=draw_all, output=output)
-        _check(_every_flow(catalog), check_dir)
+        _check(_every_flow(flow_dirs), check_dir, flow_dirs)
     elif draw_all:
         _refuse_with("--all", flow=flow, run=run_id)
         if output is None:
             raise click.UsageError(
                 "--all needs -o DIR, the folder to draw the diagrams in."
             )
-        _write_all(_every_flow(catalog), output)
+        _write_all(_every_flow(flow_dirs), output)
+    elif run_id is None:
+        if flow is None:
+            raise click.UsageError("Give FLOW, --run RUN_ID, --all or --check DIR.")
+        _emit(render(_load(flow, catalog), fmt), fmt, output)
     else:
-        document = _stored_run(store, run_id) if run_id else None
-        chosen = _chosen_flow(flow, document, catalog)
-        path = _run_path(document, chosen) if document else None
-        _emit(render(chosen, fmt, run=path), fmt, output)
+        document = _stored_run(store, key_file, run_id)
+        chosen = _load(_run_flow(document, flow or document["flow"]), catalog)
+        _emit(render(chosen, fmt, run=_run_path(document, chosen)), fmt, output)
+        _tell_where_it_stands(document, chosen, (store, key_file, flow_dirs))
 
 
 def _refuse_with(option: str, **given: Any) -> None:
@@ -102,19 +124,21 @@ def _refuse_with(option: str, **given: Any) -> None:
         raise click.UsageError(f"{option} cannot be combined with {names}.")
 
 
-def _every_flow(catalog: Catalog) -> list[Flow]:
-    files = catalog.files()
+def _every_flow(flow_dirs: tuple[Path, ...]) -> list[Flow]:
+    """The flows of ``flow_dirs``, or the shipped flows when none is given."""
+    known = Catalog(flow_dirs).names()
+    files = Catalog(flow_dirs or (shipped_flows_dir(),), shipped=False).files()
     if not files:
         raise Failure(["No flows were found to draw."])
-    return [load_checked(path, files.keys()) for path in files.values()]
+    return [load_checked(path, known) for path in files.values()]
 
 
-def _check(flows: list[Flow], folder: Path) -> None:
+def _check(flows: list[Flow], folder: Path, flow_dirs: tuple[Path, ...]) -> None:
     stale = check_all(flows, folder)
     for name in stale:
         click.echo(folder / name)
     if stale:
-        command = REGENERATE_COMMAND.replace("diagrams/", str(folder))
+        command = regenerate_command(folder, flow_dirs)
         raise Failure(
             [f"{len(stale)} diagram files in {folder} are out of date; run: {command}"]
         )
@@ -129,28 +153,37 @@ def _write_all(flows: list[Flow], folder: Path) -> None:
         click.echo(f"The diagrams in {folder} are up to date.", err=True)
 
 
-def _stored_run(store: str | None, run_id: str) -> dict[str, Any]:
-    """The document of a stored run; its secrets are neither read nor needed."""
-    path = store_path(store)
-    if store != "memory" and path.exists():
-        for summary in SQLiteStore(path).list():
-            if summary.id == run_id:
-                return summary.document
-    raise RunNotFound(
-        f"No run with the id {run_id!r} is stored in {path}.", run_id=run_id
-    )
+def _stored_run(
+    store: str | None, key_file: Path | None, run_id: str
+) -> dict[str, Any]:
+    """The document of the stored run ``run_id``, loaded as ``resume`` loads it."""
+    if store == "memory":
+        raise click.UsageError(
+            "--run needs the store the run is kept in; a memory store keeps no "
+            "runs from one command to the next."
+        )
+    try:
+        path: Path | None = store_path(store)
+    except click.BadParameter:
+        path = None  # a Redis or PostgreSQL URL: its server answers for itself
+    if path is not None and not path.exists():
+        raise RunNotFound(
+            f"No run with the id {run_id!r} is stored in {path}, which does not exist.",
+            run_id=run_id,
+        )
+    return open_store(store, key_file).load(run_id).document
 
 
-def _chosen_flow(
-    flow: str | None, document: dict[str, Any] | None, catalog: Catalog
-) -> Flow:
-    if flow is None and document is None:
-        raise click.UsageError("Give FLOW, --run RUN_ID, --all or --check DIR.")
-    if flow is None:
-        assert document is not None
-        source = document["frames"][0].get("source")
-        name: str = document["flow"]
-        flow = source if source and Path(source).is_file() else name
+def _run_flow(document: dict[str, Any], name: str) -> str:
+    """The file the run took the flow ``name`` from, if still there; else ``name``."""
+    for frame in document["frames"]:
+        source = frame.get("source")
+        if frame["flow"] == name and source and Path(source).is_file():
+            return str(source)
+    return name
+
+
+def _load(flow: str, catalog: Catalog) -> Flow:
     path, folders = flow_target(flow, catalog)
     return load_checked(path, catalog.names() | {path.stem} | _names(folders))
 
@@ -160,12 +193,56 @@ def _names(folders: list[Path]) -> frozenset[str]:
 
 
 def _run_path(document: dict[str, Any], flow: Flow) -> RunPath:
-    if document["flow"] != flow.name:
-        run, found = document["id"], document["flow"]
-        raise Failure([f"The run {run} is of the flow {found!r}, not {flow.name!r}."])
+    """The path of the stored run through ``flow``, one of the flows it entered."""
+    entered = dict.fromkeys(entry.get("flow") for entry in document["history"])
+    if flow.name not in entered:
+        names = ", ".join(repr(name) for name in entered)
+        raise Failure(
+            [
+                f"The run {document['id']} never entered the flow {flow.name!r}; "
+                f"it entered {names}."
+            ]
+        )
+    frames = [frame for frame in document["frames"] if frame["flow"] == flow.name]
     ended = document["status"] == "ended"
-    current = document["final_state"] if ended else document["frames"][0]["state"]
+    current = frames[-1]["state"] if frames and not ended else None
     return run_path(document["history"], current, flow=flow.name)
+
+
+def _tell_where_it_stands(
+    document: dict[str, Any],
+    drawn: Flow,
+    options: tuple[str | None, Path | None, tuple[Path, ...]],
+) -> None:
+    """Say on stderr which sub-flow the run stands in, if not the one drawn."""
+    innermost = document["frames"][-1]
+    if document["status"] == "ended" or innermost["flow"] == drawn.name:
+        return
+    where = " > ".join(f"{f['flow']} at {f['state']}" for f in document["frames"])
+    command = _diagram_command(innermost["flow"], document["id"], *options)
+    click.echo(
+        f"The run {document['id']} stands in the sub-flow {innermost['flow']!r} "
+        f"({where}); draw that part of it with: {command}",
+        err=True,
+    )
+
+
+def _diagram_command(
+    flow: str,
+    run_id: str,
+    store: str | None,
+    key_file: Path | None,
+    flow_dirs: tuple[Path, ...],
+) -> str:
+    words = ["mfaflow", "diagram", flow, "--run", run_id]
+    shown = shown_store(store)
+    if shown:
+        words += ["--store", shown]
+    if key_file is not None:
+        words += ["--key-file", str(key_file)]
+    for folder in flow_dirs:
+        words += ["--flows", str(folder)]
+    return shlex.join(words)
 
 
 def _emit(drawn: str | bytes, fmt: str, output: Path | None) -> None:

@@ -36,6 +36,7 @@ __all__ = [
     "open_store",
     "service_store",
     "setup_options",
+    "shown_store",
     "store_path",
     "with_options",
 ]
@@ -235,19 +236,9 @@ class Setup:
 
     def resume_command(self, run_id: str) -> str:
         """The command that resumes the run ``run_id`` kept by this setup."""
-        shown = self._shown_store()
+        shown = shown_store(self.store)
         store = f" --store {shlex.quote(shown)}" if shown else ""
         return f"mfaflow resume{store} {run_id}"
-
-    def _shown_store(self) -> str | None:
-        """``--store`` as a command may show it: never with a password."""
-        if not self.store:
-            return None
-        shown = _without_password(self.store)
-        if shown != self.store and self.store == os.environ.get("MFAFLOW_STORE"):
-            # The password cannot be shown, and the variable gives it again.
-            return None
-        return shown
 
 
 def setup_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -300,6 +291,17 @@ def service_store(spec: str | None, key: bytes | None) -> Store | None:
     if kind is None or spec is None:
         return None
     return kind(spec, key=key)
+
+
+def shown_store(spec: str | None) -> str | None:
+    """``--store`` as a command may show it: never with a password."""
+    if not spec:
+        return None
+    shown = _without_password(spec)
+    if shown != spec and spec == os.environ.get("MFAFLOW_STORE"):
+        # The password cannot be shown, and the variable gives it again.
+        return None
+    return shown
 
 
 def store_path(spec: str | None) -> Path:

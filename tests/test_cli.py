@@ -12,6 +12,8 @@ import io
 import json
 import os
 import re
+import selectors
+import shlex
 import shutil
 import signal
 import stat
@@ -25,6 +27,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import segno
+from _diagrams import parse
 from _serve import read_until
 from _servers import closed_port, serve_wsgi
 from click.testing import CliRunner, Result
@@ -32,6 +35,8 @@ from click.testing import CliRunner, Result
 from mfaflow._catalog import shipped_flows_dir
 from mfaflow._cli import cli
 from mfaflow._crypto import generate_key
+from mfaflow._diagram import REGENERATE_COMMAND, to_dot, to_mermaid
+from mfaflow._loader import load_flow
 from mfaflow._store import SQLiteStore, StoredRun
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer, Tenant
 
@@ -45,6 +50,11 @@ ACCESS_TOKEN = "access-token-never-printed-77c2"
 SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
 
 OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
+
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None and not os.environ.get("CI"),
+    reason="Graphviz's 'dot' is not installed (apt-get install graphviz)",
+)
 
 LOGIN_FLOW = """\
 mfaflow: 1
@@ -976,11 +986,8 @@ def test_diagram_prints_mermaid(flow_file: Path) -> None:
     result = invoke(["diagram", str(flow_file)])
 
     assert result.exit_code == 0, result.output
-    assert (
-        result.stdout.lstrip().startswith("stateDiagram-v2")
-        or "stateDiagram-v2" in result.stdout
-    )
-    assert "ask_code" in result.stdout
+    assert result.stdout == to_mermaid(load_flow(flow_file))
+    assert result.stdout.startswith("stateDiagram-v2\n")
 
 
 def test_diagram_writes_dot_to_a_file(flow_file: Path, tmp_path: Path) -> None:
@@ -991,21 +998,118 @@ def test_diagram_writes_dot_to_a_file(flow_file: Path, tmp_path: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert out.read_text().startswith("digraph")
+    assert out.read_text() == to_dot(load_flow(flow_file))
 
 
 def test_diagram_of_a_stored_run_highlights_its_path(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
-    """`diagram --run ID` draws the run's flow with its current state marked."""
+    """`diagram --run ID` marks the states the run visited and the one it waits in."""
     run_id = start_waiting(issuer, flow_file, store)
 
-    plain = invoke(["diagram", str(flow_file)])
     marked = invoke(["diagram", "--run", run_id, "--store", str(store)])
 
     assert marked.exit_code == 0, marked.output
-    assert marked.stdout != plain.stdout
-    assert "current" in marked.stdout
+    drawn = parse(marked.stdout)
+    assert drawn.named_class("visited") == {"request_token"}
+    assert drawn.named_class("current") == {"ask_code"}
+    assert drawn.taken() == {("[*]", "request_token"), ("request_token", "ask_code")}
+    assert marked.stderr == ""
+
+
+def test_diagram_of_an_ended_run_marks_its_whole_path(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """An ended run is drawn with every state it entered and no current state."""
+    run_id = start_waiting(issuer, flow_file, store)
+    client = ["--issuer", issuer, "--client-id", CLIENT_ID, "--store", str(store)]
+    assert invoke(["resume", run_id, *client, "--input", f"otp={OTP}"]).exit_code == 0
+
+    marked = invoke(["diagram", "--run", run_id, "--store", str(store)])
+
+    drawn = parse(marked.stdout)
+    assert drawn.named_class("visited") == {
+        "request_token",
+        "ask_code",
+        "verify",
+        "done",
+    }
+    assert "current" not in drawn.classes
+    assert ("done", "[*]") in drawn.taken()
+
+
+OUTER_FLOW = """\
+mfaflow: 1
+name: outer-login
+inputs:
+  username: {}
+  password: {secret: true}
+initial: sign_in
+states:
+  sign_in:
+    flow: otp-login
+    with: {username: '${inputs.username}', password: '${inputs.password}'}
+    on: {success: signed_in, failure: refused}
+  signed_in: {final: true}
+  refused: {final: true, outcome: failure}
+"""
+
+
+def test_diagram_of_a_run_in_a_sub_flow_says_where_it_stands(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """A run waiting in a sub-flow names it, and FLOW draws the run's part there."""
+    outer = flow_file.parent / "outer-login.yaml"
+    outer.write_text(OUTER_FLOW)
+    run_id = start_waiting(issuer, outer, store)
+
+    drawn = invoke(["diagram", "--run", run_id, "--store", str(store)])
+    command = shlex.split(drawn.stderr.rpartition("draw that part of it with: ")[2])
+    inside = invoke(command[1:])
+
+    assert drawn.exit_code == 0, drawn.output
+    assert parse(drawn.stdout).named_class("current") == {"sign_in"}
+    assert drawn.stderr == (
+        f"The run {run_id} stands in the sub-flow 'otp-login' (outer-login at "
+        "sign_in > otp-login at ask_code); draw that part of it with: mfaflow "
+        f"diagram otp-login --run {run_id} --store {store}\n"
+    )
+    assert inside.exit_code == 0, inside.output
+    assert parse(inside.stdout).named_class("current") == {"ask_code"}
+    assert parse(inside.stdout).named_class("visited") == {"request_token"}
+    assert inside.stderr == ""
+
+
+def test_diagram_of_a_run_refuses_a_flow_it_never_entered(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """FLOW with --run must be a flow the run entered; the error lists those."""
+    run_id = start_waiting(issuer, flow_file, store)
+
+    result = invoke(["diagram", "refresh", "--run", run_id, "--store", str(store)])
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: The run {run_id} never entered the flow 'refresh'; it entered "
+        "'otp-login'.\n"
+    )
+
+
+def test_diagram_of_a_run_in_a_missing_store_creates_nothing(tmp_path: Path) -> None:
+    """--run with a store file that does not exist says so and creates no file."""
+    path = tmp_path / "none.sqlite"
+
+    missing = invoke(["diagram", "--run", "abc123", "--store", str(path)])
+    memory = invoke(["diagram", "--run", "abc123", "--store", "memory"])
+
+    assert missing.exit_code == 1
+    assert missing.stderr == (
+        f"error: No run with the id 'abc123' is stored in {path}, which does not "
+        "exist.\n"
+    )
+    assert not path.exists()
+    assert memory.exit_code == 2
+    assert "a memory store keeps no runs" in memory.stderr
 
 
 def test_diagram_check_lists_stale_files(flow_file: Path, tmp_path: Path) -> None:
@@ -1019,12 +1123,64 @@ def test_diagram_check_lists_stale_files(flow_file: Path, tmp_path: Path) -> Non
 
     assert result.exit_code == 1
     assert str(folder / "otp-login.mmd") in result.stdout.splitlines()
-    assert "mfaflow diagram --all -o" in result.stderr
+    command = f"mfaflow diagram --all --flows {flow_file.parent} -o {folder}"
+    assert result.stderr.endswith(f"; run: {command}\n")
 
 
-@pytest.mark.skipif(
-    shutil.which("dot") is None, reason="Graphviz's dot program is not installed"
-)
+@needs_dot
+def test_diagram_check_names_the_command_that_redraws_the_same_flows(
+    flow_file: Path, tmp_path: Path
+) -> None:
+    """The command `--check` names redraws the folder from the same flows only."""
+    folder = tmp_path / "my" / "d"
+    flows = ["--flows", str(flow_file.parent)]
+    assert invoke(["diagram", "--all", "-o", str(folder), *flows]).exit_code == 0
+    flow_file.write_text(LOGIN_FLOW.replace("then a one-time code", "then a code"))
+
+    stale = invoke(["diagram", "--check", str(folder), *flows])
+    command = shlex.split(stale.stderr.rpartition("; run: ")[2])
+    redrawn = invoke(command[1:])
+
+    assert stale.exit_code == 1
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout == f"wrote {folder / 'README.md'}\n"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "README.md",
+        "otp-login.mmd",
+        "otp-login.svg",
+    ]
+    assert invoke(["diagram", "--check", str(folder), *flows]).exit_code == 0
+
+
+def test_the_regeneration_command_draws_the_flows_of_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The documented command reads flows/ of the folder it runs in, not the package."""
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(root / "flows", tmp_path / "flows")
+    shutil.copytree(root / "diagrams", tmp_path / "diagrams")
+    changed = tmp_path / "flows" / "refresh.yaml"
+    changed.write_text(
+        re.sub(
+            r"^summary: .*$", "summary: Changed here.", changed.read_text(), flags=re.M
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+
+    stale = invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"])
+    redrawn = invoke(shlex.split(REGENERATE_COMMAND)[1:])
+
+    assert stale.exit_code == 1
+    assert stale.stderr.endswith(" --flows flows -o diagrams\n")
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout == "wrote diagrams/README.md\n"
+    assert "\nChanged here.\n" in (tmp_path / "diagrams" / "README.md").read_text()
+    assert (
+        invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"]).exit_code == 0
+    )
+
+
+@needs_dot
 def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
     """`diagram --all -o DIR` draws every flow so that `--check DIR` then passes."""
     folder = tmp_path / "diagrams"
@@ -1036,6 +1192,26 @@ def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
     assert written.exit_code == 0, written.output
     assert (folder / "otp-login.svg").is_file()
     assert checked.exit_code == 0, checked.output
+
+
+def test_diagram_all_without_dot_is_one_line_and_writes_nothing(
+    flow_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--all` without Graphviz says how to install it, in one line, and writes none."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    folder = tmp_path / "diagrams"
+
+    result = invoke(
+        ["diagram", "--all", "-o", str(folder), "--flows", str(flow_file.parent)]
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: Graphviz's 'dot' program, which draws the SVG diagrams, was not "
+        "found on PATH; install it (Debian/Ubuntu: apt-get install graphviz; "
+        "macOS: brew install graphviz).\n"
+    )
+    assert not folder.exists()
 
 
 def test_diagram_refuses_clashing_options(flow_file: Path, tmp_path: Path) -> None:

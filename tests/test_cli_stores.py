@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS
 from _code_login import token_endpoint as tenant
+from _diagrams import parse
 from _servers import closed_port, serve_wsgi
 from _services import KINDS, POSTGRES_DSN, REDIS_URL, raw_contents, require
 from click.testing import CliRunner, Result
@@ -85,18 +86,15 @@ def forget(kind: str, run_id: str, key_file: Path) -> None:
         PostgresStore(POSTGRES_DSN, key=key).delete(run_id)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_a_run_kept_in_a_service_is_resumed_by_another_command(
-    kind: str, issuer: str, flow_file: Path, tmp_path: Path
-) -> None:
-    """run --store URL stops for the code; resume --store URL finishes the run."""
-    require(kind)
-    address, key_file = ADDRESSES[kind], tmp_path / "store.key"
+def start(
+    issuer: str, flow_file: Path, store: str, key_file: Path
+) -> tuple[Result, str]:
+    """Start the login in ``store`` under --no-input: the result and the run's id."""
     started = invoke(
         [
             "run",
             str(flow_file),
-            *client_args(issuer, address, key_file),
+            *client_args(issuer, store, key_file),
             "--no-input",
             "--input",
             "username=bob",
@@ -106,7 +104,17 @@ def test_a_run_kept_in_a_service_is_resumed_by_another_command(
     )
     found = re.search(r"run ([0-9a-f]{32}) waits", started.stdout)
     assert found, started.output
-    run_id = found.group(1)
+    return started, found.group(1)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_kept_in_a_service_is_resumed_by_another_command(
+    kind: str, issuer: str, flow_file: Path, tmp_path: Path
+) -> None:
+    """run --store URL stops for the code; resume --store URL finishes the run."""
+    require(kind)
+    address, key_file = ADDRESSES[kind], tmp_path / "store.key"
+    started, run_id = start(issuer, flow_file, address, key_file)
     try:
         held = raw_contents(kind, "mfaflow:run:" if kind == "redis" else "mfaflow_runs")
         resumed = invoke(
@@ -129,6 +137,35 @@ def test_a_run_kept_in_a_service_is_resumed_by_another_command(
     for secret in SECRETS:
         assert secret not in held
         assert secret not in started.output + resumed.output
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_kept_in_a_service_is_drawn(
+    kind: str, issuer: str, flow_file: Path, tmp_path: Path
+) -> None:
+    """diagram --run ID --store URL marks where a run kept in the service stands."""
+    require(kind)
+    address, key_file = ADDRESSES[kind], tmp_path / "store.key"
+    _, run_id = start(issuer, flow_file, address, key_file)
+    try:
+        drawn = invoke(
+            [
+                "diagram",
+                "--run",
+                run_id,
+                "--store",
+                address,
+                "--key-file",
+                str(key_file),
+            ]
+        )
+    finally:
+        forget(kind, run_id, key_file)
+
+    assert drawn.exit_code == 0, drawn.output
+    diagram = parse(drawn.stdout)
+    assert diagram.named_class("visited") == {"request_token"}
+    assert diagram.named_class("current") == {"ask_code"}
 
 
 @pytest.mark.parametrize(
@@ -209,12 +246,9 @@ def test_a_store_url_with_a_password_from_the_environment_is_not_repeated(
     assert setup.resume_command("abc123") == "mfaflow resume abc123"
 
 
-@pytest.mark.parametrize("command", [["runs"], ["diagram", "--run", "abc123"]])
-def test_commands_reading_sqlite_files_only_refuse_a_service_url(
-    command: list[str],
-) -> None:
-    """runs and diagram --run, which read SQLite files, refuse a store URL clearly."""
-    result = invoke([*command, "--store", "redis://:hunter2@127.0.0.1:6379/0"])
+def test_commands_reading_sqlite_files_only_refuse_a_service_url() -> None:
+    """runs, which reads SQLite files only, refuses a store URL clearly."""
+    result = invoke(["runs", "--store", "redis://:hunter2@127.0.0.1:6379/0"])
 
     assert result.exit_code == 2
     assert (

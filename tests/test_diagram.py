@@ -11,6 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _diagrams import (
+    NASTY,
+    SECRET,
+    assert_shows,
+    full_flow,
+    nasty_flow,
+    parse,
+    step_up_history,
+    t,
+)
+from attrs import evolve
 
 from mfaflow import MfaflowError
 from mfaflow._diagram import (
@@ -24,139 +35,27 @@ from mfaflow._diagram import (
     to_mermaid,
     write_all,
 )
+from mfaflow._engine import Client, Engine
+from mfaflow._loader import load_flow, parse_flow
 from mfaflow._model import (
-    Call,
     CatchRule,
     Condition,
-    DataSpec,
     Flow,
-    InputSpec,
     RetryRule,
     State,
-    Transition,
 )
-from mfaflow._template import parse
+from mfaflow._run import HistoryEntry, RunResult
+from mfaflow._template import parse as template
+from mfaflow._transport import MockTransport, Response
+from mfaflow.tenant import DEMO_EMAIL, DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
-SECRET = "Zq7-s3cr3t-VALUE-91"
 SVG = "{http://www.w3.org/2000/svg}"
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None and not os.environ.get("CI"),
     reason="Graphviz's 'dot' is not installed (apt-get install graphviz)",
 )
-
-
-def t(event: str, target: str, **kwargs: Any) -> Transition:
-    return Transition(event, target, **kwargs)
-
-
-def full_flow(name: str = "every-feature") -> Flow:
-    """A flow with every kind of state, retry, catch, delays, guards, a
-    sub-flow, expiry, state names that are Mermaid keywords, and secrets in
-    every place a value can hide."""
-    secret = parse("${inputs.password}")
-    states = [
-        State(
-            "make_pkce",
-            "action",
-            action="pkce",
-            args={"method": "S256", "salt": SECRET},
-            transitions=(t("ok", "request_token", save={"verifier": SECRET}),),
-        ),
-        State(
-            "request_token",
-            "call",
-            description="Asks for tokens with the password grant.",
-            call=Call(
-                "POST",
-                url="/oauth/token",
-                form={"password": secret, "client_secret": SECRET},
-                headers={"X-Key": SECRET},
-            ),
-            transitions=(
-                t("ok", "end", save={"tokens": parse("${response.body}")}),
-                t("mfa_required", "step_up", expires_in=600),
-                t(
-                    "invalid_grant",
-                    "locked",
-                    when=Condition("equals", (parse("${error.code}"), SECRET)),
-                ),
-                t("invalid_grant", "ask_code"),
-                t("http.5xx", "unavailable"),
-                t("transport.*", "unavailable"),
-            ),
-            retry=(RetryRule(("http.5xx", "transport.timeout"), attempts=3),),
-            catch=(CatchRule(("*",), "rejected", save={"why": SECRET}),),
-        ),
-        State(
-            "ask_code",
-            "input",
-            inputs=(InputSpec("otp", secret=True, default=SECRET, prompt=SECRET),),
-            transitions=(
-                t(
-                    "ok",
-                    "note",
-                    when=Condition(
-                        "all",
-                        (
-                            Condition("present", parse("${inputs.otp}")),
-                            Condition("not", Condition("equals", ("a", SECRET))),
-                        ),
-                    ),
-                ),
-            ),
-        ),
-        State("note", "pass", transitions=(t("ok", "poll"),)),
-        State(
-            "poll",
-            "call",
-            call=Call(
-                "GET",
-                url=f"https://user:{SECRET}@issuer.example/poll?secret={SECRET}",
-                bearer=secret,
-            ),
-            transitions=(
-                t("authorization_pending", "poll", delay=5),
-                t("slow_down", "poll", delay=parse("${data.interval}")),
-                t("ok", "end"),
-            ),
-        ),
-        State(
-            "step_up",
-            "flow",
-            flow="mfa-challenge",
-            args={"mfa_token": secret, "hint": SECRET},
-            transitions=(
-                t("success", "end"),
-                t("failure", "rejected"),
-                t("expired", "expired"),
-            ),
-        ),
-        State(
-            "discover",
-            "call",
-            call=Call("POST", endpoint="token_endpoint", json={"k": SECRET}),
-            transitions=(t("ok", "end"),),
-        ),
-        State("end", "final", output={"access_token": SECRET}, message=SECRET),
-        State("rejected", "final", outcome="failure", message=secret),
-        State("locked", "final", outcome="failure"),
-        State("unavailable", "final", outcome="failure"),
-        State("expired", "final", outcome="expired"),
-    ]
-    return Flow(
-        name=name,
-        initial="make_pkce",
-        states={state.name: state for state in states},
-        inputs={
-            "password": InputSpec("password", secret=True, default=SECRET),
-            "scope": InputSpec("scope", default=SECRET),
-        },
-        data={"tokens": DataSpec("tokens", secret=True)},
-        expires_in=900,
-        on_expiry="expired",
-    )
 
 
 def small_flow(name: str, target: str = "done") -> Flow:
@@ -168,126 +67,6 @@ def small_flow(name: str, target: str = "done") -> Flow:
     return Flow(name=name, initial="start_here", states=states, summary=f"The {name}.")
 
 
-# -- a parser for the Mermaid subset the module writes -----------------------
-
-_MERMAID_LINE = [
-    ("comment", re.compile(r"%%.*")),
-    ("classdef", re.compile(r"classDef (\w+) ([^\s;]+)")),
-    ("class", re.compile(r"class (\w+(?:,\w+)*) (\w+)")),
-    ("state", re.compile(r'state "([^"\n]*)" as (\w+)')),
-    ("edge", re.compile(r"(\[\*\]|\w+) --> (\[\*\]|\w+)(?: : ([^:;\n]+))?")),
-]
-
-
-class Mermaid:
-    """A parsed state diagram: states by id, edges, and class members."""
-
-    def __init__(self, text: str) -> None:
-        lines = text.splitlines()
-        assert lines[0] == "stateDiagram-v2"
-        self.labels: dict[str, str] = {}
-        self.edges: list[tuple[str, str, str]] = []
-        self.styles: dict[str, str] = {}
-        self.classes: dict[str, set[str]] = {}
-        for line in lines[1:]:
-            kind, match = self._match(line.strip())
-            if kind == "classdef":
-                self.styles[match[1]] = match[2]
-            elif kind == "class":
-                assert match[2] in self.styles, f"class {match[2]!r} is not defined"
-                self.classes.setdefault(match[2], set()).update(match[1].split(","))
-            elif kind == "state":
-                assert match[2] not in self.labels, f"{match[2]} is declared twice"
-                self.labels[match[2]] = match[1]
-            elif kind == "edge":
-                self.edges.append((match[1], match[2], (match[3] or "").strip()))
-        declared = {*self.labels, "[*]"}
-        for source, target, _ in self.edges:
-            assert {source, target} <= declared, f"undeclared state in {source, target}"
-        for members in self.classes.values():
-            assert members <= set(self.labels)
-
-    @staticmethod
-    def _match(line: str) -> tuple[str, re.Match[str]]:
-        for kind, pattern in _MERMAID_LINE:
-            match = pattern.fullmatch(line)
-            if match:
-                return kind, match
-        raise AssertionError(f"not a line of the state diagram subset: {line!r}")
-
-    def name(self, node: str) -> str:
-        """The state name shown for a node id (the first line of its label)."""
-        return node if node == "[*]" else self.labels[node].split("<br>")[0]
-
-    def named_edges(self) -> list[tuple[str, str, str]]:
-        return [(self.name(s), self.name(d), label) for s, d, label in self.edges]
-
-    def named_class(self, name: str) -> set[str]:
-        return {self.name(node) for node in self.classes.get(name, set())}
-
-
-def label_items(label: str) -> list[str]:
-    """The comma-separated items of an edge label, keeping guard arguments whole."""
-    return re.split(r",\s(?![^()]*\))", label.removesuffix(" ✓"))
-
-
-def edges_of_model(flow: Flow) -> set[tuple[str, str, str]]:
-    """Every edge the definition calls for, as (source, target, what takes it)."""
-    edges = {("[*]", flow.initial, "")}
-    for state in flow.states.values():
-        edges |= {(state.name, t.target, t.event) for t in state.transitions}
-        for rule in state.retry:
-            edges.add((state.name, state.name, "retry " + " ".join(rule.errors)))
-        for catch in state.catch:
-            edges.add((state.name, catch.target, "catch " + " ".join(catch.errors)))
-        if state.final:
-            edges.add((state.name, "[*]", ""))
-    return edges
-
-
-def edges_of_diagram(diagram: Mermaid) -> set[tuple[str, str, str]]:
-    """The parsed edges, one per event named in each label, like edges_of_model."""
-    edges: set[tuple[str, str, str]] = set()
-    for source, target, label in diagram.named_edges():
-        if source == "run expires":
-            continue
-        for kind in ("retry", "catch"):
-            if label.startswith(kind + "\u2236 "):
-                errors = label.removeprefix(kind + "\u2236 ").split(" \u00d7")[0]
-                edges.add((source, target, kind + " " + errors.replace(", ", " ")))
-                break
-        else:
-            items = label_items(label) if label else [""]
-            edges |= {(source, target, item.split(" ")[0]) for item in items}
-    return edges
-
-
-def assert_diagram_shows(flow: Flow) -> Mermaid:
-    """Check the Mermaid output names every state and transition of ``flow``."""
-    diagram = Mermaid(to_mermaid(flow))
-
-    expiry = flow.on_expiry is not None or flow.expires_in is not None
-    assert sorted(diagram.name(node) for node in diagram.labels) == sorted(
-        [*flow.states, *(["run expires"] if expiry else [])]
-    )
-    assert edges_of_diagram(diagram) == edges_of_model(flow)
-    # No extra edges: transitions of one state to one target share an edge;
-    # each retry rule, catch rule, final state and the expiry has its own.
-    expected = (
-        1
-        + expiry
-        + sum(
-            len({t.target for t in state.transitions})
-            + len(state.retry)
-            + len(state.catch)
-            + state.final
-            for state in flow.states.values()
-        )
-    )
-    assert len(diagram.edges) == expected
-    return diagram
-
-
 # -- Mermaid -------------------------------------------------------------------
 
 
@@ -295,8 +74,9 @@ def test_mermaid_names_every_state_and_transition() -> None:
     """The Mermaid text parses and shows every state and transition, and no other."""
     flow = full_flow()
 
-    diagram = assert_diagram_shows(flow)
+    diagram = parse(to_mermaid(flow))
 
+    assert_shows(flow, diagram)
     assert ("[*]", "make_pkce", "") in diagram.named_edges()
     assert ("run expires", "expired", "") in diagram.named_edges()
 
@@ -304,68 +84,81 @@ def test_mermaid_names_every_state_and_transition() -> None:
 def test_mermaid_labels_show_guards_delays_retries_and_catches() -> None:
     """Edge labels name guards, delays, retried errors with attempts, caught errors."""
     labels = {
-        (s, d): label for s, d, label in Mermaid(to_mermaid(full_flow())).named_edges()
+        (s, d): label for s, d, label in parse(to_mermaid(full_flow())).named_edges()
     }
 
     assert labels[("request_token", "locked")] == "invalid_grant [equals]"
     assert labels[("request_token", "unavailable")] == "http.5xx, transport.*"
     assert labels[("ask_code", "note")] == "ok [all(present, not equals)]"
-    assert labels[("request_token", "rejected")] == "catch\u2236 *"
+    assert labels[("request_token", "rejected")] == "catch: *"
     assert labels[("poll", "poll")] == (
         "authorization_pending (after 5s), slow_down (after delay)"
     )
     assert labels[("request_token", "request_token")] == (
-        "retry\u2236 http.5xx, transport.timeout \u00d73"
+        "retry: http.5xx, transport.timeout \u00d73"
     )
+
+
+def test_mermaid_draws_the_self_loops_of_a_state_as_one_edge() -> None:
+    """A state's retries and transitions to itself share one edge, a line each."""
+    flow = evolve(
+        full_flow(),
+        states={
+            **full_flow().states,
+            "poll": evolve(
+                full_flow().states["poll"],
+                retry=(RetryRule(("http.5xx",), attempts=2),),
+                catch=(CatchRule(("transport.*",), "poll"),),
+            ),
+        },
+    )
+
+    diagram = parse(to_mermaid(flow))
+
+    loops = [label for s, d, label in diagram.named_edges() if s == d == "poll"]
+    assert loops == [
+        "authorization_pending (after 5s), slow_down (after delay)\n"
+        "retry: http.5xx \u00d72\n"
+        "catch: transport.*"
+    ]
+    assert_shows(flow, diagram)
+    _, dot_edges = dot_graph(to_dot(flow))
+    assert [(s, d) for s, d, _ in dot_edges].count(("s_poll", "s_poll")) == 3
 
 
 def test_mermaid_marks_waits_subflows_and_outcomes() -> None:
     """Input states and expiry are waits, sub-flows are marked, finals show outcomes."""
-    diagram = Mermaid(to_mermaid(full_flow()))
+    diagram = parse(to_mermaid(full_flow()))
 
     assert diagram.named_class("wait") == {"ask_code", "run expires"}
     assert diagram.named_class("subflow") == {"step_up"}
     assert diagram.named_class("success") == {"end"}
     assert diagram.named_class("failure") == {"rejected", "locked", "unavailable"}
     assert diagram.named_class("expired") == {"expired"}
-    assert diagram.labels["s_step_up"] == "step_up<br>sub-flow mfa-challenge"
-    assert diagram.labels["s_ask_code"] == "ask_code<br>waits for otp"
+    assert diagram.labels["s_step_up"] == "step_up\nsub-flow mfa-challenge"
+    assert diagram.labels["s_ask_code"] == "ask_code\nwaits for otp"
 
 
 def test_mermaid_ids_avoid_keywords() -> None:
     """States named like Mermaid keywords (end, note) get ids that are not keywords."""
-    diagram = Mermaid(to_mermaid(full_flow()))
+    diagram = parse(to_mermaid(full_flow()))
 
     keywords = {"end", "note", "state", "class", "classDef", "direction", "default"}
     assert not keywords & set(diagram.labels)
     assert diagram.name("s_end") == "end"
 
 
-def test_mermaid_labels_cannot_break_the_line() -> None:
-    """Characters that end a Mermaid label or line are replaced in every label."""
-    nasty = 'go:on;now #1 "x" <b>&%% direction LR\nnext'
-    flow = Flow(
-        name="nasty",
-        initial="a-b",
-        states={
-            "a-b": State(
-                "a-b",
-                "call",
-                call=Call("POST", endpoint=nasty),
-                transitions=(t(nasty, "c"),),
-            ),
-            "c": State("c", "final"),
-        },
-    )
+def test_mermaid_labels_show_any_text_as_written() -> None:
+    """Every character that ends a label or is Markdown is coded, and reads back."""
+    text = to_mermaid(nasty_flow())
 
-    text = to_mermaid(flow)
+    diagram = parse(text)  # every line parses, and no label is read as Markdown
 
-    diagram = Mermaid(text)  # every line still parses as one statement
-    assert [label for _, _, label in diagram.edges if label] == [
-        "go\u2236on\uff1bnow #1 \uff02x\uff02 \u2039b\u203a\uff06\uff05\uff05 "
-        "direction\u200b LR next"
-    ]
+    one_line = NASTY.replace("\n", " ")
+    assert diagram.labels["s__x_"] == f"_x_\nPOST {one_line}"
+    assert [label for _, _, label in diagram.edges if label] == [one_line, "ok"]
     assert "\n    x_" in text  # the name with '-' became a plain-word id
+    assert "direction#32;LR" in text
 
 
 def test_mermaid_is_deterministic() -> None:
@@ -397,7 +190,7 @@ def dot_graph(
 def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
     """The DOT text has the same states, edges and labels as the Mermaid text."""
     flow = full_flow()
-    mermaid = Mermaid(to_mermaid(flow))
+    mermaid = parse(to_mermaid(flow))
 
     nodes, edges = dot_graph(to_dot(flow))
 
@@ -405,8 +198,7 @@ def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
     assert set(nodes) - set(mermaid.labels) == {"start", "end"}
     star = {"start": "[*]", "end": "[*]"}
     shown = [(star.get(s, s), star.get(d, d), a.get("label", "")) for s, d, a in edges]
-    unmangled = [(s, d, label.replace("\u2236", ":")) for s, d, label in mermaid.edges]
-    assert shown == unmangled
+    assert shown == mermaid.edges
     assert nodes["s_step_up"]["shape"] == "component"
     assert nodes["s_ask_code"]["style"] == "rounded,filled,dashed"
     assert nodes["s_end"]["peripheries"] == "2"
@@ -415,26 +207,33 @@ def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
     assert waits == {("s_poll", "s_poll"), ("s_request_token", "s_request_token")}
 
 
-def test_dot_escapes_quotes_and_backslashes() -> None:
-    """Quotes, backslashes and newlines in names stay inside their DOT string."""
-    name = 'say "hi" \\ bye\nnow'
-    flow = Flow(
+def quoted_flow() -> Flow:
+    """A flow with an event of quotes, a backslash and a line break."""
+    return Flow(
         name="quoted",
         initial="a",
         states={
-            "a": State("a", "pass", transitions=(t(name, "b"),)),
+            "a": State("a", "pass", transitions=(t('say "hi" \\ bye\nnow', "b"),)),
             "b": State("b", "final"),
         },
     )
 
-    _, edges = dot_graph(to_dot(flow))
+
+def test_dot_escapes_quotes_and_backslashes() -> None:
+    """Quotes, backslashes and newlines in names stay inside their DOT string."""
+    _, edges = dot_graph(to_dot(quoted_flow()))
 
     assert edges[1][2]["label"] == 'say \\"hi\\" \\\\ bye\\nnow'
-    if shutil.which("dot"):
-        svg = ET.fromstring(render(flow, "svg"))
-        texts = [node.text for node in svg.iter(f"{SVG}text")]
-        first = texts.index('say "hi" \\ bye')  # DOT's \n breaks the line
-        assert texts[first + 1] == "now"
+
+
+@needs_dot
+def test_svg_shows_quotes_and_backslashes_as_written() -> None:
+    """Graphviz draws the quoted name as written, its line break as a new line."""
+    svg = ET.fromstring(render(quoted_flow(), "svg"))
+
+    texts = [node.text for node in svg.iter(f"{SVG}text")]
+    first = texts.index('say "hi" \\ bye')
+    assert texts[first + 1] == "now"
 
 
 @needs_dot
@@ -476,9 +275,11 @@ def test_missing_dot_says_how_to_install_it(
         render(full_flow(), "svg")
 
     assert isinstance(caught.value, MfaflowError)
-    assert "apt-get install graphviz" in str(caught.value)
-    assert "brew install graphviz" in str(caught.value)
-    assert str(caught.value).endswith(".")
+    assert str(caught.value) == (
+        "Graphviz's 'dot' program was not found on PATH; install it "
+        "(Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz) "
+        "or draw the flow as Mermaid or DOT text, which need no program."
+    )
     assert render(full_flow(), "mermaid").startswith("stateDiagram-v2")
     assert render(full_flow(), "dot").startswith('digraph "every-feature"')
 
@@ -492,7 +293,7 @@ def test_dot_failure_shows_its_first_line() -> None:
         DiagramError,
         match=r"^Graphviz's 'dot' failed with exit status 1: .*syntax error.*\.$",
     ):
-        _graphviz("digraph {\n  a -> \n", "svg", 10.0)
+        _graphviz("digraph {\n  a -> \n", "svg", 10.0, "no dot")
 
 
 def test_slow_dot_is_stopped(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -519,45 +320,45 @@ def test_unknown_format_lists_the_choices() -> None:
 # -- secrets -------------------------------------------------------------------
 
 
-def test_no_secret_reaches_any_diagram(tmp_path: Path) -> None:
+def assert_no_secret(texts: list[str]) -> None:
+    for text in texts:
+        assert SECRET not in text
+        assert "${" not in text
+        assert "issuer.example" not in text
+
+
+def test_no_secret_reaches_any_diagram() -> None:
     """No default, template, save, with, body, URL secret or output is drawn."""
     flow = full_flow()
     run = run_path(step_up_history(flow)[:2], "request_token")
+
     texts = [
         to_mermaid(flow),
         to_dot(flow),
         to_mermaid(flow, run=run),
         to_dot(flow, run=run),
     ]
-    if shutil.which("dot"):
-        texts.append(render(flow, "svg", run=run).decode())
-        write_all([flow], tmp_path)
-        texts += [path.read_text() for path in sorted(tmp_path.iterdir())]
 
-    for text in texts:
-        assert SECRET not in text
-        assert "${" not in text
-        assert "issuer.example" not in text
+    assert_no_secret(texts)
     assert "GET /poll" in texts[0]
 
 
+@needs_dot
+def test_no_secret_reaches_an_svg_or_the_committed_files(tmp_path: Path) -> None:
+    """Neither an SVG of a run nor any file write_all writes shows a secret."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:2], "request_token")
+
+    svg = render(flow, "svg", run=run).decode()
+    write_all([flow], tmp_path)
+
+    written = [path.read_text() for path in sorted(tmp_path.iterdir())]
+    assert len(written) == 3
+    assert_no_secret([svg, *written])
+    assert "GET /poll" in svg
+
+
 # -- runs ------------------------------------------------------------------------
-
-
-def step_up_history(flow: Flow) -> list[dict[str, Any]]:
-    """What the engine records for a run that stepped up through a sub-flow."""
-    steps = [
-        (flow.name, "make_pkce", None, None),
-        (flow.name, "request_token", "make_pkce", "ok"),
-        (flow.name, "step_up", "request_token", "mfa_required"),
-        ("mfa-challenge", "challenge", None, None),
-        ("mfa-challenge", "done", "challenge", "ok"),
-        (flow.name, "end", "step_up", "success"),
-    ]
-    return [
-        {"flow": name, "state": state, "from": source, "event": event, "at": float(at)}
-        for at, (name, state, source, event) in enumerate(steps)
-    ]
 
 
 def test_run_path_reads_the_history() -> None:
@@ -608,7 +409,7 @@ def test_mermaid_highlights_exactly_the_run() -> None:
     flow = full_flow()
     run = run_path(step_up_history(flow)[:3], "step_up", flow=flow.name)
 
-    diagram = Mermaid(to_mermaid(flow, run=run))
+    diagram = parse(to_mermaid(flow, run=run))
 
     assert diagram.named_class("visited") == {"make_pkce", "request_token"}
     assert diagram.named_class("current") == {"step_up"}
@@ -618,7 +419,7 @@ def test_mermaid_highlights_exactly_the_run() -> None:
         ("make_pkce", "request_token"),
         ("request_token", "step_up"),
     }
-    plain = Mermaid(to_mermaid(flow))
+    plain = parse(to_mermaid(flow))
     assert [(s, d) for s, d, _ in diagram.edges] == [(s, d) for s, d, _ in plain.edges]
 
 
@@ -627,7 +428,7 @@ def test_mermaid_highlights_an_ended_run() -> None:
     flow = full_flow()
     run = run_path(step_up_history(flow), None, flow=flow.name)
 
-    diagram = Mermaid(to_mermaid(flow, run=run))
+    diagram = parse(to_mermaid(flow, run=run))
 
     assert diagram.named_class("visited") == {
         "make_pkce",
@@ -698,15 +499,44 @@ def test_run_highlights_pattern_events_and_expiry() -> None:
         {"state": "expired", "from": "make_pkce", "event": "expired"},
     ]
 
-    by_pattern = Mermaid(to_mermaid(flow, run=run_path(history)))
-    by_expiry = Mermaid(to_mermaid(flow, run=run_path(expiry)))
+    by_pattern = parse(to_mermaid(flow, run=run_path(history)))
+    by_expiry = parse(to_mermaid(flow, run=run_path(expiry)))
 
     assert (
         "request_token",
         "unavailable",
-        "http.5xx, transport.* ✓",
+        "http.5xx ✓, transport.*",
     ) in by_pattern.named_edges()
     assert ("run expires", "expired", "✓") in by_expiry.named_edges()
+
+
+def test_a_shared_edge_marks_the_transitions_the_run_could_have_taken() -> None:
+    """On an edge of several transitions, ✓ follows each that the event fits."""
+    flow = Flow(
+        name="shared",
+        initial="a",
+        states={
+            "a": State(
+                "a",
+                "pass",
+                transitions=(
+                    t("ok", "b", when=Condition("absent", template("${data.x}"))),
+                    t("ok", "b"),
+                    t("skip", "b"),
+                ),
+            ),
+            "b": State("b", "final"),
+        },
+    )
+    history = [
+        {"state": "a", "from": None, "event": None},
+        {"state": "b", "from": "a", "event": "ok"},
+    ]
+
+    drawn = parse(to_mermaid(flow, run=run_path(history)))
+
+    assert ("a", "b", "ok [absent] ✓, ok ✓, skip") in drawn.named_edges()
+    assert_shows(flow, drawn)
 
 
 def test_run_that_does_not_fit_the_flow_is_refused() -> None:
@@ -715,9 +545,10 @@ def test_run_that_does_not_fit_the_flow_is_refused() -> None:
 
     with pytest.raises(
         DiagramError,
-        match=r"names the state 'nowhere', which the flow 'every-feature' does not",
+        match=r"^The run names the state 'nowhere', which the flow 'every-feature' "
+        r"does not have; was it started from another version of the flow\?$",
     ):
-        to_mermaid(flow, run=RunPath(visited=("make_pkce",), current="nowhere"))
+        to_mermaid(flow, run=RunPath(visited=("make_pkce", "nowhere")))
     with pytest.raises(
         DiagramError,
         match=r"from 'make_pkce' to 'end' on the event 'ok', but the flow "
@@ -794,6 +625,27 @@ def test_svg_check_ignores_the_graphviz_version(tmp_path: Path) -> None:
     assert check_all(flows, tmp_path) == []
 
 
+@needs_dot
+def test_svg_cut_short_or_edited_is_redrawn(tmp_path: Path) -> None:
+    """An SVG with the right digest that is cut short or lacks a node is redrawn."""
+    flows = [small_flow("one"), small_flow("two")]
+    write_all(flows, tmp_path)
+    whole = (tmp_path / "one.svg").read_bytes()
+    (tmp_path / "one.svg").write_bytes(whole[: len(whole) // 2])
+    edited = re.sub(
+        r'<g id="node\d+" class="node">\s*<title>s_done</title>.*?</g>',
+        "",
+        (tmp_path / "two.svg").read_text(),
+        flags=re.S,
+    )
+    (tmp_path / "two.svg").write_text(edited)
+
+    assert check_all(flows, tmp_path) == ["one.svg", "two.svg"]
+    assert write_all(flows, tmp_path) == [tmp_path / "one.svg", tmp_path / "two.svg"]
+    assert (tmp_path / "one.svg").read_bytes() == whole
+    assert check_all(flows, tmp_path) == []
+
+
 def test_write_all_without_dot_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -801,8 +653,14 @@ def test_write_all_without_dot_writes_nothing(
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     out = tmp_path / "diagrams"
 
-    with pytest.raises(DiagramError, match="apt-get install graphviz"):
+    with pytest.raises(DiagramError) as caught:
         write_all([small_flow("one")], out)
+
+    assert str(caught.value) == (
+        "Graphviz's 'dot' program, which draws the SVG diagrams, was not found on "
+        "PATH; install it (Debian/Ubuntu: apt-get install graphviz; macOS: brew "
+        "install graphviz)."
+    )
 
     assert not out.exists()
 
@@ -881,30 +739,52 @@ states:
 
 def test_flow_parsed_from_yaml_is_drawn_whole() -> None:
     """A flow read from YAML is drawn with every state and transition, no secret."""
-    loader = pytest.importorskip("mfaflow._loader")
-    flow = loader.parse_flow(FULL_YAML, "from-yaml.yaml")
+    flow = parse_flow(FULL_YAML, "from-yaml.yaml")
 
-    assert_diagram_shows(flow)
+    assert_shows(flow, parse(to_mermaid(flow)))
     assert SECRET not in to_mermaid(flow) + to_dot(flow)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda path: path.stem)
 def test_shipped_flow_is_drawn_whole(path: Path) -> None:
     """Each shipped flow gives a diagram with every state and transition."""
-    loader = pytest.importorskip("mfaflow._loader")
+    flow = load_flow(path)
 
-    assert_diagram_shows(loader.load_flow(path))
+    assert_shows(flow, parse(to_mermaid(flow)))
 
 
 def test_committed_diagrams_are_current() -> None:
     """The diagrams in diagrams/ match the shipped flows."""
-    if not SHIPPED:
-        pytest.skip("no shipped flows yet")
-    loader = pytest.importorskip("mfaflow._loader")
+    assert SHIPPED, "flows/ holds no flow"
 
-    stale = check_all([loader.load_flow(path) for path in SHIPPED], REPO / "diagrams")
+    stale = check_all([load_flow(path) for path in SHIPPED], REPO / "diagrams")
 
     assert stale == [], f"stale diagrams {stale}; run: {REGENERATE_COMMAND}"
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "diagrams").glob("*.svg")), ids=lambda path: path.stem
+)
+def test_committed_svg_is_a_whole_drawing(path: Path) -> None:
+    """Each committed SVG parses as SVG and draws exactly the DOT text's nodes."""
+    nodes, _ = dot_graph(to_dot(load_flow(REPO / "flows" / f"{path.stem}.yaml")))
+
+    root = ET.fromstring(path.read_bytes())
+
+    assert root.tag == f"{SVG}svg"
+    titles = [
+        g.findtext(f"{SVG}title")
+        for g in root.iter(f"{SVG}g")
+        if g.get("class") == "node"
+    ]
+    assert sorted(map(str, titles)) == sorted(nodes)
+
+
+def test_the_regeneration_command_is_documented() -> None:
+    """The README and the diagrams' README name the command the check names."""
+    assert REGENERATE_COMMAND == "mfaflow diagram --all --flows flows/ -o diagrams/"
+    for readme in (REPO / "README.md", REPO / "diagrams" / "README.md"):
+        assert REGENERATE_COMMAND in readme.read_text(encoding="utf-8")
 
 
 ENGINE_FLOW = """\
@@ -942,9 +822,6 @@ states:
 
 def test_a_run_of_the_engine_is_drawn() -> None:
     """The history the engine records draws as the path the run took."""
-    engine = pytest.importorskip("mfaflow._engine")
-    transport = pytest.importorskip("mfaflow._transport")
-    loader = pytest.importorskip("mfaflow._loader")
     bodies = iter(
         [
             (403, {"error": "mfa_required", "mfa_token": SECRET}),
@@ -955,16 +832,16 @@ def test_a_run_of_the_engine_is_drawn() -> None:
     def answer(request: Any) -> Any:
         status, body = next(bodies)
         headers = {"Content-Type": "application/json"}
-        return transport.Response(status, headers, json.dumps(body).encode())
+        return Response(status, headers, json.dumps(body).encode())
 
-    flow = loader.parse_flow(ENGINE_FLOW, "step-up.yaml")
-    client = engine.Client("https://tenant.example.test/", "app")
-    runner = engine.Engine(client, transport=transport.MockTransport(answer))
+    flow = parse_flow(ENGINE_FLOW, "step-up.yaml")
+    client = Client("https://tenant.example.test/", "app")
+    runner = Engine(client, transport=MockTransport(answer))
 
     waiting = runner.start(flow, {"password": SECRET})
-    halfway = Mermaid(to_mermaid(flow, run=run_path(waiting.history, waiting.state)))
+    halfway = parse(to_mermaid(flow, run=run_path(waiting.history, waiting.state)))
     ended = runner.resume(waiting.run_id, {"otp": "123456"})
-    whole = Mermaid(to_mermaid(flow, run=run_path(ended.history, flow=flow.name)))
+    whole = parse(to_mermaid(flow, run=run_path(ended.history, flow=flow.name)))
 
     assert halfway.named_class("visited") == {"request_token"}
     assert halfway.named_class("current") == {"ask_code"}
@@ -982,3 +859,143 @@ def test_a_run_of_the_engine_is_drawn() -> None:
         ("verify", "done"),
         ("done", "[*]"),
     }
+
+
+OUTER_FLOW = """\
+mfaflow: 1
+name: outer
+initial: request_token
+states:
+  request_token:
+    call: {method: POST, url: /oauth/token, form: {grant_type: password}}
+    on: {ok: done, mfa_required: step_up}
+  step_up:
+    flow: inner
+    on: {success: done, failure: rejected}
+  done: {final: true}
+  rejected: {final: true, outcome: failure}
+"""
+INNER_FLOW = """\
+mfaflow: 1
+name: inner
+initial: ask_code
+states:
+  ask_code:
+    input: {otp: {secret: true}}
+    on: {ok: verify}
+  verify:
+    call: {method: POST, url: /oauth/token, form: {otp: '${inputs.otp}'}}
+    on: {ok: verified}
+  verified: {final: true}
+"""
+
+
+def step_up_engine(folder: Path) -> Engine:
+    """An engine for OUTER_FLOW and INNER_FLOW in ``folder``: a step-up, then tokens."""
+    (folder / "outer.yaml").write_text(OUTER_FLOW)
+    (folder / "inner.yaml").write_text(INNER_FLOW)
+    bodies = iter([(403, {"error": "mfa_required"}), (200, {"access_token": SECRET})])
+
+    def answer(request: Any) -> Any:
+        status, body = next(bodies)
+        headers = {"Content-Type": "application/json"}
+        return Response(status, headers, json.dumps(body).encode())
+
+    client = Client("https://tenant.example.test/", "app")
+    return Engine(client, transport=MockTransport(answer), flow_paths=[folder])
+
+
+def test_run_path_of_a_run_result_marks_where_it_stands_in_each_flow(
+    tmp_path: Path,
+) -> None:
+    """A RunResult waiting in a sub-flow gives each flow its own part of the run."""
+    engine = step_up_engine(tmp_path)
+    outer, inner = (load_flow(tmp_path / f"{n}.yaml") for n in ("outer", "inner"))
+
+    waiting = engine.start("outer", {})
+
+    assert waiting.state == "ask_code"
+    assert run_path(waiting) == RunPath(
+        visited=("request_token", "step_up"),
+        current="step_up",
+        taken=(("request_token", "mfa_required", "step_up"),),
+    )
+    assert run_path(waiting, flow="inner") == RunPath(("ask_code",), "ask_code")
+    drawn = parse(to_mermaid(outer, run=run_path(waiting)))
+    assert drawn.named_class("current") == {"step_up"}
+    assert drawn.named_class("visited") == {"request_token"}
+    inside = parse(to_mermaid(inner, run=run_path(waiting, flow="inner")))
+    assert inside.named_class("current") == {"ask_code"}
+
+
+def test_run_path_of_an_ended_run_result_marks_no_current_state(
+    tmp_path: Path,
+) -> None:
+    """An ended RunResult's path has every state it entered and no current state."""
+    engine = step_up_engine(tmp_path)
+    waiting = engine.start("outer", {})
+
+    ended = engine.resume(waiting.run_id, {"otp": "123456"})
+
+    assert run_path(ended) == RunPath(
+        visited=("request_token", "step_up", "done"),
+        taken=(
+            ("request_token", "mfa_required", "step_up"),
+            ("step_up", "success", "done"),
+        ),
+    )
+    assert run_path(ended, flow="inner").visited == ("ask_code", "verify", "verified")
+    assert run_path(ended, flow="inner").current is None
+
+
+def test_run_path_of_a_run_result_out_of_a_finished_sub_flow() -> None:
+    """Once a sub-flow has ended, a run standing in its parent stands nowhere in it."""
+    history = [
+        HistoryEntry("outer", "request_token", None, None, 0.0),
+        HistoryEntry("outer", "step_up", "request_token", "mfa_required", 1.0),
+        HistoryEntry("inner", "ask_code", None, None, 2.0),
+        HistoryEntry("outer", "ask_again", "step_up", "expired", 3.0),
+    ]
+    result = RunResult("r1", "outer", "waiting", "ask_again", history=tuple(history))
+
+    assert run_path(result).current == "ask_again"
+    assert run_path(result, flow="inner") == RunPath(("ask_code",))
+
+
+def test_a_sub_flow_state_given_as_current_is_refused_with_the_way_out(
+    tmp_path: Path,
+) -> None:
+    """The innermost state of a run, given for its outer flow, is refused clearly."""
+    engine = step_up_engine(tmp_path)
+    waiting = engine.start("outer", {})
+    outer = load_flow(tmp_path / "outer.yaml")
+
+    with pytest.raises(
+        DiagramError,
+        match=r"^The run stands in the state 'ask_code', which the flow 'outer' "
+        r"does not have; .* pass the RunResult itself to run_path, .*\.$",
+    ):
+        to_mermaid(outer, run=run_path(waiting.history, waiting.state, flow="outer"))
+
+
+@needs_dot
+def test_the_python_example_of_the_diagrams_guide_runs(
+    mfaflow_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/diagrams.md's example draws a flow, both parts of a login, a folder."""
+    guide = (REPO / "docs" / "diagrams.md").read_text(encoding="utf-8")
+    (example,) = re.findall(r"^```python\n(.*?)^```$", guide, re.M | re.S)
+    scope = {"engine": mfaflow_engine, "email": DEMO_EMAIL, "password": DEMO_PASSWORD}
+    monkeypatch.chdir(tmp_path)
+
+    exec(compile(example, "docs/diagrams.md", "exec"), scope)
+
+    assert scope["inner"] == "mfa-enroll"
+    assert parse(scope["outer_part"]).named_class("current") == {"step_up"}
+    assert parse(scope["inner_part"]).named_class("current") == {"ask_factor"}
+    assert ET.fromstring(scope["svg"]).tag == f"{SVG}svg"
+    assert [path.name for path in scope["changed"]] == [
+        "password-grant.mmd",
+        "password-grant.svg",
+        "README.md",
+    ]
