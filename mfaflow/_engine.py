@@ -63,7 +63,7 @@ from ._registry import (
 from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState
 from ._store import MemoryStore, Store, StoredRun
 from ._template import Reference, Template
-from ._transport import Request, Response, Transport
+from ._transport import Request, Response, Transport, parse_json
 
 __all__ = ["Client", "Engine", "RunEvent"]
 
@@ -1141,11 +1141,15 @@ def _seconds(value: Any, scope: Mapping[str, Any], what: str) -> float:
 
 
 def _parse_body(raw: bytes) -> tuple[Any, bool]:
-    """The body as JSON, and whether it parsed; an empty body is ``None``."""
+    """The body as JSON, and whether it parsed; an empty body is ``None``.
+
+    The parser is the transports' own: a body nested too deeply, or holding
+    ``NaN`` or an infinity, does not parse.
+    """
     if not raw.strip():
         return None, True
     try:
-        return json.loads(raw), True
+        return parse_json(raw), True
     except ValueError:
         return None, False
 

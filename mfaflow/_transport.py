@@ -35,6 +35,7 @@ import http.cookiejar
 import io
 import json
 import logging
+import math
 import os
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -68,6 +69,7 @@ __all__ = [
     "Transport",
     "WSGITransport",
     "default_user_agent",
+    "parse_json",
     "safe_url",
 ]
 
@@ -121,6 +123,59 @@ def _header_pairs(headers: HeadersLike | None) -> HeaderPairs:
 
 def _names(headers: Iterable[str]) -> str:
     return "[" + ", ".join(repr(name) for name in headers) + "]"
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Return ``body`` parsed as strict JSON, as a server's answer must be.
+
+    Every number must be finite: ``NaN``, ``Infinity`` and numbers too
+    large for a float (``1e999``) are refused, since no JSON document can
+    hold them and a run could not store them.
+
+    Raises:
+        ValueError: the body is not JSON, not UTF-8 text, nested too deeply
+            to parse, or holds a number that is not finite or too long
+            to read. The message
+            never quotes the body.
+    """
+    try:
+        return json.loads(
+            body,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_integer,
+        )
+    except json.JSONDecodeError as exc:
+        msg = f"The response body is not JSON: {exc.msg} at line "
+        raise ValueError(f"{msg}{exc.lineno} column {exc.colno}.") from exc
+    except UnicodeDecodeError as exc:
+        msg = f"The response body is not JSON: it is not {exc.encoding} text."
+        raise ValueError(msg) from exc
+    except RecursionError as exc:
+        msg = "The response body is JSON nested too deeply to parse."
+        raise ValueError(msg) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    msg = f"The response body is not JSON: it holds {name}, which JSON does not allow."
+    raise ValueError(msg)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        msg = "The response body is not JSON: it holds a number too large for a float."
+        raise ValueError(msg)
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        # Python refuses integers of more than 4300 digits.
+        msg = "The response body is not JSON: it holds an integer too long to read."
+        raise ValueError(msg) from None
 
 
 @frozen(repr=False)
@@ -208,22 +263,13 @@ class Response:
         """Return the body parsed as JSON.
 
         Raises:
-            ValueError: the body is empty or not JSON. The message says
-                where parsing failed and never quotes the body.
+            ValueError: the body is empty or not JSON (see
+                :func:`parse_json`). The message says where parsing failed
+                and never quotes the body.
         """
         if not self.body.strip():
             raise ValueError("The response body is empty, not JSON.")
-        try:
-            return json.loads(self.body)
-        except json.JSONDecodeError as exc:
-            msg = f"The response body is not JSON: {exc.msg} at line "
-            raise ValueError(f"{msg}{exc.lineno} column {exc.colno}.") from exc
-        except UnicodeDecodeError as exc:
-            msg = f"The response body is not JSON: it is not {exc.encoding} text."
-            raise ValueError(msg) from exc
-        except RecursionError as exc:
-            msg = "The response body is JSON nested too deeply to parse."
-            raise ValueError(msg) from exc
+        return parse_json(self.body)
 
     def __repr__(self) -> str:
         names = _names(name for name, _ in self.headers)

@@ -591,6 +591,24 @@ def test_deeply_nested_json_is_a_value_error() -> None:
         Response(200, (), b"[" * 200_000).json()
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"a": NaN}', "holds NaN"),
+        (b"[Infinity]", "holds Infinity"),
+        (b'{"a": -Infinity}', "holds -Infinity"),
+        (b'{"a": 1e400}', "too large for a float"),
+        (b"[" + b"9" * 5000 + b"]", "too long to read"),
+    ],
+)
+def test_json_refuses_numbers_no_json_document_can_hold(body: bytes, said: str) -> None:
+    """NaN, infinities and overlong numbers raise ValueError, as the stores need."""
+    with pytest.raises(ValueError, match=r"^The response body is not JSON: ") as caught:
+        Response(200, (), body).json()
+
+    assert said in str(caught.value)
+
+
 def test_safe_url_drops_credentials_query_and_fragment() -> None:
     """safe_url keeps scheme, host, port and path only."""
     url = f"https://me:{SECRET}@host.example:8443/a/b?code={SECRET}#frag"

@@ -1,0 +1,90 @@
+"""The engine against hostile answers, broken guards and changed flows.
+
+Answers come from real servers on loopback (raw sockets, so that they can
+be anything); runs are kept in a real SQLite store, so that a run which
+could not be stored would show.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from _servers import read_request_head, serve_raw
+
+from mfaflow._crypto import generate_key
+from mfaflow._engine import Client, Engine
+from mfaflow._loader import parse_flow
+from mfaflow._store import SQLiteStore
+from mfaflow._transport import RequestsTransport
+
+#: Calls the path it is given and keeps what went wrong.
+PROBE = """
+mfaflow: 1
+name: probe
+initial: call
+inputs:
+  path: {}
+data:
+  body: {}
+  problem: {}
+outputs:
+  body: {}
+  problem: {}
+states:
+  call:
+    call: {url: '${inputs.path}'}
+    on:
+      ok: {to: done, save: {body: '${response.body}'}}
+    catch:
+      - {errors: ['*'], to: failed, save: {problem: '${error.event}'}}
+  done: {final: true, output: {body: '${data.body}'}}
+  failed: {final: true, outcome: failure, output: {problem: '${data.problem}'}}
+"""
+
+
+def answering(body: bytes, status: str = "200 OK") -> Callable[..., None]:
+    """A raw handler that answers every request with ``body`` as JSON."""
+
+    def handle(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        head = (
+            f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        connection.sendall(head.encode() + body)
+
+    return handle
+
+
+def sqlite_engine(url: str, tmp_path: Path) -> Engine:
+    """An engine for the server at ``url``, keeping runs in a SQLite file."""
+    store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+    transport = RequestsTransport(connect_timeout=2, read_timeout=5)
+    return Engine(Client(url + "/", "app"), transport=transport, store=store)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="nested-100000-deep"),
+        pytest.param(b'{"access_token": NaN, "x": Infinity}', id="nan-infinity"),
+        pytest.param(b'{"expires_in": -Infinity}', id="minus-infinity"),
+        pytest.param(b'{"expires_in": 1e999}', id="float-overflow"),
+        pytest.param(b'{"n": ' + b"1" * 5000 + b"}", id="integer-5000-digits"),
+    ],
+)
+def test_a_hostile_json_body_is_an_invalid_answer_and_the_run_is_stored(
+    body: bytes, tmp_path: Path
+) -> None:
+    """A 2xx body that is too deep or not finite is response.invalid, and stored."""
+    with serve_raw(answering(body)) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(PROBE, "probe.yaml"), {"path": "/x"})
+
+    assert result.ended
+    assert result.outputs == {"problem": "response.invalid"}
+    assert engine.get(result.run_id).state == "failed"
