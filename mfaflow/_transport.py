@@ -16,7 +16,9 @@ the phase that failed:
 - :class:`~mfaflow._errors.ResponseTooLarge`: the body is larger than the
   transport's limit (reading stops there);
 - :class:`~mfaflow._errors.ProtocolError`: the answer is not valid HTTP, was
-  cut off, or (in process) the application crashed.
+  cut off, or (in process) the application crashed; or the request itself
+  cannot be sent as HTTP (a header value that is not Latin-1, a line break
+  in a header, a method that is not a token).
 
 Messages name the URL without its user information, query string and
 fragment, which may carry secrets; they never show headers or bodies.
@@ -37,6 +39,7 @@ import json
 import logging
 import math
 import os
+import re
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
@@ -83,6 +86,8 @@ HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 
 _CHUNK = 65_536
 _FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
+#: An HTTP token (RFC 9110), as a method must be.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def safe_url(url: str) -> str:
@@ -293,6 +298,44 @@ class Transport(Protocol):
         ...
 
 
+def _check_request(request: Request, url: str) -> None:
+    """Refuse a method or headers that HTTP/1.1 cannot carry, naming no value.
+
+    The method must be a token such as ``POST``. Header names must be ASCII
+    and values Latin-1 (the bytes HTTP sends them as), and neither may hold
+    a line break or a NUL character. A header's value is never shown: it
+    may be a password or a token.
+
+    Raises:
+        ProtocolError: the request cannot be sent.
+    """
+    if not _TOKEN.fullmatch(request.method):
+        msg = (
+            f"The request to {url} cannot be sent: its method is not an HTTP "
+            "token such as 'POST'."
+        )
+        raise ProtocolError(msg, url=url)
+    for name, value in request.headers.items():
+        problem = None
+        if _FORBIDDEN_IN_HEADERS.intersection(name + value):
+            problem = "contains a line break or a NUL character"
+        elif not name.isascii():
+            problem = "has a name that is not ASCII"
+        elif not _is_latin_1(value):
+            problem = "has a value that is not Latin-1 text, as HTTP headers must be"
+        if problem is not None:
+            msg = f"The request to {url} cannot be sent: header {name!r} {problem}."
+            raise ProtocolError(msg, url=url)
+
+
+def _is_latin_1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_max_body(max_body: int) -> int:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(
@@ -309,11 +352,13 @@ def _too_large(url: str, limit: int, declared: int | None = None) -> ResponseToo
 
 # requests.RequestException derives from OSError already; the other two are
 # what urllib3 and http.client raise where requests does not wrap them.
+# UnicodeError is how http.client and idna refuse text they cannot encode.
 _FAILURES = (
     requests.RequestException,
     urllib3.exceptions.HTTPError,
     http.client.HTTPException,
     OSError,
+    UnicodeError,
 )
 _BAD_URLS = (
     requests.exceptions.InvalidURL,
@@ -441,14 +486,8 @@ class RequestsTransport:
         return response
 
     def _headers(self, request: Request, url: str) -> dict[str, str]:
+        _check_request(request, url)
         headers = dict(request.headers)
-        for name, value in headers.items():
-            if _FORBIDDEN_IN_HEADERS.intersection(name + value):
-                msg = (
-                    f"The request to {url} cannot be sent: header {name!r} "
-                    "contains a line break or a NUL character."
-                )
-                raise ProtocolError(msg, url=url)
         if request.header("User-Agent") is None:
             headers["User-Agent"] = self._user_agent
 
@@ -513,6 +552,12 @@ class RequestsTransport:
                 "or its certificate is not trusted."
             )
             return TLSError(msg, url=url)
+        if isinstance(exc, UnicodeError):
+            msg = (
+                f"The request to {url} cannot be sent: it holds text "
+                "that HTTP cannot encode."
+            )
+            return ProtocolError(msg, url=url)
         if isinstance(exc, _BAD_URLS):
             msg = (
                 f"Cannot send a request to {url}: "
@@ -647,7 +692,9 @@ class WSGITransport:
 
     An application that raises, or breaks the WSGI protocol, is a server
     that failed to answer: :class:`~mfaflow._errors.ProtocolError`, with the
-    application's exception as its cause.
+    application's exception as its cause. Headers HTTP could not carry (a
+    value that is not Latin-1, a line break) are refused as
+    :class:`RequestsTransport` refuses them, before the application is called.
     """
 
     def __init__(
@@ -668,6 +715,7 @@ class WSGITransport:
         """Call the application with ``request`` and return its answer."""
         url = urljoin(self._base_url, request.url)
         shown = safe_url(url)
+        _check_request(request, shown)
         environ = _environ(request, url)
         started = _Started(_Body(self._max_body))
         try:

@@ -88,3 +88,37 @@ def test_a_hostile_json_body_is_an_invalid_answer_and_the_run_is_stored(
     assert result.ended
     assert result.outputs == {"problem": "response.invalid"}
     assert engine.get(result.run_id).state == "failed"
+
+
+#: Sends a header filled in from an input, and catches every failure.
+HEADER = """
+mfaflow: 1
+name: header
+initial: call
+inputs:
+  name: {}
+data:
+  problem: {}
+outputs:
+  problem: {}
+states:
+  call:
+    call: {url: /ok, headers: {X-Name: '${inputs.name}'}}
+    on: {ok: done}
+    catch:
+      - {errors: ['*'], to: failed, save: {problem: '${error.event}'}}
+  done: {final: true}
+  failed: {final: true, outcome: failure, output: {problem: '${data.problem}'}}
+"""
+
+
+def test_a_header_http_cannot_carry_is_a_transport_error_the_flow_catches(
+    tmp_path: Path,
+) -> None:
+    """An input that is not Latin-1 in a header is transport.error, caught by '*'."""
+    with serve_raw(answering(b"{}")) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(HEADER, "header.yaml"), {"name": "Jérôme €"})
+
+    assert result.outputs == {"problem": "transport.error"}
+    assert engine.get(result.run_id).state == "failed"

@@ -377,6 +377,58 @@ def test_a_header_with_a_line_break_is_refused_without_showing_it(
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-Name": f"Jérôme € {SECRET}"}, "'X-Name' has a value that is not Latin-1"),
+        ({"Authorization": f"Bearer tok€n{SECRET}"}, "'Authorization' has a value"),
+        ({"X-Nämé€": SECRET}, "has a name that is not ASCII"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["requests", "wsgi"])
+def test_a_header_http_cannot_carry_is_refused_without_showing_it(
+    base_url: str, headers: dict[str, str], problem: str, kind: str
+) -> None:
+    """A header that is not Latin-1 gives ProtocolError naming only the header."""
+    request = Request("GET", f"{base_url}/echo", headers)
+    transport: Transport = (
+        RequestsTransport(connect_timeout=2, read_timeout=5)
+        if kind == "requests"
+        else WSGITransport(make_app())
+    )
+
+    with pytest.raises(ProtocolError) as caught:
+        transport.send(request)
+
+    assert problem in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_a_method_that_is_not_a_token_is_refused(
+    transport: RequestsTransport, base_url: str
+) -> None:
+    """A method HTTP cannot carry gives ProtocolError, not http.client's ValueError."""
+    with pytest.raises(ProtocolError, match=r"its method is not an HTTP token"):
+        transport.send(Request("PÖST", f"{base_url}/echo"))
+
+
+def test_credentials_in_the_url_that_http_cannot_encode_are_refused(
+    transport: RequestsTransport, base_url: str
+) -> None:
+    """User information that Basic auth cannot encode gives ProtocolError."""
+    host = base_url.removeprefix("http://")
+    request = Request("GET", f"http://us€r:{SECRET}@{host}/echo")
+
+    with pytest.raises(ProtocolError) as caught:
+        transport.send(request)
+
+    assert str(caught.value) == (
+        f"The request to {base_url}/echo cannot be sent: "
+        "it holds text that HTTP cannot encode."
+    )
+
+
 def test_an_announced_oversized_body_is_refused(base_url: str) -> None:
     """A Content-Length above max_body gives ResponseTooLarge at once."""
     with (
