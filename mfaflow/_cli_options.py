@@ -148,7 +148,8 @@ _SETUP_OPTIONS = (
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
         metavar="SECONDS",
-        help="How long to wait for the server to accept a connection, and to answer.",
+        help="How long to wait for the server to accept a connection, and to "
+        "answer; one request takes at most twice this in all.",
     ),
     STORE_OPTION,
     KEY_OPTION,

@@ -12,7 +12,7 @@ the phase that failed:
 - :class:`~mfaflow._errors.TLSError`: the handshake failed or the
   certificate is not trusted;
 - :class:`~mfaflow._errors.TransportTimeout`: connecting or reading took
-  longer than allowed;
+  longer than allowed, or the whole exchange did;
 - :class:`~mfaflow._errors.ResponseTooLarge`: the body is larger than the
   transport's limit (reading stops there);
 - :class:`~mfaflow._errors.ProtocolError`: the answer is not valid HTTP, was
@@ -50,6 +50,7 @@ import requests
 import urllib3
 from attrs import field, frozen
 
+from ._deadline import Deadline, DeadlineAdapter
 from ._errors import (
     ConnectError,
     ProtocolError,
@@ -411,10 +412,19 @@ class RequestsTransport:
     sharing the transport never share a login; a ``session`` passed in is
     used as it is configured, and is not closed by :meth:`close`.
 
+    Every exchange has a deadline too, however the server spreads its
+    answer out: a server that sends one byte a second, of its head or of
+    its body, is a :class:`~mfaflow._errors.TransportTimeout` once
+    ``total_timeout`` has passed. (With a ``session`` passed in, the
+    deadline bounds the body only; the head, each of its reads.)
+
     Args:
         connect_timeout: seconds allowed to connect (and finish TLS).
         read_timeout: seconds allowed between bytes of the answer;
             :attr:`Request.timeout` overrides it per request.
+        total_timeout: seconds allowed for a whole exchange, from sending
+            the request to the last byte of the answer; by default
+            ``connect_timeout`` plus the read timeout of the request.
         verify: ``False`` to skip certificate checks, or a CA bundle path.
         ca_bundle: a PEM file of certificates to trust.
         max_body: the largest body, in bytes, that is read.
@@ -428,6 +438,7 @@ class RequestsTransport:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        total_timeout: float | None = None,
         verify: bool | str = True,
         ca_bundle: str | os.PathLike[str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
@@ -437,6 +448,7 @@ class RequestsTransport:
         self._verify = _verification(verify, ca_bundle)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._total_timeout = total_timeout
         self._max_body = _check_max_body(max_body)
         self._owns_session = session is None
         self._session = session if session is not None else _new_session()
@@ -445,7 +457,8 @@ class RequestsTransport:
     def __repr__(self) -> str:
         return (
             f"RequestsTransport(connect_timeout={self._connect_timeout!r}, "
-            f"read_timeout={self._read_timeout!r}, verify={self._verify!r}, "
+            f"read_timeout={self._read_timeout!r}, "
+            f"total_timeout={self._total_timeout!r}, verify={self._verify!r}, "
             f"max_body={self._max_body!r})"
         )
 
@@ -471,10 +484,17 @@ class RequestsTransport:
         read_timeout = (
             self._read_timeout if request.timeout is None else request.timeout
         )
-        answer = self._open(request, url, read_timeout)
-        with answer:
-            body = self._read_body(answer, url, read_timeout)
-            response = Response(answer.status_code, answer.raw.headers.items(), body)
+        total = self._total_timeout or self._connect_timeout + read_timeout
+        with Deadline(total) as deadline:
+            answer = self._open(request, url, read_timeout, deadline)
+            deadline.watch_response(answer)
+            with answer:
+                body = self._read_body(answer, url, read_timeout, deadline)
+                headers = answer.raw.headers.items()
+                response = Response(answer.status_code, headers, body)
+        if deadline.expired:
+            # A head cut off by the deadline can look complete to http.client.
+            raise _late(url, deadline)
         logger.debug(
             "%s %s answered %d with %d bytes",
             request.method,
@@ -494,7 +514,7 @@ class RequestsTransport:
         return headers
 
     def _open(
-        self, request: Request, url: str, read_timeout: float
+        self, request: Request, url: str, read_timeout: float, deadline: Deadline
     ) -> requests.Response:
         headers = self._headers(request, url)
         try:
@@ -514,10 +534,16 @@ class RequestsTransport:
             msg = f"The request to {url} cannot be sent: a header is not valid HTTP."
             raise ProtocolError(msg, url=url) from None
         except _FAILURES as exc:
+            if deadline.expired:
+                raise _late(url, deadline) from exc
             raise self._send_failure(exc, url, read_timeout) from exc
 
     def _read_body(
-        self, answer: requests.Response, url: str, read_timeout: float
+        self,
+        answer: requests.Response,
+        url: str,
+        read_timeout: float,
+        deadline: Deadline,
     ) -> bytes:
         declared = answer.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_body:
@@ -529,8 +555,12 @@ class RequestsTransport:
                 size += len(chunk)
                 if size > self._max_body:
                     raise _too_large(url, self._max_body)
+                if deadline.passed:
+                    raise _late(url, deadline)
                 chunks.append(chunk)
         except _FAILURES as exc:
+            if deadline.expired:
+                raise _late(url, deadline) from exc
             raise self._read_failure(exc, url, read_timeout) from exc
 
         return b"".join(chunks)
@@ -585,6 +615,11 @@ class RequestsTransport:
         return ProtocolError(msg, url=url)
 
 
+def _late(url: str, deadline: Deadline) -> TransportTimeout:
+    msg = f"{url} did not send its whole answer within {deadline.seconds} s."
+    return TransportTimeout(msg, url=url)
+
+
 def _connect_or_protocol_error(chain: list[BaseException], url: str) -> TransportError:
     """Tell a server that was not reached from one that answered nonsense."""
     # RemoteDisconnected is both a reset and a bad status line: a reset wins.
@@ -624,6 +659,8 @@ def _verification(
 
 def _new_session() -> requests.Session:
     session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, DeadlineAdapter())
     # An empty list of allowed domains refuses every cookie, set or sent.
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session

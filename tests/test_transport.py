@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,98 @@ def test_a_body_that_stalls_is_a_timeout(transport: RequestsTransport) -> None:
         transport.send(Request("GET", f"{url}/slow", timeout=0.2))
 
     assert "stopped sending its answer" in str(caught.value)
+
+
+def drip(first: bytes, drop: bytes) -> Any:
+    """A raw handler that sends ``first``, then ``drop`` every 0.05 s until stopped."""
+
+    def handle(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        connection.sendall(first)
+        while not stop.wait(0.05):
+            try:
+                connection.sendall(drop)
+            except OSError:
+                return  # the client gave up
+
+    return handle
+
+
+DRIPS = {
+    "head": drip(b"HTTP/1.1 200 OK\r\n", b"X-A: b\r\n"),
+    "body": drip(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b" "),
+    "chunked-body": drip(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("part", DRIPS)
+def test_an_answer_dripped_byte_by_byte_is_a_timeout_at_the_total_deadline(
+    part: str,
+) -> None:
+    """A server that never pauses long enough for the read timeout is still cut off."""
+    with (
+        RequestsTransport(read_timeout=5, total_timeout=0.5) as transport,
+        serve_raw(DRIPS[part]) as url,
+        pytest.raises(TransportTimeout) as caught,
+    ):
+        transport.send(Request("GET", f"{url}/drip?code={SECRET}"))
+
+    assert (
+        str(caught.value) == f"{url}/drip did not send its whole answer within 0.5 s."
+    )
+
+
+def test_a_body_dripped_over_tls_is_a_timeout_at_the_total_deadline(
+    tls_files: TLSFiles,
+) -> None:
+    """The deadline cuts off a TLS connection too, as a timeout."""
+
+    def dripping(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", "100000")])
+        for _ in range(100_000):
+            time.sleep(0.05)
+            yield b" "
+
+    with (
+        serve_wsgi(dripping, tls=tls_files) as url,
+        RequestsTransport(ca_bundle=tls_files.ca_cert, total_timeout=0.5) as sent,
+        pytest.raises(TransportTimeout, match=r"whole answer within 0\.5 s\.$"),
+    ):
+        sent.send(Request("GET", f"{url}/drip"))
+
+
+def test_the_total_deadline_follows_the_timeouts_by_default() -> None:
+    """Without total_timeout, an exchange may take connect plus read timeout."""
+    with (
+        RequestsTransport(connect_timeout=0.2, read_timeout=0.3) as transport,
+        serve_raw(DRIPS["body"]) as url,
+        pytest.raises(TransportTimeout, match=r"within 0\.5 s\.$"),
+    ):
+        transport.send(Request("GET", f"{url}/drip"))
+
+
+def test_a_dripped_body_is_cut_off_with_a_session_passed_in() -> None:
+    """The deadline bounds the body of an answer carried by the caller's session."""
+    with (
+        requests.Session() as session,
+        RequestsTransport(read_timeout=5, total_timeout=0.5, session=session) as sent,
+        serve_raw(DRIPS["body"]) as url,
+        pytest.raises(TransportTimeout, match=r"whole answer within 0\.5 s\.$"),
+    ):
+        sent.send(Request("GET", f"{url}/drip"))
+
+
+def test_a_connection_is_reused_after_an_exchange_within_its_deadline(
+    base_url: str,
+) -> None:
+    """Answers that arrive in time leave the pooled connection usable."""
+    with RequestsTransport(total_timeout=0.5) as transport:
+        first = transport.send(Request("GET", f"{base_url}/echo"))
+        second = transport.send(Request("GET", f"{base_url}/echo"))
+
+    assert (first.status, second.status) == (200, 200)
 
 
 def test_garbage_instead_of_http_is_a_protocol_error(
