@@ -215,6 +215,14 @@ class _Wait(Exception):
     """Raised inside a step when the run must stop and wait."""
 
 
+class _GuardFailed(Exception):
+    """A guard raised; its exception is the cause. Carried out of ``transitions``."""
+
+    def __init__(self, guard: str) -> None:
+        super().__init__(guard)
+        self.guard = guard
+
+
 class Engine:
     """Runs flows for one client against one authorization server.
 
@@ -510,10 +518,21 @@ class Engine:
             for key in compiled.keys[state.name]
             if (rank := event_matches(key, event)) is not None
         )
-        for _, key in keys:
-            taken = compiled.take(state.name, key, scope)
-            if taken is not None:
-                return taken
+        try:
+            for _, key in keys:
+                taken = compiled.take(state.name, key, scope)
+                if taken is not None:
+                    return taken
+        except _GuardFailed as failed:
+            raise RunError(
+                f"The guard {failed.guard!r} on the event {event!r} in the state "
+                f"{state.name!r} of the flow {frame.flow.name!r} failed with "
+                f"{_kind(failed.__cause__)}.",
+                flow=frame.flow.name,
+                run_id=run.id,
+                state=state.name,
+                event=event,
+            ) from failed.__cause__
         for index, rule in enumerate(state.catch):
             if _matches_any(rule.errors, event):
                 return compiled.take(state.name, f"catch#{index}", scope)
@@ -855,7 +874,10 @@ class Engine:
                 return any(results)
             return not next(results)
         function = self.registry.get_guard(condition.guard)
-        return bool(function(_template.render(condition.args, scope)))
+        try:
+            return bool(function(_template.render(condition.args, scope)))
+        except Exception as exc:
+            raise _GuardFailed(condition.guard) from exc
 
     # -- documents and results ----------------------------------------
 
@@ -1082,6 +1104,16 @@ def _hides(reference: Reference, hidden: Container[str]) -> bool:
     if reference.root == "client":
         return reference.path[0] == "client_secret"
     return reference.root in ("inputs", "data") and reference.path[0] in hidden
+
+
+def _kind(exc: BaseException | None) -> str:
+    """The exception's class, as ``re.error`` or ``ValueError``; never its text.
+
+    The text may quote values of the run, which may be secret.
+    """
+    kind = type(exc)
+    module = "" if kind.__module__ == "builtins" else kind.__module__ + "."
+    return module + kind.__qualname__
 
 
 def _looks_like_path(text: str) -> bool:

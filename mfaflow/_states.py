@@ -301,7 +301,14 @@ class StateReader(FieldReader):
             return self.condition(node, where)
         if guard in _PAIR_GUARDS and not (node.is_list and len(node.value) == 2):
             self.wrong(node, where, "a list of two values")
+        elif guard == "matches":
+            self.literal_pattern(node.value[1], f"the pattern of {where}")
         return self.value(node, where)
+
+    def literal_pattern(self, node: Node, where: str) -> None:
+        """Check a pattern written out in the file; one filled in waits for the run."""
+        if isinstance(node.value, str) and "${" not in node.value:
+            self.regex(node, where)
 
     # Retry and catch rules.
 

@@ -11,13 +11,16 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _servers import read_request_head, serve_raw
 
 from mfaflow._crypto import generate_key
 from mfaflow._engine import Client, Engine
+from mfaflow._errors import RunError
 from mfaflow._loader import parse_flow
+from mfaflow._registry import default_registry
 from mfaflow._store import SQLiteStore
 from mfaflow._transport import RequestsTransport
 
@@ -122,3 +125,64 @@ def test_a_header_http_cannot_carry_is_a_transport_error_the_flow_catches(
 
     assert result.outputs == {"problem": "transport.error"}
     assert engine.get(result.run_id).state == "failed"
+
+
+#: Routes on guards whose arguments come from the inputs.
+GUARDED = """
+mfaflow: 1
+name: guarded
+initial: a
+inputs:
+  x: {default: abc}
+  pattern: {default: 'a.*'}
+states:
+  a:
+    on:
+      ok:
+        - {to: done, when: {GUARD: ['${inputs.x}', '${inputs.pattern}']}}
+        - done
+  done: {final: true}
+"""
+
+
+def test_a_guard_that_raises_stops_the_run_with_a_run_error(tmp_path: Path) -> None:
+    """A filled-in pattern that is no regular expression is a RunError; run stored."""
+    engine = sqlite_engine("http://127.0.0.1:9", tmp_path)
+    flow = parse_flow(GUARDED.replace("GUARD", "matches"), "guarded.yaml")
+
+    with pytest.raises(RunError) as caught:
+        engine.start(flow, {"pattern": "["})
+
+    error = caught.value
+    assert str(error) == (
+        "The guard 'matches' on the event 'ok' in the state 'a' of the flow "
+        "'guarded' failed with re.error."
+    )
+    assert (error.flow, error.state, error.event) == ("guarded", "a", "ok")
+    assert error.run_id is not None
+    stored = engine.get(error.run_id)
+    assert stored.status == "failed"
+    assert stored.error == str(error)
+
+
+def test_a_plugin_guard_that_raises_is_a_run_error_without_its_message(
+    tmp_path: Path,
+) -> None:
+    """A registered guard's exception is named by class; its text may hold secrets."""
+    registry = default_registry()
+
+    def leaky(args: Any) -> bool:
+        raise KeyError(f"no such user {args[0]}")
+
+    registry.add_guard("leaky", leaky)
+    store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+    engine = Engine(
+        Client("http://127.0.0.1:9/", "app"), store=store, registry=registry
+    )
+    flow = parse_flow(GUARDED.replace("GUARD", "leaky"), "guarded.yaml")
+
+    with pytest.raises(RunError, match=r"failed with KeyError\.$") as caught:
+        engine.start(flow, {"x": "HUNTER2"})
+
+    assert "HUNTER2" not in str(caught.value)
+    assert engine.get(caught.value.run_id or "").status == "failed"
