@@ -1046,28 +1046,16 @@ def _filled_in(
     or an ``otpauth://`` URI. Unless ``reveal``, references to the secret
     inputs and data (named in ``secrets``), to the client secret and to a
     whole root show as ``***``, as the stored run keeps them. Either way
-    ``link_is_secret`` says whether the link shows such a value. A prompt
-    that is not a valid template is shown as written.
+    ``link_is_secret`` says whether the link shows such a value.
     """
     hidden = None if reveal else secrets
     changes: dict[str, Any] = {}
-    prompt = _prompt_template(spec.prompt)
-    if prompt is not None:
-        changes["prompt"] = _shown(prompt, scope, hidden)
+    if isinstance(spec.prompt, Template):
+        changes["prompt"] = _shown(spec.prompt, scope, hidden)
     if spec.link is not None:
         changes["link"] = _shown(spec.link, scope, hidden) or None
         changes["link_is_secret"] = _shows_secret(spec.link, secrets)
     return evolve(request, **changes)
-
-
-def _prompt_template(prompt: str | None) -> str | Template | None:
-    """A prompt parsed as a template; ``None`` when there is nothing to fill in."""
-    if prompt is None or "${" not in prompt:
-        return None
-    try:
-        return _template.parse(prompt)
-    except ValueError:
-        return None
 
 
 def _shown(

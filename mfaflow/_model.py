@@ -66,7 +66,8 @@ class InputSpec:
     """A named input: given at start, or asked for by an ``input`` state.
 
     ``required`` is false when a default is given. ``pattern`` is a regular
-    expression the whole value must match. ``choices`` (a value, possibly a
+    expression the whole value must match. ``prompt`` (text, possibly a
+    template) is what a person is asked. ``choices`` (a value, possibly a
     template) lists the values a person may pick from. ``link`` (a URL,
     possibly a template) is one the person should open (``https://...``) or
     scan into an authenticator app (``otpauth://...``) before answering.
@@ -78,7 +79,7 @@ class InputSpec:
     default: Value = None
     secret: bool = False
     pattern: str | None = None
-    prompt: str | None = None
+    prompt: Value = None
     choices: Value = None
     link: Value = None
     location: Location = _NOWHERE

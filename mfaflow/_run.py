@@ -58,13 +58,14 @@ class InputRequest:
     def from_spec(cls, spec: InputSpec, choices: Any = None) -> InputRequest:
         """The request for ``spec``, its prompt and link not yet filled in.
 
-        A link given as a template (rather than literally) is left out: only
-        a run can fill it in.
+        A prompt given as a template shows as written; a link given as a
+        template (rather than literally) is left out: only a run can fill
+        them in.
         """
         listed = tuple(choices) if isinstance(choices, list | tuple) else None
         return cls(
             name=spec.name,
-            prompt=spec.prompt or spec.description or spec.name,
+            prompt=str(spec.prompt or spec.description or spec.name),
             secret=spec.secret,
             pattern=spec.pattern,
             choices=listed,

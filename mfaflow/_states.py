@@ -95,7 +95,7 @@ class StateReader(FieldReader):
             default=self.optional(entries, "default", where, self.value, None),
             secret=self.optional(entries, "secret", where, self.flag, False),
             pattern=self.optional(entries, "pattern", where, self.regex, None),
-            prompt=self.optional(entries, "prompt", where, self.text, None),
+            prompt=self.optional(entries, "prompt", where, self.text_value, None),
             choices=self.optional(entries, "choices", where, self.choices, None),
             link=self.optional(entries, "link", where, self.link, None),
             location=at,

@@ -70,6 +70,7 @@ def check_flow(
     checker.targets()
     checker.reachability()
     checker.exits()
+    checker.endings()
     checker.declarations()
     checker.references()
     checker.names(actions, guards, flows)
@@ -160,6 +161,27 @@ class _Checker:
                 message = (
                     f"{kind} state {state.name!r} has no transition for 'ok', "
                     "the only event it emits."
+                )
+                self.fail(state.location, message)
+
+    def endings(self) -> None:
+        """Report the states a run can enter but never leave for a final state.
+
+        Going back from the final states along the transitions finds every
+        state that can still end; a loop without a way out (``a`` going to
+        ``a``, or ``b`` and ``c`` going to each other) is left over. States
+        with no way out at all are told by :meth:`exits`.
+        """
+        flow = self.flow
+        if flow.initial not in flow.states:
+            return
+        ending = _can_end(flow)
+        for name in sorted(_reachable(flow) - ending, key=list(flow.states).index):
+            state = flow.states[name]
+            if state.transitions or state.catch:
+                message = (
+                    f"State {name!r} leads to no final state: "
+                    "a run that enters it can never end."
                 )
                 self.fail(state.location, message)
 
@@ -285,6 +307,27 @@ def _reachable(flow: Flow) -> set[str]:
     return reached
 
 
+def _can_end(flow: Flow) -> set[str]:
+    """The states from which some path leads to a final state.
+
+    A target that is not a state counts as one that ends: it is reported
+    as missing, and what it would lead to is unknown.
+    """
+    sources: dict[str, set[str]] = {name: set() for name in flow.states}
+    for state in flow.states.values():
+        for target in state.targets:
+            sources.setdefault(target, set()).add(state.name)
+    pending = [name for name in sources if name not in flow.states]
+    pending += [state.name for state in flow.states.values() if state.final]
+    ending: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in ending:
+            ending.add(name)
+            pending.extend(sources.get(name, ()))
+    return ending
+
+
 def _takes_ok(state: State) -> bool:
     events = [transition.event for transition in state.transitions]
     events += [error for rule in state.catch for error in rule.errors]
@@ -325,7 +368,7 @@ def _state_places(
 
 
 def _input_values(spec: InputSpec) -> tuple[Any, ...]:
-    return (spec.default, spec.choices, spec.link)
+    return (spec.default, spec.choices, spec.link, spec.prompt)
 
 
 def _transition_values(transition: Transition) -> tuple[Any, ...]:
