@@ -212,10 +212,8 @@ class _Checker:
     def references(self) -> None:
         for where, place, roots, value in _places(self.flow):
             for template in _templates(value):
-                at = place
-                if template.line:
-                    at = Location(self.flow.source, template.line, template.column)
                 for reference in template.references:
+                    at = _written(reference, template, place)
                     self.reference(reference, where, at, roots)
 
     def reference(
@@ -326,6 +324,15 @@ def _can_end(flow: Flow) -> set[str]:
             ending.add(name)
             pending.extend(sources.get(name, ()))
     return ending
+
+
+def _written(reference: Reference, template: Template, place: Location) -> Location:
+    """Where ``reference`` was written: itself, else its template, else ``place``."""
+    if reference.line:
+        return Location(place.file, reference.line, reference.column)
+    if template.line:
+        return Location(place.file, template.line, template.column)
+    return place
 
 
 def _takes_ok(state: State) -> bool:

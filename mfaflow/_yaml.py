@@ -51,6 +51,32 @@ class Node:
     value: Any
     location: Location
     keys: Mapping[str, Location] = field(factory=dict)
+    #: A scalar's text as written in the file, quotes and all; empty when
+    #: unknown (a value reached through an alias).
+    raw: str = field(default="", repr=False)
+
+    def locate(self, offset: int) -> Location:
+        """Where the ``${`` at ``offset`` of a text value was written.
+
+        The file's text and the value differ by quotes, escapes, folding and
+        indentation, but each ``${`` of the value is a ``${`` of the file
+        in the same order, unless escapes made or hid one. When they do not
+        pair up, or ``offset`` is not at a ``${``, the value's own location
+        stands in.
+        """
+        if not self.raw or not isinstance(self.value, str):
+            return self.location
+        written = _starts(self.raw)
+        read = _starts(self.value)
+        if len(written) != len(read) or offset not in read:
+            return self.location
+        at = written[read.index(offset)]
+        start = self.location
+        line_start = self.raw.rfind("\n", 0, at)
+        if line_start < 0:
+            return Location(start.file, start.line, start.column + at)
+        line = start.line + self.raw.count("\n", 0, at)
+        return Location(start.file, line, at - line_start)
 
     @property
     def is_mapping(self) -> bool:
@@ -67,6 +93,16 @@ class Node:
         if isinstance(self.value, tuple):
             return [node.plain() for node in self.value]
         return self.value
+
+
+def _starts(text: str) -> list[int]:
+    """The offsets of every ``${`` in ``text``."""
+    found = []
+    at = text.find("${")
+    while at >= 0:
+        found.append(at)
+        at = text.find("${", at + 1)
+    return found
 
 
 class _Alias(yaml.Node):
@@ -138,7 +174,7 @@ def compose(text: str, file: str = "<string>") -> Node:
         message = "The file is empty; a flow file starts with 'mfaflow: 1'."
         raise DefinitionErrors([DefinitionError(message, file)])
 
-    walker = _Walker(file)
+    walker = _Walker(file, text)
     try:
         node = walker.walk(root)
     except _Abort as abort:
@@ -184,8 +220,9 @@ class _Abort(Exception):
 class _Walker:
     """Turns a composed graph into nodes, expanding aliases within limits."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.text = text
         self.errors: list[DefinitionError] = []
         self.expanded = 0
         self.alias: _Alias | None = None  # the outermost alias being expanded
@@ -257,7 +294,8 @@ class _Walker:
                 tuple(self.walk(item) for item in node.value), self.location(node)
             )
         if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
-            return Node(self._scalar(node), self.location(node))
+            raw = self.text[node.start_mark.index : node.end_mark.index]
+            return Node(self._scalar(node), self.location(node), raw=raw)
         self.refuse_tag(node, node.tag)
         return Node(None, self.location(node))
 

@@ -355,7 +355,7 @@ def test_a_link_naming_undeclared_data_is_refused_where_it_is_written() -> None:
         load_flow(path, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
 
     assert str(caught.value.errors[0]) == (
-        f"{path}:8:38: Reference ${{data.authorize_ur}} in input 'callback_url' "
+        f"{path}:8:39: Reference ${{data.authorize_ur}} in input 'callback_url' "
         "names 'authorize_ur', which is not declared under 'data'."
     )
 
