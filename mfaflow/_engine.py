@@ -266,7 +266,11 @@ class Engine:
             random = _random.random
         self._random = random
         self.max_steps = max_steps
-        self._compiled: dict[str, _Compiled] = {}
+        #: Compiled flows by the name or path they were asked for by, and by
+        #: resolved path: names and files never stand in for each other.
+        self._by_key: dict[str, _Compiled] = {}
+        #: The last flow compiled of each name, for Flow objects.
+        self._by_name: dict[str, _Compiled] = {}
         self._discovery: dict[str, Mapping[str, Any]] = {}
 
     @property
@@ -282,29 +286,56 @@ class Engine:
     def flow(self, flow: str | Path | Flow) -> Flow:
         """The validated definition of ``flow``: a name, a path, or a Flow.
 
-        Loading and compiling happen once per flow per engine.
+        Loading, checking and compiling happen once per flow per engine. A
+        Flow made by :func:`~mfaflow.parse_flow` (or in code) gets the
+        structural checks of :func:`~mfaflow.check_flow` here, against this
+        engine's actions, guards and flows.
+
+        Raises:
+            DefinitionErrors: the flow is broken.
         """
         return self._compile(flow).flow
 
     def _compile(self, flow: str | Path | Flow) -> _Compiled:
         if isinstance(flow, Flow):
-            if (
-                flow.name not in self._compiled
-                or self._compiled[flow.name].flow is not flow
-            ):
-                self._compiled[flow.name] = _Compiled(flow, self._guard)
-            return self._compiled[flow.name]
-
+            return self._compile_flow(flow)
         key = str(flow)
-        if key in self._compiled:
-            return self._compiled[key]
-        path = Path(flow) if _looks_like_path(key) else self.catalog.find(key)
-        definition = self._load(path)
-        compiled = self._compiled.get(definition.name)
-        if compiled is None or compiled.flow.source != definition.source:
-            compiled = _Compiled(definition, self._guard)
-        self._compiled[key] = self._compiled[definition.name] = compiled
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            path = Path(flow) if _looks_like_path(key) else self.catalog.find(key)
+            compiled = self._compile_file(path)
+            self._by_key[key] = compiled
         return compiled
+
+    def _compile_file(self, path: Path) -> _Compiled:
+        """The flow in the file ``path``, compiled once however it is named."""
+        key = str(path.resolve())
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            compiled = _Compiled(self._load(path), self._guard)
+            self._by_key[key] = self._by_name[compiled.flow.name] = compiled
+        return compiled
+
+    def _compile_flow(self, flow: Flow) -> _Compiled:
+        """A Flow object, compiled (and checked) unless it was already."""
+        compiled = self._by_name.get(flow.name)
+        if compiled is None or compiled.flow is not flow:
+            self._check(flow)
+            compiled = self._by_name[flow.name] = _Compiled(flow, self._guard)
+        return compiled
+
+    def _check(self, flow: Flow) -> None:
+        from ._errors import DefinitionErrors
+        from ._validate import check_flow
+
+        errors = check_flow(
+            flow,
+            actions=self.registry.action_names(),
+            guards=self.registry.guard_names(),
+            flows=self.catalog.names() | {flow.name},
+        )
+        if errors:
+            raise DefinitionErrors(errors)
 
     def _load(self, path: Path) -> Flow:
         from ._loader import load_flow
@@ -948,16 +979,7 @@ class Engine:
         hidden = secrets.get("frames", {})
         frames = []
         for index, raw in enumerate(document["frames"]):
-            flow = self._compile(self._locate(raw)).flow
-            if flow.version != raw["flow_version"]:
-                raise RunError(
-                    f"The run {run_id} was started with version "
-                    f"{raw['flow_version']} of the flow {flow.name!r}, but version "
-                    f"{flow.version} is loaded.",
-                    flow=flow.name,
-                    run_id=run_id,
-                    state=raw["state"],
-                )
+            flow = self._frame_flow(run_id, raw)
             secret = hidden.get(str(index), {})
             frames.append(
                 Frame(
@@ -984,12 +1006,60 @@ class Engine:
             version=stored.version,
         )
 
-    def _locate(self, frame: Mapping[str, Any]) -> str:
-        """How to find a stored frame's flow: by name, or by the file it came from."""
+    def _frame_flow(self, run_id: str, frame: Mapping[str, Any]) -> Flow:
+        """The flow a stored frame runs, checked to be the one it started with.
+
+        Raises:
+            RunError: the flow's file now holds another flow, its version or
+                its definition changed, or it lacks the frame's state.
+        """
+        name, state = frame["flow"], frame["state"]
+        context = {"flow": name, "run_id": run_id, "state": state}
+        flow = self._located(frame)
+        if flow.name != name:
+            raise RunError(
+                f"The run {run_id} runs the flow {name!r}, but its file "
+                f"{flow.source} now holds the flow {flow.name!r}.",
+                **context,
+            )
+        if flow.version != frame["flow_version"]:
+            raise RunError(
+                f"The run {run_id} was started with version "
+                f"{frame['flow_version']} of the flow {name!r}, but version "
+                f"{flow.version} is loaded.",
+                **context,
+            )
+        if frame.get("flow_digest", flow.digest) != flow.digest:
+            raise RunError(
+                f"The flow {name!r} changed since the run {run_id} started, "
+                f"though its version is still {flow.version}; the run cannot go on "
+                "with another definition than its own (give a changed flow a "
+                "new version).",
+                **context,
+            )
+        if state not in flow.states:
+            raise RunError(
+                f"The run {run_id} is in the state {state!r}, which the flow "
+                f"{name!r} no longer has.",
+                **context,
+            )
+        return flow
+
+    def _located(self, frame: Mapping[str, Any]) -> Flow:
+        """A stored frame's flow: from its file, else as compiled, else by name.
+
+        The file comes first: a file of the user's may declare the name of
+        a shipped flow. A flow that has no file (made by ``parse_flow``) is
+        found among those this engine compiled, by name and source.
+        """
         name: str = frame["flow"]
-        if name in self._compiled or name in self.catalog.names():
-            return name
-        return frame.get("source") or name
+        source = frame.get("source")
+        if source and Path(source).is_file():
+            return self._compile_file(Path(source)).flow
+        compiled = self._by_name.get(name)
+        if compiled is not None and compiled.flow.source == source:
+            return compiled.flow
+        return self._compile(name).flow
 
     def _result(self, run: RunState) -> RunResult:
         wait = run.wait or {}

@@ -11,11 +11,14 @@ See ``docs/flow-format.md`` for the file format these classes model.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
+import attrs
 from attrs import field, frozen
 
 from ._template import Template
@@ -259,6 +262,7 @@ class Flow:
     #: was written, for messages that point at it.
     locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
     _secret_names: frozenset[str] = field(init=False, eq=False, repr=False)
+    _digest: str = field(init=False, eq=False, repr=False)
 
     @property
     def source(self) -> str:
@@ -276,6 +280,43 @@ class Flow:
         for state in self.states.values():
             names |= {spec.name for spec in state.inputs if spec.secret}
         return frozenset(names)
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of what the flow does, to tell a changed definition.
+
+        Two flows that differ only in where things were written, in their
+        descriptions or in their summary have the same digest.
+        """
+        return self._digest
+
+    @_digest.default
+    def _find_digest(self) -> str:
+        text = json.dumps(_behaviour(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+#: Fields that say nothing of what a flow does.
+_NOT_BEHAVIOUR = frozenset(
+    {"location", "locations", "description", "summary", "_secret_names", "_digest"}
+)
+
+
+def _behaviour(value: Any) -> Any:
+    """``value`` as plain data, without :data:`_NOT_BEHAVIOUR`; templates as text."""
+    if isinstance(value, Template):
+        return {"template": value.source}
+    if attrs.has(type(value)):
+        return {
+            item.name: _behaviour(getattr(value, item.name))
+            for item in attrs.fields(type(value))
+            if item.name not in _NOT_BEHAVIOUR
+        }
+    if isinstance(value, Mapping):
+        return {str(key): _behaviour(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_behaviour(item) for item in value]
+    return value
 
 
 _STATUS_RANGE = re.compile(r"http\.([1-5])xx")

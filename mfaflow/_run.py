@@ -205,6 +205,7 @@ class Frame:
         public: dict[str, Any] = {
             "flow": self.flow.name,
             "flow_version": self.flow.version,
+            "flow_digest": self.flow.digest,
             "source": self.flow.source,
             "state": self.state,
             "retries": self.retries,

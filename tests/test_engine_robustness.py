@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 from _servers import read_request_head, serve_raw
+from attrs import evolve
 
 from mfaflow._crypto import generate_key
 from mfaflow._engine import Client, Engine
-from mfaflow._errors import RunError
+from mfaflow._errors import DefinitionErrors, RunError
 from mfaflow._loader import parse_flow
 from mfaflow._registry import default_registry
 from mfaflow._store import SQLiteStore
-from mfaflow._transport import RequestsTransport
+from mfaflow._transport import MockTransport, Request, RequestsTransport, Response
 
 #: Calls the path it is given and keeps what went wrong.
 PROBE = """
@@ -186,3 +187,127 @@ def test_a_plugin_guard_that_raises_is_a_run_error_without_its_message(
 
     assert "HUNTER2" not in str(caught.value)
     assert engine.get(caught.value.run_id or "").status == "failed"
+
+
+#: Waits for a code, then ends.
+EDIT = """mfaflow: 1
+name: NAME
+summary: Asks for a code.
+initial: ask
+states:
+  ask:
+    input: {code: {}}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def file_engine(store: SQLiteStore) -> Engine:
+    """An engine as a new process would make it: nothing compiled yet."""
+    return Engine(Client("http://127.0.0.1:9/", "app"), store=store)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    return SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+
+
+def started(path: Path, store: SQLiteStore) -> str:
+    """Write the flow 'edit' to ``path``, start a run of it; the run's id."""
+    path.write_text(EDIT.replace("NAME", "edit"))
+    return file_engine(store).start(path).run_id
+
+
+def resumed_after(path: Path, store: SQLiteStore, run_id: str, text: str) -> Any:
+    """Write ``text`` over the flow, then resume the run with a new engine."""
+    path.write_text(text.replace("NAME", "edit"))
+    return file_engine(store).resume(run_id, {"code": "1"})
+
+
+def test_resuming_after_a_state_was_renamed_is_a_clear_run_error(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    """A flow changed under a waiting run, its version kept, is reported as such."""
+    path = tmp_path / "edit.yaml"
+    run_id = started(path, store)
+
+    with pytest.raises(RunError) as caught:
+        resumed_after(path, store, run_id, EDIT.replace("ask", "asking"))
+
+    assert str(caught.value) == (
+        f"The flow 'edit' changed since the run {run_id} started, though its "
+        "version is still 1; the run cannot go on with another definition than "
+        "its own (give a changed flow a new version)."
+    )
+    assert (caught.value.run_id, caught.value.state) == (run_id, "ask")
+    assert store.load(run_id).status == "waiting", "the stored run is untouched"
+
+
+def test_a_run_stored_without_a_digest_names_its_missing_state(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    """A run stored before digests whose state is gone gets a RunError, no KeyError."""
+    path = tmp_path / "edit.yaml"
+    run_id = started(path, store)
+    stored = store.load(run_id)
+    del stored.document["frames"][0]["flow_digest"]
+    store.save(evolve(stored, version=stored.version + 1), stored.version)
+
+    with pytest.raises(RunError) as caught:
+        resumed_after(path, store, run_id, EDIT.replace("ask", "asking"))
+
+    assert str(caught.value) == (
+        f"The run {run_id} is in the state 'ask', which the flow 'edit' no longer has."
+    )
+
+
+def test_a_change_of_descriptions_only_lets_the_run_go_on(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    """Summaries, descriptions and layout are not part of what a flow does."""
+    path = tmp_path / "edit.yaml"
+    run_id = started(path, store)
+    changed = "# A comment moves every line.\n" + EDIT.replace("for a code.", "")
+
+    assert resumed_after(path, store, run_id, changed).succeeded
+
+
+def test_a_file_named_like_a_shipped_flow_is_resumed_from_the_file(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    """A run of the user's 'refresh' goes on with that file, not the shipped flow."""
+    path = tmp_path / "mine" / "refresh.yaml"
+    path.parent.mkdir()
+    path.write_text(EDIT.replace("NAME", "refresh"))
+    run = file_engine(store).start(path)
+
+    resumed = file_engine(store).resume(run.run_id, {"code": "1"})
+
+    assert resumed.succeeded
+    assert resumed.state == "done"
+
+
+def test_a_parsed_flow_is_checked_before_it_runs() -> None:
+    """A Flow from parse_flow naming an unknown action is refused before any call."""
+    sent: list[Request] = []
+
+    def handle(request: Request) -> Response:
+        sent.append(request)
+        return Response(200)
+
+    text = EDIT.replace("NAME", "unchecked").replace(
+        "    input: {code: {}}",
+        "    call: {url: /x}\n    on: {ok: act}\n  act:\n    action: os.system",
+    )
+    flow = parse_flow(text, "unchecked.yaml")
+    engine = Engine(Client("http://i.test/", "app"), transport=MockTransport(handle))
+
+    with pytest.raises(DefinitionErrors) as caught:
+        engine.start(flow)
+    with pytest.raises(DefinitionErrors):
+        engine.flow(flow)
+
+    assert [error.msg.split(";")[0] for error in caught.value.errors] == [
+        "Unknown action 'os.system' in state 'act'"
+    ]
+    assert sent == []
