@@ -25,13 +25,15 @@ from mfaflow._registry import default_registry
 from mfaflow._store import SQLiteStore
 from mfaflow._transport import MockTransport, Request, RequestsTransport, Response
 
-#: Calls the path it is given and keeps what went wrong.
+#: Calls the path it is given, naming itself in a header, and keeps what
+#: went wrong.
 PROBE = """
 mfaflow: 1
 name: probe
 initial: call
 inputs:
   path: {}
+  name: {default: probe}
 data:
   body: {}
   problem: {}
@@ -40,7 +42,7 @@ outputs:
   problem: {}
 states:
   call:
-    call: {url: '${inputs.path}'}
+    call: {url: '${inputs.path}', headers: {X-Name: '${inputs.name}'}}
     on:
       ok: {to: done, save: {body: '${response.body}'}}
     catch:
@@ -94,35 +96,15 @@ def test_a_hostile_json_body_is_an_invalid_answer_and_the_run_is_stored(
     assert engine.get(result.run_id).state == "failed"
 
 
-#: Sends a header filled in from an input, and catches every failure.
-HEADER = """
-mfaflow: 1
-name: header
-initial: call
-inputs:
-  name: {}
-data:
-  problem: {}
-outputs:
-  problem: {}
-states:
-  call:
-    call: {url: /ok, headers: {X-Name: '${inputs.name}'}}
-    on: {ok: done}
-    catch:
-      - {errors: ['*'], to: failed, save: {problem: '${error.event}'}}
-  done: {final: true}
-  failed: {final: true, outcome: failure, output: {problem: '${data.problem}'}}
-"""
-
-
 def test_a_header_http_cannot_carry_is_a_transport_error_the_flow_catches(
     tmp_path: Path,
 ) -> None:
     """An input that is not Latin-1 in a header is transport.error, caught by '*'."""
     with serve_raw(answering(b"{}")) as url:
         engine = sqlite_engine(url, tmp_path)
-        result = engine.start(parse_flow(HEADER, "header.yaml"), {"name": "Jérôme €"})
+        result = engine.start(
+            parse_flow(PROBE, "probe.yaml"), {"path": "/x", "name": "Jérôme €"}
+        )
 
     assert result.outputs == {"problem": "transport.error"}
     assert engine.get(result.run_id).state == "failed"
