@@ -158,6 +158,8 @@ class _Compiled:
             send_event=True,
         )
         self.keys: dict[str, tuple[str, ...]] = {}
+        #: The secret fields of the flow and its sub-flows, once known.
+        self.secret_fields: tuple[str, ...] | None = None
         for state in flow.states.values():
             for transition in state.transitions:
                 self._add(state.name, transition.event, transition, guard)
@@ -337,6 +339,30 @@ class Engine:
         if errors:
             raise DefinitionErrors(errors)
 
+    def _check_store_keeps(self, compiled: _Compiled) -> None:
+        """Let the store refuse the flow's secrets before any request is sent."""
+        require = getattr(self.store, "require_key", None)
+        if require is None:
+            return
+        if compiled.secret_fields is None:
+            found = self._secret_fields(compiled.flow, set())
+            compiled.secret_fields = tuple(sorted(found))
+        require(compiled.flow.name, compiled.secret_fields)
+
+    def _secret_fields(self, flow: Flow, seen: set[str]) -> set[str]:
+        """The secret inputs, data and outputs of ``flow`` and its sub-flows."""
+        seen.add(flow.name)
+        found = {
+            f"outputs.{name}" for name, spec in flow.outputs.items() if spec.secret
+        }
+        found |= {f"data.{name}" for name, spec in flow.data.items() if spec.secret}
+        inputs = [*flow.inputs.values()]
+        for state in flow.states.values():
+            inputs += state.inputs
+            if state.flow is not None and state.flow not in seen:
+                found |= self._secret_fields(self._compile(state.flow).flow, seen)
+        return found | {f"inputs.{spec.name}" for spec in inputs if spec.secret}
+
     def _load(self, path: Path) -> Flow:
         from ._loader import load_flow
 
@@ -357,10 +383,14 @@ class Engine:
         Raises:
             InputError: an input is missing, unknown or malformed; nothing
                 is stored.
+            EncryptionKeyMissing: the flow (or a sub-flow) keeps secrets and
+                the store has no key to encrypt them; nothing is sent or
+                stored.
             RunError: the run stopped on an error; it is stored as
                 ``failed`` and can be inspected or resumed.
         """
         compiled = self._compile(flow)
+        self._check_store_keeps(compiled)
         now = self.clock()
         frame = self._new_frame(compiled.flow, dict(inputs or {}), now, run_id=None)
         run = RunState(id=uuid.uuid4().hex, frames=[frame], created_at=now)

@@ -19,7 +19,7 @@ from attrs import evolve
 
 from mfaflow._crypto import generate_key
 from mfaflow._engine import Client, Engine
-from mfaflow._errors import DefinitionErrors, RunError
+from mfaflow._errors import DefinitionErrors, EncryptionKeyMissing, RunError
 from mfaflow._loader import parse_flow
 from mfaflow._registry import default_registry
 from mfaflow._store import SQLiteStore
@@ -293,3 +293,81 @@ def test_a_parsed_flow_is_checked_before_it_runs() -> None:
         "Unknown action 'os.system' in state 'act'"
     ]
     assert sent == []
+
+
+#: Keeps a token from the answer; its secrets are declared, not inputs.
+TOKEN = """
+mfaflow: 1
+name: token
+initial: send
+data:
+  token: {secret: true}
+outputs:
+  token: {secret: true}
+states:
+  send:
+    call: {method: POST, url: /x}
+    on: {ok: {to: done, save: {token: '${response.body.token}'}}}
+  done: {final: true, output: {token: '${data.token}'}}
+"""
+
+
+def counting(sent: list[Request]) -> MockTransport:
+    """A transport that answers every request with a token, keeping them."""
+
+    def handle(request: Request) -> Response:
+        sent.append(request)
+        return Response.json_response(200, {"token": "T0KEN"})
+
+    return MockTransport(handle)
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        (TOKEN, "data.token, outputs.token"),
+        (
+            EDIT.replace("NAME", "stepping").replace(
+                "    input: {code: {}}",
+                "    flow: mfa-challenge\n    with: {mfa_token: x}",
+            ),
+            "inputs.mfa_token",
+        ),
+    ],
+    ids=["own-secrets", "a-sub-flow's-secrets"],
+)
+def test_a_store_without_a_key_refuses_a_flow_with_secrets_before_any_call(
+    tmp_path: Path, text: str, fields: str
+) -> None:
+    """A keyless store refuses at start, naming the secret fields; nothing is sent."""
+    sent: list[Request] = []
+    store = SQLiteStore(tmp_path / "runs.sqlite")
+    engine = Engine(
+        Client("http://i.test/", "app"), transport=counting(sent), store=store
+    )
+
+    with pytest.raises(EncryptionKeyMissing) as caught:
+        engine.start(parse_flow(text, "flow.yaml"))
+
+    message = str(caught.value)
+    assert message.startswith(f"The flow '{parse_flow(text).name}' keeps secrets (")
+    assert fields in message
+    assert message.endswith(
+        f"but the store {str(tmp_path / 'runs.sqlite')!r} has no key to encrypt "
+        "them; pass key=load_or_create_key(path) to SQLiteStore."
+    )
+    assert sent == []
+    assert store.list() == []
+
+
+def test_a_store_without_a_key_runs_a_flow_without_secrets(tmp_path: Path) -> None:
+    """A flow that declares no secret runs and is stored without a key."""
+    store = SQLiteStore(tmp_path / "runs.sqlite")
+    engine = Engine(
+        Client("http://i.test/", "app"), transport=counting([]), store=store
+    )
+
+    result = engine.start(parse_flow(TOKEN.replace("{secret: true}", "{}"), "t.yaml"))
+
+    assert result.outputs == {"token": "T0KEN"}
+    assert [summary.id for summary in store.list()] == [result.run_id]
