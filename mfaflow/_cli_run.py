@@ -185,7 +185,9 @@ class Driver:
         engine: the engine the run belongs to.
         printer: where prompts and progress go.
         interactive: ask for inputs; when false, stop at a wait for input.
-        resume_command: the command that resumes a run, given its id.
+        resume_command: the command that resumes a run, given its id;
+            ``None`` when the run cannot be resumed later (it is kept in
+            memory).
     """
 
     def __init__(
@@ -194,7 +196,7 @@ class Driver:
         printer: Printer,
         *,
         interactive: bool,
-        resume_command: Callable[[str], str] = "mfaflow resume {}".format,
+        resume_command: Callable[[str], str] | None = "mfaflow resume {}".format,
     ) -> None:
         self.engine = engine
         self.printer = printer
@@ -257,12 +259,14 @@ class Driver:
         ]
         if missing and not self.interactive:
             return result
-        command = self.resume_command(result.run_id)
+        later = self.resume_command
 
         def hint(name: str) -> str:
+            if later is None:
+                return "keep the run in a file (--store PATH) to give it later"
             return (
                 "run with --no-input to stop there, then give it with "
-                f"{command} --input {name}=VALUE"
+                f"{later(result.run_id)} --input {name}=VALUE"
             )
 
         return self._until_accepted(
@@ -307,13 +311,15 @@ def report(
     *,
     as_json: bool,
     show_secrets: bool,
-    resume_hint: str,
+    resume_hint: str | None,
+    resume_note: str | None = None,
 ) -> int:
     """Print where ``result`` stands and return the exit code that fits it.
 
     0 for a run that succeeded, 1 for one that failed or expired (its
     message on stderr), :data:`EXIT_WAITING` for one that waits for input.
-    ``resume_hint`` is the command that resumes a waiting run. Secret
+    ``resume_hint`` is the command that resumes a waiting run (``None``
+    when none can), ``resume_note`` what that command cannot say. Secret
     outputs are masked and secret links left out, unless ``show_secrets``.
     """
     outputs = dict(result.outputs) if show_secrets else result.visible_outputs()
@@ -321,7 +327,8 @@ def report(
         document = _document(result, outputs, show_secrets=show_secrets)
         click.echo(json.dumps(document, indent=2, default=str))
     elif result.waiting_for:
-        _print_waiting(result, resume_hint, show_secrets=show_secrets)
+        _print_waiting(result, show_secrets=show_secrets)
+        _print_resume(result, resume_hint, resume_note)
     elif result.ended:
         _print_ended(result, outputs)
 
@@ -334,7 +341,7 @@ def report(
     return 1
 
 
-def _print_waiting(result: RunResult, resume_hint: str, *, show_secrets: bool) -> None:
+def _print_waiting(result: RunResult, *, show_secrets: bool) -> None:
     click.echo(f"run {result.run_id} waits in {result.state!r} for:")
     for request in result.waiting_for:
         kind = "secret" if request.secret else "text"
@@ -345,8 +352,15 @@ def _print_waiting(result: RunResult, resume_hint: str, *, show_secrets: bool) -
             click.echo(f"    link: {request.link}")
         elif request.link:
             click.echo("    link: secret (--show-secrets prints it)")
+
+
+def _print_resume(result: RunResult, hint: str | None, note: str | None) -> None:
+    if hint is None:
+        return
     names = " ".join(f"--input {request.name}=VALUE" for request in result.waiting_for)
-    click.echo(f"resume with: {resume_hint} {names}")
+    click.echo(f"resume with: {hint} {names}")
+    if note:
+        click.echo(note)
 
 
 def _print_ended(result: RunResult, outputs: Mapping[str, Any]) -> None:

@@ -91,15 +91,21 @@ class Client:
     def issuer_host(self) -> str:
         return urlsplit(self.issuer).netloc
 
+    def to_dict(self) -> dict[str, Any]:
+        """What a run records of the client it ran for: all but the secret."""
+        return {
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "audience": self.audience,
+        }
+
     def template_view(self) -> dict[str, Any]:
         """The values flow files see as ``${client.*}``."""
         return {
-            "issuer": self.issuer,
+            **self.to_dict(),
             "issuer_host": self.issuer_host,
-            "client_id": self.client_id,
             "client_secret": self.client_secret,
-            "redirect_uri": self.redirect_uri,
-            "audience": self.audience,
         }
 
     def __repr__(self) -> str:
@@ -981,6 +987,7 @@ class Engine:
 
     def _stored(self, run: RunState, now: float) -> StoredRun:
         document, secrets = run.split(now)
+        document["client"] = self.client.to_dict()
         return StoredRun(
             id=run.id,
             flow=run.root.name,

@@ -8,13 +8,15 @@ The document::
 
     {"id", "flow", "flow_version", "status", "frames", "wait", "outcome",
      "final_state", "output", "message", "error", "history", "created_at",
-     "updated_at", "expires_at"}
+     "updated_at", "expires_at", "client"}
 
 ``status`` is ``running``, ``waiting``, ``ended`` or ``failed`` (stopped by
 an error; resuming tries the current state again). ``frames`` is the stack
 of flows being run: the first is the flow that was started, each further
 one a sub-flow. ``wait`` is ``None``, ``{"kind": "input", "inputs": [...]}``
-or ``{"kind": "time", "until": t}``.
+or ``{"kind": "time", "until": t}``. ``client`` records the client the run
+was saved for (issuer, client id, redirect URI, audience; never its
+secret), so that a command can resume it knowing the run's id only.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import selectors
+import shlex
 import shutil
 import signal
 import stat
@@ -189,20 +190,15 @@ def invoke(
     return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
 
 
+def client_run_args(issuer: str, flow: Path, *extra: str) -> list[str]:
+    """``run`` of ``flow`` for the test client, without its secret or a store."""
+    return ["run", str(flow), "--issuer", issuer, "--client-id", CLIENT_ID, *extra]
+
+
 def run_args(issuer: str, flow: Path, store: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        str(flow),
-        "--issuer",
-        issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-        "--store",
-        str(store),
-        *extra,
-    ]
+    return client_run_args(
+        issuer, flow, "--client-secret", CLIENT_SECRET, "--store", str(store), *extra
+    )
 
 
 def assert_no_secrets(*texts: str, allowed: Iterable[str] = ()) -> None:
@@ -217,20 +213,19 @@ def waiting_run_id(output: str) -> str:
     return found.group(1)
 
 
+#: The options that start the test flow and stop it where it waits for the code.
+STOP_FOR_CODE = (
+    "--no-input",
+    "--input",
+    f"username={USERNAME}",
+    "--input",
+    f"password={PASSWORD}",
+)
+
+
 def start_waiting(issuer: str, flow_file: Path, store: Path) -> str:
     """Start the test flow under --no-input; it stops waiting for the code."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    started = invoke(run_args(issuer, flow_file, store, *STOP_FOR_CODE))
     return waiting_run_id(started.stdout)
 
 
@@ -522,6 +517,103 @@ def test_run_without_input_stops_and_another_process_resumes_it(
     assert_no_secrets(resumed.stdout, resumed.stderr)
 
 
+def printed_resume(output: str, **values: str) -> list[str]:
+    """The arguments of the resume command ``output`` prints, values filled in."""
+    command = output.split("resume with: ", 1)[1].split("\n", 1)[0]
+    for name, value in values.items():
+        command = command.replace(f"{name}=VALUE", f"{name}={value}")
+    words = shlex.split(command)
+    assert words[:2] == ["mfaflow", "resume"], command
+    return words[1:]
+
+
+def test_the_printed_resume_command_works_as_it_is(
+    issuer: str,
+    flow_file: Path,
+    tmp_path: Path,
+    isolated: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command printed under --no-input resumes the run, given nothing more."""
+    monkeypatch.chdir(tmp_path)
+    key_file = tmp_path / "keys" / "run.key"
+    started = invoke(
+        client_run_args(
+            issuer,
+            flow_file,
+            *("--store", "runs.sqlite", "--key-file", str(key_file)),
+            *("--timeout", "7.5", *STOP_FOR_CODE),
+        ),
+        env={"MFAFLOW_CLIENT_SECRET": CLIENT_SECRET},
+    )
+    run_id = waiting_run_id(started.stdout)
+    words = printed_resume(started.stdout, otp=OTP)
+
+    assert words == [
+        "resume",
+        "--store",
+        str(tmp_path / "runs.sqlite"),
+        "--key-file",
+        str(key_file),
+        "--timeout",
+        "7.5",
+        run_id,
+        "--input",
+        f"otp={OTP}",
+    ]
+    assert "client secret" not in started.stdout, "it came from the environment"
+    env = {
+        "PATH": os.environ["PATH"],
+        "XDG_CONFIG_HOME": str(isolated["config"]),
+        "XDG_DATA_HOME": str(isolated["data"]),
+        "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    resumed = subprocess.run(
+        [sys.executable, "-m", "mfaflow", *words],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path / "keys",
+        timeout=60,
+        check=False,
+    )
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Signed in." in resumed.stdout
+
+
+def test_a_client_secret_given_as_an_option_is_asked_for_again(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """The resume command cannot show the secret, so a line says to give it again."""
+    started = invoke(run_args(issuer, flow_file, store, *STOP_FOR_CODE))
+    run_id = waiting_run_id(started.stdout)
+    words = printed_resume(started.stdout, otp=OTP)
+
+    assert started.stdout.endswith(
+        "\nGive the client secret again, with --client-secret or "
+        "MFAFLOW_CLIENT_SECRET.\n"
+    )
+    resumed = invoke([*words, "--client-secret", CLIENT_SECRET])
+    assert resumed.exit_code == 0, resumed.output
+    assert run_id in words
+    assert_no_secrets(started.stdout, started.stderr)
+
+
+def test_a_failed_resume_creates_neither_a_store_nor_a_key(
+    tmp_path: Path, isolated: dict[str, Path]
+) -> None:
+    """Resuming from a store file that does not exist says so and writes nothing."""
+    missing = tmp_path / "nowhere.sqlite"
+
+    result = invoke(["resume", "--store", str(missing), "0" * 32])
+
+    assert result.exit_code == 1
+    assert result.stderr == f"error: No runs are stored in {missing}.\n"
+    assert not missing.exists()
+    assert not (isolated["config"] / "mfaflow" / "store.key").exists()
+
+
 def test_run_json_without_input_lists_the_inputs_waited_for(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
@@ -570,20 +662,12 @@ def test_resume_refuses_a_bad_value_and_keeps_the_run(
 def test_run_in_memory_warns_that_a_waiting_run_is_lost(
     issuer: str, flow_file: Path
 ) -> None:
-    """--store memory with --no-input says the waiting run cannot be resumed."""
-    result = invoke(
-        [
-            *run_args(issuer, flow_file, Path("memory")),
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        ]
-    )
+    """--store memory with --no-input says the run is lost, and prints no resume."""
+    result = invoke([*run_args(issuer, flow_file, Path("memory")), *STOP_FOR_CODE])
 
     assert result.exit_code == 3
     assert "The run was kept in memory and ends with this command" in result.stderr
+    assert "resume" not in result.stdout, "no command that cannot work"
 
 
 def test_run_without_input_refuses_missing_start_inputs(
@@ -693,10 +777,10 @@ def test_run_against_an_unreachable_issuer_fails_in_one_line(
     assert "Traceback" not in result.output
 
 
-def test_run_with_an_unhandled_transport_failure_fails_in_one_line(
+def test_run_with_an_unhandled_transport_failure_names_the_failed_run(
     tmp_path: Path, store: Path
 ) -> None:
-    """A flow with no transition for an unreachable server exits 1 in one line."""
+    """A run stopped by an error exits 1: the error, then the stored run's id."""
     path = tmp_path / "bare.yaml"
     path.write_text(
         "mfaflow: 1\nname: bare\ninitial: call\nstates:\n"
@@ -709,11 +793,21 @@ def test_run_with_an_unhandled_transport_failure_fails_in_one_line(
 
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
-    assert lines[-1].startswith(
+    assert lines[-2].startswith(
         "error: The state 'call' of the flow 'bare' has no transition"
     )
-    assert [line for line in lines if line.startswith("error:")] == lines[-1:]
+    (run_id,) = [summary.id for summary in SQLiteStore(store).list("failed")]
+    assert lines[-1] == (
+        f"error: The run {run_id} is stored as failed in the state 'call'; "
+        f"mfaflow resume --store {store} {run_id} tries that state again."
+    )
+    assert [line for line in lines if line.startswith("error:")] == lines[-2:]
     assert "Traceback" not in result.output
+
+    again = invoke(["resume", "--store", str(store), run_id])
+
+    assert again.exit_code == 1
+    assert again.stderr.splitlines()[-1] == lines[-1], "the same run, failed again"
 
 
 @pytest.mark.parametrize(
@@ -787,21 +881,7 @@ def test_run_keeps_runs_in_the_user_folders_by_default(
     issuer: str, flow_file: Path, isolated: dict[str, Path]
 ) -> None:
     """Without --store, runs go to the user data folder, keyed by a 0600 key file."""
-    result = invoke(
-        [
-            "run",
-            str(flow_file),
-            "--issuer",
-            issuer,
-            "--client-id",
-            CLIENT_ID,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        ]
-    )
+    result = invoke(client_run_args(issuer, flow_file, *STOP_FOR_CODE))
 
     assert result.exit_code == 3, result.output
     key = isolated["config"] / "mfaflow" / "store.key"
@@ -837,7 +917,13 @@ def test_run_uses_a_key_from_the_environment(
     assert started.exit_code == 3
     assert not made_key
     assert without_key.exit_code == 1
-    assert "cannot be decrypted with this key" in without_key.stderr
+    key_file = isolated["config"] / "mfaflow" / "store.key"
+    assert without_key.stderr == (
+        f"error: The run {run_id} holds encrypted secrets and the key file "
+        f"{key_file} does not exist; give --key-file the key file the run was "
+        "started with.\n"
+    )
+    assert not key_file.exists(), "the failed resume made no key"
     assert with_key.exit_code == 0, with_key.output
 
 
