@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -627,10 +628,18 @@ class Engine:
         log.debug("run %s: %s --%s--> %s", run.id, state.name, event, taken.target)
 
         if isinstance(taken, Transition):
+            where = (
+                f"of the transition {taken.event!r} of the state {state.name!r} "
+                f"in the flow {frame.flow.name!r}"
+            )
+            context = _context(run, frame, state.name, event)
             if taken.expires_in is not None:
-                frame.expires_at = now + _seconds(taken.expires_in, scope, "expires_in")
+                lifetime = _seconds(
+                    taken.expires_in, scope, f"The expires_in {where}", context
+                )
+                frame.expires_at = now + lifetime
             if taken.delay is not None:
-                delay = _seconds(taken.delay, scope, "delay")
+                delay = _seconds(taken.delay, scope, f"The delay {where}", context)
                 if delay > 0:
                     self._wait_until(run, now + delay, events)
 
@@ -651,13 +660,15 @@ class Engine:
         call = state.call
         assert call is not None
         scope = self._scope(run, frame)
+        context = _context(run, frame, state.name)
         if call.endpoint:
-            url = self._endpoint(call.endpoint)
+            url = self._endpoint(call.endpoint, context)
         else:
-            url = urljoin(
-                _with_slash(self.client.issuer),
-                _text(_template.render(call.url, scope)),
+            where = (
+                f"The url of the state {state.name!r} in the flow {frame.flow.name!r}"
             )
+            text = _text(_template.render(call.url, scope), where, context)
+            url = urljoin(_with_slash(self.client.issuer), text)
         query = _fields(_template.render(dict(call.query), scope))
         if query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
@@ -711,11 +722,15 @@ class Engine:
             error=_error(event, status=status, code=code, description=described),
         )
 
-    def _endpoint(self, name: str) -> str:
-        """The full URL of the endpoint ``name`` (discovered, or Auth0's)."""
-        return urljoin(_with_slash(self.client.issuer), self._url(name))
+    def _endpoint(self, name: str, context: Mapping[str, Any] | None = None) -> str:
+        """The full URL of the endpoint ``name`` (discovered, or Auth0's).
 
-    def _url(self, endpoint: str) -> str:
+        ``context`` (flow, run id, state) goes into the error of an endpoint
+        that neither names.
+        """
+        return urljoin(_with_slash(self.client.issuer), self._url(name, context))
+
+    def _url(self, endpoint: str, context: Mapping[str, Any] | None) -> str:
         issuer = self.client.issuer
         if issuer not in self._discovery:
             self._discovery[issuer] = self._discover(issuer)
@@ -724,9 +739,14 @@ class Engine:
             return found
         if endpoint in AUTH0_ENDPOINTS:
             return AUTH0_ENDPOINTS[endpoint]
+        context = context or {}
+        where = ""
+        if context.get("state"):
+            where = f" (the state {context['state']!r} of the flow {context['flow']!r})"
         raise RunError(
-            f"The issuer's discovery document has no {endpoint!r} and Auth0 has no "
-            f"default path for it; known: {', '.join(sorted(AUTH0_ENDPOINTS))}.",
+            f"The issuer's discovery document has no {endpoint!r}{where} and Auth0 "
+            f"has no default path for it; known: {', '.join(sorted(AUTH0_ENDPOINTS))}.",
+            **context,
         )
 
     def _discover(self, issuer: str) -> Mapping[str, Any]:
@@ -968,7 +988,8 @@ class Engine:
         frame = Frame(flow=flow, state=flow.initial, inputs=inputs)
         if flow.expires_in is not None:
             scope = {"inputs": inputs, "client": self.client.template_view()}
-            frame.expires_at = now + _seconds(flow.expires_in, scope, "expires_in")
+            what = f"The expires_in of the flow {flow.name!r}"
+            frame.expires_at = now + _seconds(flow.expires_in, scope, what, context)
         return frame
 
     def _scope(self, run: RunState, frame: Frame, **extra: Any) -> dict[str, Any]:
@@ -1224,10 +1245,37 @@ def _without_query(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def _text(value: Any) -> str:
+def _context(
+    run: RunState, frame: Frame, state: str, event: str | None = None
+) -> dict[str, Any]:
+    """What a RunError raised in ``state`` of ``frame`` carries."""
+    return {"flow": frame.flow.name, "run_id": run.id, "state": state, "event": event}
+
+
+def _text(value: Any, what: str, context: Mapping[str, Any]) -> str:
+    """``value`` if it is text that is not empty; ``what`` names it otherwise."""
     if not isinstance(value, str) or not value:
-        raise RunError(f"A call's url must be a non-empty string, not {value!r}.")
+        raise RunError(f"{what} must be text, not {_kind_of(value)}.", **context)
     return value
+
+
+def _kind_of(value: Any) -> str:
+    """What a filled-in value is, for messages; never a value that may be secret.
+
+    Text and numbers are shown, as they are what was expected; a mapping
+    or a list (which may be a whole answer, tokens and all) only by kind.
+    """
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value == "":
+        return "empty text"
+    return repr(value)
 
 
 def _drop_none(value: Any) -> Any:
@@ -1259,12 +1307,19 @@ def _scalar_text(value: Any) -> str:
     return str(value)
 
 
-def _seconds(value: Any, scope: Mapping[str, Any], what: str) -> float:
+def _seconds(
+    value: Any, scope: Mapping[str, Any], what: str, context: Mapping[str, Any]
+) -> float:
+    """``value`` filled in as a number of seconds; ``what`` names it otherwise."""
     found = _template.render(value, scope)
     try:
-        return float(found)
+        seconds = float(found)
     except (TypeError, ValueError):
-        raise RunError(f"{what} must be a number of seconds, not {found!r}.") from None
+        seconds = math.nan
+    if isinstance(found, bool) or not math.isfinite(seconds):
+        shown = _kind_of(found)
+        raise RunError(f"{what} must be a number of seconds, not {shown}.", **context)
+    return seconds
 
 
 def _parse_body(raw: bytes) -> tuple[Any, bool]:

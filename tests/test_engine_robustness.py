@@ -371,3 +371,86 @@ def test_a_store_without_a_key_runs_a_flow_without_secrets(tmp_path: Path) -> No
 
     assert result.outputs == {"token": "T0KEN"}
     assert [summary.id for summary in store.list()] == [result.run_id]
+
+
+#: Waits as long as an input says, then calls a URL an input gives.
+TIMED = """
+mfaflow: 1
+name: timed
+initial: a
+inputs:
+  ttl: {default: 1}
+  path: {default: /x}
+states:
+  a:
+    on:
+      ok: {to: b, delay: '${inputs.ttl}'}
+  b:
+    call: {url: '${inputs.path}'}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message", "state", "event"),
+    [
+        (
+            {"ttl": "soon"},
+            "The delay of the transition 'ok' of the state 'a' in the flow 'timed' "
+            "must be a number of seconds, not 'soon'.",
+            "a",
+            "ok",
+        ),
+        (
+            {"ttl": "inf"},
+            "The delay of the transition 'ok' of the state 'a' in the flow 'timed' "
+            "must be a number of seconds, not 'inf'.",
+            "a",
+            "ok",
+        ),
+        (
+            {"ttl": 0, "path": ""},
+            "The url of the state 'b' in the flow 'timed' must be text, "
+            "not empty text.",
+            "b",
+            None,
+        ),
+    ],
+    ids=["delay-text", "delay-infinite", "empty-url"],
+)
+def test_a_value_filled_in_wrongly_is_a_run_error_with_its_context(
+    tmp_path: Path,
+    inputs: dict[str, Any],
+    message: str,
+    state: str,
+    event: str | None,
+) -> None:
+    """Bad delays and URLs name the flow, run, state and event; the run is stored."""
+    engine = sqlite_engine("http://127.0.0.1:9", tmp_path)
+
+    with pytest.raises(RunError) as caught:
+        engine.start(parse_flow(TIMED, "timed.yaml"), inputs)
+
+    error = caught.value
+    assert str(error) == message
+    assert (error.flow, error.state, error.event) == ("timed", state, event)
+    assert engine.get(error.run_id or "").status == "failed"
+
+
+def test_an_endpoint_nobody_knows_is_a_run_error_with_its_context(
+    tmp_path: Path,
+) -> None:
+    """A call to an endpoint neither discovery nor Auth0 names says where it is."""
+    text = TIMED.replace("call: {url: '${inputs.path}'}", "call: {endpoint: weird}")
+    engine = sqlite_engine("http://127.0.0.1:9", tmp_path)
+
+    with pytest.raises(RunError) as caught:
+        engine.start(parse_flow(text, "timed.yaml"), {"ttl": 0})
+
+    assert str(caught.value).startswith(
+        "The issuer's discovery document has no 'weird' (the state 'b' of the flow "
+        "'timed') and Auth0 has no default path for it; known: "
+    )
+    assert caught.value.state == "b"
+    assert caught.value.run_id is not None
