@@ -11,7 +11,9 @@ make ``transitions`` import anything.
 Order of handling an event in a state: the first ``retry`` rule that
 matches and has attempts left; then the ``on`` keys, most specific first;
 then the first matching ``catch`` rule. An event none of them take stops
-the run with :class:`~mfaflow.UnhandledEvent`.
+the run with :class:`~mfaflow.UnhandledEvent` (an OAuth error of the server
+with :class:`~mfaflow.UnhandledServerError`, which is an
+:class:`~mfaflow.AuthorizationServerError` too).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ._errors import (
     TransportError,
     TransportTimeout,
     UnhandledEvent,
+    UnhandledServerError,
 )
 from ._model import (
     CatchRule,
@@ -562,14 +565,7 @@ class Engine:
 
         taken = self._take(run, frame, state, outcome.event, scope)
         if taken is None:
-            raise UnhandledEvent(
-                f"The state {state.name!r} of the flow {frame.flow.name!r} has no "
-                f"transition for the event {outcome.event!r}.",
-                flow=frame.flow.name,
-                run_id=run.id,
-                state=state.name,
-                event=outcome.event,
-            )
+            raise _unhandled(run, frame, state, outcome)
         self._apply(run, frame, state, taken, outcome.event, scope, events)
 
     def _take(
@@ -693,14 +689,13 @@ class Engine:
         status = response.status
         body, parsed = _parse_body(response.body)
         shown = {"status": status, "headers": dict(response.headers), "body": body}
-        if 200 <= status < 300:
+        code = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(code, str) and code:
+            # Whatever the status: Auth0's legacy docs show a push poll that
+            # is still pending as HTTP 200 {"error": "authorization_pending"}.
+            event = code
+        elif 200 <= status < 300:
             event = "ok" if parsed else "response.invalid"
-        elif (
-            isinstance(body, Mapping)
-            and isinstance(body.get("error"), str)
-            and body["error"]
-        ):
-            event = body["error"]
         else:
             event = f"http.{status}"
         log.info(
@@ -712,10 +707,9 @@ class Engine:
         )
         if event == "ok":
             return _Outcome(event, response=shown)
-        described = (
-            body.get("error_description", "") if isinstance(body, Mapping) else ""
-        )
-        code = body.get("error") if isinstance(body, Mapping) else None
+        described = body.get("error_description") if isinstance(body, Mapping) else ""
+        if not isinstance(described, str):
+            described = ""
         return _Outcome(
             event,
             response=shown,
@@ -1220,6 +1214,24 @@ def _hides(reference: Reference, hidden: Container[str]) -> bool:
     if reference.root == "client":
         return reference.path[0] == "client_secret"
     return reference.root in ("inputs", "data") and reference.path[0] in hidden
+
+
+def _unhandled(
+    run: RunState, frame: Frame, state: State, outcome: _Outcome
+) -> UnhandledEvent:
+    """The error for an event no transition takes; an OAuth error's names it."""
+    context = {"flow": frame.flow.name, "run_id": run.id, "state": state.name}
+    error = outcome.scope.get("error") or {}
+    if "response" in outcome.scope and error.get("code") == outcome.event:
+        return UnhandledServerError(
+            error["code"], error["description"], error["status"], **context
+        )
+    return UnhandledEvent(
+        f"The state {state.name!r} of the flow {frame.flow.name!r} has no "
+        f"transition for the event {outcome.event!r}.",
+        event=outcome.event,
+        **context,
+    )
 
 
 def _kind(exc: BaseException | None) -> str:
