@@ -108,6 +108,11 @@ def cli(verbose: int) -> None:
             level=logging.DEBUG if verbose > 1 else logging.INFO,
             format="%(levelname)s %(name)s: %(message)s",
         )
+        # urllib3 logs whole URLs, query strings (and the codes and tokens
+        # in them) included; transitions logs a dozen lines per transition,
+        # of which mfaflow's own line says all.
+        for library in ("urllib3", "transitions"):
+            logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def main() -> NoReturn:

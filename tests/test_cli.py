@@ -190,6 +190,21 @@ def invoke(
     return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
 
 
+def mfaflow_process(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m mfaflow ARGS`` in a process of its own, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "mfaflow", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
 def client_run_args(issuer: str, flow: Path, *extra: str) -> list[str]:
     """``run`` of ``flow`` for the test client, without its secret or a store."""
     return ["run", str(flow), "--issuer", issuer, "--client-id", CLIENT_ID, *extra]
@@ -492,23 +507,8 @@ def test_run_without_input_stops_and_another_process_resumes_it(
         "MFAFLOW_CLIENT_ID": CLIENT_ID,
         "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
     }
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfaflow",
-            "resume",
-            run_id,
-            "--store",
-            str(store),
-            "--input",
-            f"otp={OTP}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    resumed = mfaflow_process(
+        "resume", run_id, "--store", str(store), "--input", f"otp={OTP}", env=env
     )
 
     assert resumed.returncode == 0, resumed.stderr
@@ -568,15 +568,7 @@ def test_the_printed_resume_command_works_as_it_is(
         "XDG_DATA_HOME": str(isolated["data"]),
         "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
     }
-    resumed = subprocess.run(
-        [sys.executable, "-m", "mfaflow", *words],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path / "keys",
-        timeout=60,
-        check=False,
-    )
+    resumed = mfaflow_process(*words, env=env, cwd=tmp_path / "keys")
 
     assert resumed.returncode == 0, resumed.stderr
     assert "Signed in." in resumed.stdout
@@ -1157,16 +1149,36 @@ def test_version_is_printed() -> None:
 
 def test_console_module_runs_as_a_program(flow_file: Path) -> None:
     """`python -m mfaflow validate` works as the installed command does."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mfaflow", "validate", str(flow_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = mfaflow_process("validate", str(flow_file))
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok: 1 flows"
+
+
+@pytest.mark.parametrize("verbose", ["-v", "-vv"])
+def test_verbose_logs_name_steps_without_urls_or_transitions_chatter(
+    issuer: str, tmp_path: Path, verbose: str
+) -> None:
+    """-v and -vv log mfaflow's lines, never a query string or transitions' noise."""
+    path = tmp_path / "query.yaml"
+    path.write_text(
+        "mfaflow: 1\nname: query\ninputs: {token: {secret: true}}\n"
+        "initial: call\nstates:\n  call:\n"
+        "    call: {url: /oauth/token, query: {access_token: '${inputs.token}'}}\n"
+        "    on: {access_denied: done}\n  done: {final: true}\n"
+    )
+    done = mfaflow_process(
+        *(verbose, "run", str(path), "--no-input", "--issuer", issuer),
+        *("--client-id", "x", "--store", "memory", "--input", "token=TOPSECRET-Q"),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "mfaflow._engine: GET " in done.stderr
+    assert "TOPSECRET-Q" not in done.stderr
+    assert "urllib3" not in done.stderr
+    assert "transitions" not in done.stderr
+    if verbose == "-vv":
+        assert "DEBUG mfaflow._engine: run " in done.stderr
 
 
 # -- the embedded tenant ---------------------------------------------------------
