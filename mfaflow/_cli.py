@@ -37,7 +37,7 @@ from ._cli_options import (
     store_path,
     with_options,
 )
-from ._cli_run import Driver, Printer, report
+from ._cli_run import Driver, Printer, report, revealed_outputs
 from ._cli_serve import serve
 from ._cli_show import (
     load_checked,
@@ -212,7 +212,7 @@ def run(
             "give --store a file to resume it later.",
             err=True,
         )
-    ctx.exit(_report(result, setup, as_json=as_json, show_secrets=show_secrets))
+    ctx.exit(_report(result, setup, driver, as_json=as_json, show_secrets=show_secrets))
 
 
 @cli.command()
@@ -250,7 +250,7 @@ def resume(
     )
     with _interruptible(driver, setup), _failed_run_told(setup, store):
         result = driver.resume(run_id, inputs)
-    ctx.exit(_report(result, setup, as_json=as_json, show_secrets=show_secrets))
+    ctx.exit(_report(result, setup, driver, as_json=as_json, show_secrets=show_secrets))
 
 
 @cli.command()
@@ -311,16 +311,25 @@ def _resume_command(setup: Setup) -> Callable[[str], str] | None:
 
 
 def _report(
-    result: RunResult, setup: Setup, *, as_json: bool, show_secrets: bool
+    result: RunResult,
+    setup: Setup,
+    driver: Driver,
+    *,
+    as_json: bool,
+    show_secrets: bool,
 ) -> int:
+    """Print ``result``; once revealed outputs are shown, the store forgets them."""
     command = _resume_command(setup)
-    return report(
+    code = report(
         result,
         as_json=as_json,
         show_secrets=show_secrets,
         resume_hint=command(result.run_id) if command else None,
         resume_note=setup.resume_note(),
     )
+    if revealed_outputs(result):
+        driver.engine.forget_revealed(result.run_id)
+    return code
 
 
 def _store_of_runs(setup: Setup) -> Store:

@@ -42,6 +42,7 @@ __all__ = [
     "Printer",
     "report",
     "request_for",
+    "revealed_outputs",
 ]
 
 #: The exit code of a run that stopped to wait for input under --no-input.
@@ -320,9 +321,14 @@ def report(
     message on stderr), :data:`EXIT_WAITING` for one that waits for input.
     ``resume_hint`` is the command that resumes a waiting run (``None``
     when none can), ``resume_note`` what that command cannot say. Secret
-    outputs are masked and secret links left out, unless ``show_secrets``.
+    outputs are masked and secret links left out, unless ``show_secrets``;
+    outputs the flow marks ``reveal`` (recovery codes) are printed in any
+    case, with a line saying to keep them: the caller then has the store
+    forget them.
     """
     outputs = dict(result.outputs) if show_secrets else result.visible_outputs()
+    revealed = revealed_outputs(result)
+    outputs.update(revealed)
     if as_json:
         document = _document(result, outputs, show_secrets=show_secrets)
         click.echo(json.dumps(document, indent=2, default=str))
@@ -331,6 +337,12 @@ def report(
         _print_resume(result, resume_hint, resume_note)
     elif result.ended:
         _print_ended(result, outputs)
+    if revealed:
+        click.echo(
+            f"Keep {', '.join(sorted(revealed))} somewhere safe: shown this once, "
+            "and not kept with the run.",
+            err=True,
+        )
 
     if result.waiting_for:
         return EXIT_WAITING
@@ -339,6 +351,15 @@ def report(
     if as_json:
         click.echo(f"{result.outcome}: {_ending(result)}", err=True)
     return 1
+
+
+def revealed_outputs(result: RunResult) -> dict[str, Any]:
+    """The outputs ``result`` must show once in clear; absent ones left out."""
+    return {
+        name: result.outputs[name]
+        for name in result.revealed_outputs
+        if result.outputs.get(name) not in (None, "", [])
+    }
 
 
 def _print_waiting(result: RunResult, *, show_secrets: bool) -> None:

@@ -64,7 +64,7 @@ from ._registry import (
     Registry,
     default_registry,
 )
-from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState
+from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState, texts_in
 from ._store import MemoryStore, Store, StoredRun
 from ._template import Reference, Template
 from ._transport import Request, Response, Transport, parse_json
@@ -453,6 +453,31 @@ class Engine:
     def get(self, run_id: str) -> RunResult:
         """Where the stored run ``run_id`` stands, without changing it."""
         return self._result(self._load_run(run_id))
+
+    def forget_revealed(self, run_id: str) -> RunResult:
+        """Remove from the stored run the outputs its flow marks ``reveal``.
+
+        Call it once the person has seen them: a recovery code is shown
+        once and kept by the person, not by the store. Every copy of the
+        values in the run goes (in its outputs, and in the data they came
+        from). The save is version-checked, as every save is.
+
+        Raises:
+            RunNotFound: no run has that id.
+            ConcurrencyError: the run was saved by someone else meanwhile;
+                nothing changed.
+        """
+        run = self._load_run(run_id)
+        names = [name for name, spec in run.root.outputs.items() if spec.reveal]
+        values = {
+            text for name in names for text in texts_in(run.output.pop(name, None))
+        }
+        if values:
+            for frame in run.frames:
+                frame.data = _without(frame.data, values)
+            run.output = _without(run.output, values)
+            self._save(run, run.version, [])
+        return self._result(run)
 
     def run(
         self,
@@ -1131,6 +1156,9 @@ class Engine:
                 name for name, spec in run.root.outputs.items() if spec.secret
             ),
             error=run.error,
+            revealed_outputs=frozenset(
+                name for name, spec in run.root.outputs.items() if spec.reveal
+            ),
         )
 
     def _waiting_for(self, run: RunState) -> tuple[InputRequest, ...]:
@@ -1214,6 +1242,21 @@ def _hides(reference: Reference, hidden: Container[str]) -> bool:
     if reference.root == "client":
         return reference.path[0] == "client_secret"
     return reference.root in ("inputs", "data") and reference.path[0] in hidden
+
+
+def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
+    """``values`` with every text among ``texts`` replaced by ``None``."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return None if value in texts else value
+        if isinstance(value, Mapping):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [scrub(item) for item in value]
+        return value
+
+    return {key: scrub(value) for key, value in values.items()}
 
 
 def _unhandled(

@@ -37,6 +37,7 @@ _FLOW_KEYS = (
 )
 _FLOW_REQUIRED = ("mfaflow", "name", "initial", "states")
 _SPEC_KEYS = ("description", "secret")
+_OUTPUT_KEYS = (*_SPEC_KEYS, "reveal")
 
 
 def parse_flow(text: str, file: str = "<string>") -> Flow:
@@ -184,10 +185,17 @@ class _FlowReader(StateReader):
 
     def output_spec(self, name: str, node: Node, at: Location) -> OutputSpec:
         where = f"output {name!r}"
-        entries = self.fields(node, where, _SPEC_KEYS, nullable=True)
+        entries = self.fields(node, where, _OUTPUT_KEYS, nullable=True)
         description = self.optional(entries, "description", where, self.text, "")
-        secret = self.optional(entries, "secret", where, self.flag, False)
-        return OutputSpec(name, description, secret, at)
+        reveal = self.optional(entries, "reveal", where, self.flag, False)
+        secret = self.optional(entries, "secret", where, self.flag, reveal)
+        if reveal and not secret:
+            message = (
+                f"Output {name!r} has 'reveal: true' and 'secret: false'; "
+                "a revealed output is a secret (leave 'secret' out)."
+            )
+            self.fail(entries["secret"], message)
+        return OutputSpec(name, description, secret or reveal, at, reveal)
 
     def states(
         self, node: Node | None, inputs: Mapping[str, InputSpec]

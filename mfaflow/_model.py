@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
@@ -38,6 +38,7 @@ __all__ = [
     "Transition",
     "Value",
     "event_matches",
+    "leaves",
 ]
 
 Value: TypeAlias = Any
@@ -100,12 +101,18 @@ class DataSpec:
 
 @frozen
 class OutputSpec:
-    """A named output a final state may give."""
+    """A named output a final state may give.
+
+    ``reveal`` marks a secret the person must see once, such as a recovery
+    code: callers show it in clear, then have the stored run forget it
+    (:meth:`~mfaflow.Engine.forget_revealed`). A revealed output is secret.
+    """
 
     name: str
     description: str = ""
     secret: bool = False
     location: Location = _NOWHERE
+    reveal: bool = False
 
 
 @frozen
@@ -338,6 +345,21 @@ def event_matches(pattern: str, event: str) -> int | None:
     if pattern == "*":
         return 3
     return None
+
+
+def leaves(value: Any) -> Iterator[Any]:
+    """What ``value`` holds that is not a mapping, list or tuple, in order.
+
+    A mapping is walked by its values; text is a leaf, not a sequence.
+    """
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from leaves(item)
+    else:
+        yield value
 
 
 def is_template(value: Value) -> bool:

@@ -21,14 +21,21 @@ secret), so that a command can resume it knowing the run's id only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from attrs import define, field, frozen
 
-from ._model import Flow, InputSpec
+from ._model import Flow, InputSpec, leaves
 
-__all__ = ["Frame", "HistoryEntry", "InputRequest", "RunResult", "RunState"]
+__all__ = [
+    "Frame",
+    "HistoryEntry",
+    "InputRequest",
+    "RunResult",
+    "RunState",
+    "texts_in",
+]
 
 Status = Literal["running", "waiting", "ended", "failed"]
 
@@ -138,6 +145,10 @@ class RunResult:
     Either it has ended (``ended`` is true; ``outcome``, ``outputs`` and
     ``message`` say how), or it waits: for inputs (``waiting_for``) or
     until a time (``resume_at``, seconds since the epoch).
+
+    ``secret_outputs`` names the outputs to mask; ``revealed_outputs``
+    those of them the person must see once (recovery codes): show them in
+    clear, then call :meth:`~mfaflow.Engine.forget_revealed`.
     """
 
     run_id: str
@@ -153,6 +164,7 @@ class RunResult:
     history: tuple[HistoryEntry, ...] = ()
     secret_outputs: frozenset[str] = frozenset()
     error: str | None = None
+    revealed_outputs: frozenset[str] = frozenset()
 
     @property
     def ended(self) -> bool:
@@ -291,3 +303,8 @@ class RunState:
         if hidden_output:
             secrets["output"] = hidden_output
         return document, secrets
+
+
+def texts_in(value: Any) -> Iterator[str]:
+    """The text values in ``value``: itself, or those inside lists and mappings."""
+    return (leaf for leaf in leaves(value) if isinstance(leaf, str))

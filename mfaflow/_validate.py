@@ -15,7 +15,16 @@ from collections.abc import Container, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._errors import DefinitionError
-from ._model import Condition, Flow, InputSpec, Location, State, Transition, Value
+from ._model import (
+    Condition,
+    Flow,
+    InputSpec,
+    Location,
+    State,
+    Transition,
+    Value,
+    leaves,
+)
 from ._template import Reference, Template
 
 __all__ = ["check_flow"]
@@ -383,16 +392,11 @@ def _transition_values(transition: Transition) -> tuple[Any, ...]:
 
 
 def _templates(value: Any) -> Iterator[Template]:
-    if isinstance(value, Template):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _templates(item)
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _templates(item)
-    elif isinstance(value, Condition):
-        yield from _templates(value.args)
+    for leaf in leaves(value):
+        if isinstance(leaf, Template):
+            yield leaf
+        elif isinstance(leaf, Condition):
+            yield from _templates(leaf.args)
 
 
 def _conditions(condition: Condition | None) -> Iterator[Condition]:

@@ -43,6 +43,7 @@ PASSWORD = "pw-never-printed-93kd"
 MFA_TOKEN = "mfa-token-never-printed-4f0a"
 OTP = "246810"
 ACCESS_TOKEN = "access-token-never-printed-77c2"
+RECOVERY_CODE = "RECOVERYCODESHOWNONCE2468"
 SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
 
 OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
@@ -144,7 +145,11 @@ def _token(path: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
         }
     if fields.get("grant_type") == OTP_GRANT and fields.get("mfa_token") == MFA_TOKEN:
         if fields.get("otp") == OTP:
-            return "200 OK", {"access_token": ACCESS_TOKEN, "token_type": "Bearer"}
+            return "200 OK", {
+                "access_token": ACCESS_TOKEN,
+                "token_type": "Bearer",
+                "recovery_code": RECOVERY_CODE,
+            }
         return "403 Forbidden", {
             "error": "invalid_grant",
             "error_description": "Invalid otp_code.",
@@ -428,6 +433,51 @@ def test_run_shows_secret_outputs_only_when_asked(
     assert result.exit_code == 0, result.output
     assert f"access_token: {ACCESS_TOKEN}" in result.stdout
     assert_no_secrets(result.stdout, result.stderr, allowed=[ACCESS_TOKEN])
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_a_revealed_output_is_shown_once_then_forgotten(
+    issuer: str, flow_file: Path, store: Path, as_json: bool
+) -> None:
+    """A recovery code is printed in clear without --show-secrets, then not kept."""
+    flow_file.write_text(
+        LOGIN_FLOW.replace(
+            "  user: {}\n", "  user: {}\n  recovery_code: {reveal: true}\n"
+        ).replace(
+            "      user: ${inputs.username}\n",
+            "      user: ${inputs.username}\n"
+            "      recovery_code: ${data.tokens.recovery_code}\n",
+        )
+    )
+    json_option = ["--json"] if as_json else []
+    args = [*json_option, "--input", f"username={USERNAME}"]
+
+    result = invoke(
+        run_args(issuer, flow_file, store, *args), input=f"{PASSWORD}\n{OTP}\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    if as_json:
+        outputs = json.loads(result.stdout)["outputs"]
+        assert outputs["recovery_code"] == RECOVERY_CODE
+        assert outputs["access_token"] == "***"
+    else:
+        assert f"  recovery_code: {RECOVERY_CODE}\n" in result.stdout
+        assert "  access_token: ***\n" in result.stdout
+    assert result.stderr.endswith(
+        "Keep recovery_code somewhere safe: shown this once, and not kept with "
+        "the run.\n"
+    )
+    (summary,) = SQLiteStore(store).list()
+    kept = SQLiteStore(store, key=default_key()).load(summary.id)
+    assert RECOVERY_CODE not in json.dumps([kept.document, kept.secrets])
+    assert_no_secrets(result.stdout, result.stderr)
+
+
+def default_key() -> bytes:
+    """The key the CLI keeps in the (isolated) user config folder."""
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "mfaflow" / "store.key"
+    return path.read_bytes().strip()
 
 
 def test_run_prints_json(issuer: str, flow_file: Path, store: Path) -> None:

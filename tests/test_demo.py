@@ -135,7 +135,7 @@ def test_demo_describes_tokens_by_their_shape(reports: list[DemoReport]) -> None
         result.output
     )
     assert f"refresh token:  (opaque, {len(refresh)} chars, masked)" in result.output
-    assert "recovery codes: 1 (masked" in result.output
+    assert "recovery codes: 1 (masked; --show-secrets prints them)" in result.output
 
 
 def test_show_secrets_prints_them(reports: list[DemoReport]) -> None:
@@ -147,6 +147,7 @@ def test_show_secrets_prints_them(reports: list[DemoReport]) -> None:
     shown = [report.password, report.barcode_uri, *report.codes]
     shown += [report.runs[1].outputs[name] for name in ("access_token", "id_token")]
     shown.append(report.runs[1].outputs["refresh_token"])
+    shown += report.runs[0].outputs["recovery_codes"]
     for secret in shown:
         assert secret in result.output
 

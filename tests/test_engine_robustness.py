@@ -7,6 +7,7 @@ could not be stored would show.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from collections.abc import Callable
@@ -19,10 +20,15 @@ from attrs import evolve
 
 from mfaflow._crypto import generate_key
 from mfaflow._engine import Client, Engine
-from mfaflow._errors import DefinitionErrors, EncryptionKeyMissing, RunError
+from mfaflow._errors import (
+    ConcurrencyError,
+    DefinitionErrors,
+    EncryptionKeyMissing,
+    RunError,
+)
 from mfaflow._loader import parse_flow
 from mfaflow._registry import default_registry
-from mfaflow._store import SQLiteStore
+from mfaflow._store import SQLiteStore, StoredRun
 from mfaflow._transport import MockTransport, Request, RequestsTransport, Response
 
 #: Calls the path it is given, naming itself in a header, and keeps what
@@ -189,9 +195,13 @@ def file_engine(store: SQLiteStore) -> Engine:
     return Engine(Client("http://127.0.0.1:9/", "app"), store=store)
 
 
+#: The key of the stores the tests open on one file.
+KEY = generate_key()
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> SQLiteStore:
-    return SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+    return SQLiteStore(tmp_path / "runs.sqlite", key=KEY)
 
 
 def started(path: Path, store: SQLiteStore) -> str:
@@ -454,3 +464,81 @@ def test_an_endpoint_nobody_knows_is_a_run_error_with_its_context(
     )
     assert caught.value.state == "b"
     assert caught.value.run_id is not None
+
+
+#: Signs in with a recovery code; the answer carries its replacement.
+RECOVERY = """
+mfaflow: 1
+name: recovery
+initial: send
+data:
+  tokens: {secret: true}
+outputs:
+  access_token: {secret: true}
+  recovery_code: {reveal: true}
+states:
+  send:
+    call: {method: POST, url: /oauth/token}
+    on: {ok: {to: done, save: {tokens: '${response.body}'}}}
+  done:
+    final: true
+    output:
+      access_token: ${data.tokens.access_token}
+      recovery_code: ${data.tokens.recovery_code}
+"""
+
+RECOVERY_FLOW = parse_flow(RECOVERY, "recovery.yaml")
+NEW_CODE = "NEWRECOVERYCODE2345678901"
+
+
+def recovered(store: SQLiteStore) -> tuple[Engine, str]:
+    """An engine and the id of a run that ended with a new recovery code."""
+
+    def handle(request: Request) -> Response:
+        body = {"access_token": "AT-1", "recovery_code": NEW_CODE}
+        return Response.json_response(200, body)
+
+    engine = Engine(
+        Client("http://i.test/", "app"), transport=MockTransport(handle), store=store
+    )
+    result = engine.start(RECOVERY_FLOW)
+    assert result.revealed_outputs == {"recovery_code"}
+    assert result.outputs["recovery_code"] == NEW_CODE
+    return engine, result.run_id
+
+
+def test_forget_revealed_removes_every_copy_from_the_stored_run(
+    store: SQLiteStore,
+) -> None:
+    """Once shown, a recovery code is gone from the outputs and from its data."""
+    engine, run_id = recovered(store)
+
+    forgotten = engine.forget_revealed(run_id)
+
+    assert "recovery_code" not in forgotten.outputs
+    assert engine.get(run_id).outputs == {"access_token": "AT-1"}
+    stored = store.load(run_id)
+    assert NEW_CODE not in json.dumps([stored.document, stored.secrets])
+    assert stored.secrets["frames"]["0"]["data"]["tokens"]["access_token"] == "AT-1"
+
+
+class Racing(SQLiteStore):
+    """A real store where another process saves each run just after it is loaded."""
+
+    def load(self, run_id: str) -> StoredRun:
+        found = super().load(run_id)
+        other = SQLiteStore(self.path, key=KEY)
+        other.save(evolve(found, version=found.version + 1), found.version)
+        return found
+
+
+def test_forget_revealed_is_version_checked(store: SQLiteStore) -> None:
+    """A run saved by someone else meanwhile is not overwritten; nothing is lost."""
+    engine, run_id = recovered(store)
+    racing = Engine(engine.client, store=Racing(store.path, key=KEY))
+    racing.flow(RECOVERY_FLOW)
+
+    with pytest.raises(ConcurrencyError):
+        racing.forget_revealed(run_id)
+
+    assert engine.get(run_id).outputs["recovery_code"] == NEW_CODE

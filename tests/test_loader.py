@@ -619,3 +619,19 @@ def test_any_text_gives_a_flow_or_definition_errors(text: str) -> None:
     assert errors
     assert all(isinstance(error, DefinitionError) for error in errors)
     assert all(error.msg.endswith(".") for error in errors)
+
+
+def test_a_revealed_output_is_a_secret() -> None:
+    """`reveal: true` marks an output secret too, and says it is to be shown once."""
+    flow = parse_flow(
+        "mfaflow: 1\nname: r\ninitial: done\n"
+        "outputs: {code: {reveal: true}, token: {secret: true}, user: }\n"
+        "states:\n  done: {final: true}\n"
+    )
+
+    specs = flow.outputs
+    assert [(s.name, s.secret, s.reveal) for s in specs.values()] == [
+        ("code", True, True),
+        ("token", True, False),
+        ("user", False, False),
+    ]
