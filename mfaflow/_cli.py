@@ -140,11 +140,11 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         shown = ", ".join(str(path) for path in paths)
         raise Failure([f"No flow files (*.yaml, *.yml) are in {shown}."])
 
-    names = Catalog(files).names()
+    catalog = Catalog(files)
     problems: list[str] = []
     for file in files:
         try:
-            load_checked(file, names)
+            load_checked(file, catalog.names(), catalog.definition)
         except DefinitionError as exc:
             problems += [str(problem) for problem in getattr(exc, "errors", [exc])]
     for problem in problems:

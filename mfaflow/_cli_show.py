@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,15 @@ __all__ = [
 ]
 
 
-def load_checked(path: Path, flows: Collection[str]) -> Flow:
+def load_checked(
+    path: Path,
+    flows: Collection[str],
+    subflows: Callable[[str], Flow | None] | None = None,
+) -> Flow:
     """Load ``path`` with every structural check, ``flows`` being the flows that exist.
+
+    ``subflows`` gives their definitions by name (see
+    :meth:`~mfaflow.Catalog.definition`), to check what they are given.
 
     Raises:
         DefinitionErrors: the file is broken.
@@ -43,6 +50,7 @@ def load_checked(path: Path, flows: Collection[str]) -> Flow:
         actions=registry.action_names(),
         guards=registry.guard_names(),
         flows=flows,
+        subflows=subflows,
     )
 
 

@@ -345,6 +345,7 @@ class Engine:
             actions=self.registry.action_names(),
             guards=self.registry.guard_names(),
             flows=self.catalog.names() | {flow.name},
+            subflows=self.catalog.definition,
         )
         if errors:
             raise DefinitionErrors(errors)
@@ -381,6 +382,7 @@ class Engine:
             actions=self.registry.action_names(),
             guards=self.registry.guard_names(),
             flows=self.catalog.names() | {path.stem},
+            subflows=self.catalog.definition,
         )
 
     # -- public driving ------------------------------------------------

@@ -60,12 +60,14 @@ def load_flow(
     actions: Container[str] | None = None,
     guards: Container[str] | None = None,
     flows: Container[str] | None = None,
+    subflows: Callable[[str], Flow | None] | None = None,
 ) -> Flow:
     """Read the flow file at ``path``.
 
     When any of ``actions``, ``guards`` or ``flows`` (the names that exist)
     is given, the structural checks of :func:`~mfaflow._validate.check_flow`
-    run too; names of a kind not given are not checked.
+    run too; names of a kind not given are not checked. ``subflows`` gives
+    the definitions of sub-flows by name, to check what they are given.
 
     Raises:
         DefinitionErrors: the file cannot be read, is larger than
@@ -76,7 +78,9 @@ def load_flow(
     if actions is None and guards is None and flows is None:
         return flow
 
-    errors = check_flow(flow, actions=actions, guards=guards, flows=flows)
+    errors = check_flow(
+        flow, actions=actions, guards=guards, flows=flows, subflows=subflows
+    )
     if errors:
         raise DefinitionErrors(errors)
     return flow

@@ -231,6 +231,12 @@ class State:
     output: Mapping[str, Value] = field(factory=dict, converter=_frozen_mapping)
     message: Value = None
     location: Location = _NOWHERE
+    #: Where the value of each key of the state (``action``, ``flow``, ...)
+    #: was written, and where each key of ``with`` was, for messages.
+    locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
+    arg_locations: Mapping[str, Location] = field(
+        factory=dict, converter=_frozen_mapping
+    )
 
     @property
     def final(self) -> bool:
@@ -305,7 +311,8 @@ class Flow:
 
 #: Fields that say nothing of what a flow does.
 _NOT_BEHAVIOUR = frozenset(
-    {"location", "locations", "description", "summary", "_secret_names", "_digest"}
+    {"location", "locations", "arg_locations", "description", "summary"}
+    | {"_secret_names", "_digest"}
 )
 
 

@@ -149,6 +149,8 @@ class StateReader(FieldReader):
             output=self.optional(entries, "output", where, self.named_values, EMPTY),
             message=self.optional(entries, "message", where, self.text_value, None),
             location=at,
+            locations={key: child.location for key, child in entries.items()},
+            arg_locations=dict(entries["with"].keys) if "with" in entries else {},
         )
 
     def kind(self, node: Node, entries: dict[str, Node], where: str) -> StateKind:

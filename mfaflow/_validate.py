@@ -11,7 +11,7 @@ containers given.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._errors import DefinitionError
@@ -69,11 +69,15 @@ def check_flow(
     actions: Container[str] | None,
     guards: Container[str] | None,
     flows: Container[str] | None = None,
+    subflows: Callable[[str], Flow | None] | None = None,
 ) -> list[DefinitionError]:
     """Every structural problem of ``flow``, in the order of its file.
 
     ``actions``, ``guards`` and ``flows`` hold the names that exist; a name
-    of a kind passed as ``None`` is not checked.
+    of a kind passed as ``None`` is not checked. ``subflows``, when given,
+    returns the definition of a sub-flow by name (``None`` when it cannot
+    be read), so that the ``with:`` of each sub-flow state is checked
+    against the inputs the sub-flow declares.
     """
     checker = _Checker(flow)
     checker.targets()
@@ -83,6 +87,8 @@ def check_flow(
     checker.declarations()
     checker.references()
     checker.names(actions, guards, flows)
+    if subflows is not None:
+        checker.subflow_inputs(subflows)
     return sorted(checker.errors, key=lambda error: (error.line, error.column))
 
 
@@ -270,9 +276,11 @@ class _Checker:
         for state in self.flow.states.values():
             where = f"state {state.name!r}"
             if actions is not None and state.kind == "action":
-                self.known(state.action or "", actions, "action", where, state.location)
+                at = state.locations.get("action", state.location)
+                self.known(state.action or "", actions, "action", where, at)
             if flows is not None and state.kind == "flow":
-                self.known(state.flow or "", flows, "sub-flow", where, state.location)
+                at = state.locations.get("flow", state.location)
+                self.known(state.flow or "", flows, "sub-flow", where, at)
             if guards is None:
                 continue
             for transition in state.transitions:
@@ -281,6 +289,31 @@ class _Checker:
                     self.known(
                         condition.guard, guards, "guard", what, condition.location
                     )
+
+    def subflow_inputs(self, subflows: Callable[[str], Flow | None]) -> None:
+        """Check what each sub-flow state gives against the sub-flow's inputs."""
+        for state in self.flow.states.values():
+            child = subflows(state.flow) if state.flow else None
+            if child is not None:
+                self.given_inputs(state, child)
+
+    def given_inputs(self, state: State, child: Flow) -> None:
+        declared = ", ".join(child.inputs) or "none"
+        for key in state.args:
+            if key not in child.inputs:
+                message = (
+                    f"State {state.name!r} gives the sub-flow {child.name!r} the "
+                    f"input {key!r}, which it does not declare; its inputs: "
+                    f"{declared}."
+                )
+                self.fail(state.arg_locations.get(key, state.location), message)
+        for spec in child.inputs.values():
+            if spec.required and spec.name not in state.args:
+                message = (
+                    f"State {state.name!r} starts the sub-flow {child.name!r} "
+                    f"without its required input {spec.name!r}."
+                )
+                self.fail(state.locations.get("flow", state.location), message)
 
     def known(
         self, name: str, names: Container[str], kind: str, where: str, at: Location

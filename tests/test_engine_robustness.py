@@ -542,3 +542,21 @@ def test_forget_revealed_is_version_checked(store: SQLiteStore) -> None:
         racing.forget_revealed(run_id)
 
     assert engine.get(run_id).outputs["recovery_code"] == NEW_CODE
+
+
+def test_a_sub_flow_given_an_input_it_lacks_is_refused_before_it_runs() -> None:
+    """The engine checks a sub-flow state's 'with' against the shipped sub-flow."""
+    text = EDIT.replace("NAME", "stepping").replace(
+        "    input: {code: {}}", "    flow: mfa-challenge\n    with: {bogus: 1}"
+    )
+    engine = Engine(Client("http://i.test/", "app"), transport=counting([]))
+
+    with pytest.raises(DefinitionErrors) as caught:
+        engine.start(parse_flow(text, "stepping.yaml"))
+
+    assert [error.msg.split(";")[0] for error in caught.value.errors] == [
+        "State 'ask' starts the sub-flow 'mfa-challenge' without its required "
+        "input 'mfa_token'.",
+        "State 'ask' gives the sub-flow 'mfa-challenge' the input 'bogus', which "
+        "it does not declare",
+    ]

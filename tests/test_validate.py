@@ -17,6 +17,7 @@ from _flowfiles import (
     GOOD,
     GUARDS,
     SHIPPED,
+    SUBFLOWS,
     assert_reported,
     bad,
 )
@@ -30,7 +31,9 @@ from mfaflow._validate import check_flow
 
 def check(flow: Flow) -> list[DefinitionError]:
     """check_flow with the test names of actions, guards and flows."""
-    return check_flow(flow, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
+    return check_flow(
+        flow, actions=ACTIONS, guards=GUARDS, flows=FLOWS, subflows=SUBFLOWS
+    )
 
 
 def parsed(text: str) -> Flow:
