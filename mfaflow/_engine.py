@@ -470,9 +470,10 @@ class Engine:
                 nothing changed.
         """
         run = self._load_run(run_id)
-        names = [name for name, spec in run.root.outputs.items() if spec.reveal]
         values = {
-            text for name in names for text in texts_in(run.output.pop(name, None))
+            text
+            for name in run.root.revealed_outputs()
+            for text in texts_in(run.output.pop(name, None))
         }
         if values:
             for frame in run.frames:
@@ -1154,13 +1155,9 @@ class Engine:
             resume_at=wait.get("until"),
             expires_at=run.expires_at,
             history=tuple(run.history),
-            secret_outputs=frozenset(
-                name for name, spec in run.root.outputs.items() if spec.secret
-            ),
+            secret_outputs=run.root.secret_outputs(),
             error=run.error,
-            revealed_outputs=frozenset(
-                name for name, spec in run.root.outputs.items() if spec.reveal
-            ),
+            revealed_outputs=run.root.revealed_outputs(),
         )
 
     def _waiting_for(self, run: RunState) -> tuple[InputRequest, ...]:

@@ -294,6 +294,14 @@ class Flow:
             names |= {spec.name for spec in state.inputs if spec.secret}
         return frozenset(names)
 
+    def secret_outputs(self) -> frozenset[str]:
+        """Names of the secret outputs (the revealed ones among them)."""
+        return frozenset(name for name, spec in self.outputs.items() if spec.secret)
+
+    def revealed_outputs(self) -> frozenset[str]:
+        """Names of the outputs a person must see once (``reveal``)."""
+        return frozenset(name for name, spec in self.outputs.items() if spec.reveal)
+
     @property
     def digest(self) -> str:
         """A fingerprint of what the flow does, to tell a changed definition.

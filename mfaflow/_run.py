@@ -40,6 +40,19 @@ __all__ = [
 Status = Literal["running", "waiting", "ended", "failed"]
 
 
+def _call_repr(name: str, shown: Mapping[str, Any]) -> str:
+    """``name(key=value, ...)``, each value by its own repr."""
+    return f"{name}({', '.join(f'{key}={value!r}' for key, value in shown.items())})"
+
+
+def _masked(values: Mapping[str, Any], secret: frozenset[str]) -> dict[str, Any]:
+    """``values`` with the secret ones (and only they) shown as ``'***'``."""
+    return {
+        name: "***" if name in secret and value is not None else value
+        for name, value in values.items()
+    }
+
+
 @frozen
 class InputRequest:
     """One input a waiting run asks for.
@@ -184,10 +197,7 @@ class RunResult:
         An absent (``None``) secret output stays ``None``, so that masking
         never suggests a value the server did not send.
         """
-        return {
-            name: "***" if name in self.secret_outputs and value is not None else value
-            for name, value in self.outputs.items()
-        }
+        return _masked(self.outputs, self.secret_outputs)
 
     def __repr__(self) -> str:
         if self.ended:
@@ -202,9 +212,12 @@ class RunResult:
         )
 
 
-@define
+@define(repr=False)
 class Frame:
-    """One flow on a run's stack: its state, inputs, data and retry counts."""
+    """One flow on a run's stack: its state, inputs, data and retry counts.
+
+    The repr shows secret inputs and data as ``'***'``.
+    """
 
     flow: Flow
     state: str
@@ -212,6 +225,13 @@ class Frame:
     data: dict[str, Any] = field(factory=dict)
     retries: int = 0
     expires_at: float | None = None
+
+    def __repr__(self) -> str:
+        secret = self.flow.secret_names()
+        inputs, data = _masked(self.inputs, secret), _masked(self.data, secret)
+        shown: dict[str, Any] = {"flow": self.flow.name, "state": self.state}
+        shown |= {"inputs": inputs, "data": data, "retries": self.retries}
+        return _call_repr("Frame", shown)
 
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The frame as (public document, secret values)."""
@@ -235,9 +255,12 @@ class Frame:
         return public, hidden
 
 
-@define
+@define(repr=False)
 class RunState:
-    """A run being driven: the mutable counterpart of its document."""
+    """A run being driven: the mutable counterpart of its document.
+
+    The repr shows secret inputs, data and outputs as ``'***'``.
+    """
 
     id: str
     frames: list[Frame]
@@ -251,6 +274,12 @@ class RunState:
     error: str | None = None
     history: list[HistoryEntry] = field(factory=list)
     version: int = 0
+
+    def __repr__(self) -> str:
+        output = _masked(self.output, self.root.secret_outputs())
+        shown: dict[str, Any] = {"id": self.id, "status": self.status}
+        shown |= {"frames": self.frames, "wait": self.wait, "output": output}
+        return _call_repr("RunState", shown)
 
     @property
     def top(self) -> Frame:
@@ -276,9 +305,7 @@ class RunState:
             if hidden:
                 hidden_frames[str(index)] = hidden
 
-        secret_outputs = {
-            name for name, spec in self.root.outputs.items() if spec.secret
-        }
+        secret_outputs = self.root.secret_outputs()
         document = {
             "id": self.id,
             "flow": self.root.name,

@@ -196,6 +196,23 @@ def test_secret_outputs_are_masked_in_repr(clock: Clock) -> None:
     assert done.visible_outputs()["access_token"] == "***"
 
 
+def test_the_reprs_of_a_running_run_hide_its_secrets(clock: Clock) -> None:
+    """A run's frames and state show secret inputs, data and outputs as '***'."""
+    engine = make_engine(tenant(), clock)
+    run = engine.start(login(engine), {"username": "ann", "password": SECRET_PASSWORD})
+    waiting = engine._load_run(run.run_id)
+    engine.resume(run.run_id, {"otp": "123456"})
+    ended = engine._load_run(run.run_id)
+
+    shown = repr(waiting) + repr(waiting.top) + repr(ended)
+    for secret in (SECRET_PASSWORD, "mfa-tok-1", SECRET_TOKEN):
+        assert secret not in shown
+    assert "'password': '***'" in repr(waiting.top)
+    assert "'username': 'ann'" in repr(waiting.top)
+    assert "'access_token': '***'" in repr(ended)
+    assert "'user': 'ann'" in repr(ended)
+
+
 def test_oauth_error_code_is_the_event(clock: Clock) -> None:
     """An OAuth error body's code picks the transition, and its description is saved."""
     engine = make_engine(tenant(), clock)
