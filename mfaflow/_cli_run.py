@@ -88,7 +88,7 @@ class Printer:
 
     def announce(self, event: RunEvent) -> None:
         """A hook for the engine: one line per state entered."""
-        if event.kind not in ("started", "transition"):
+        if event.kind not in ("started", "transition", "entered"):
             return
         state = event.state
         if self.root_flow is not None and event.flow != self.root_flow:

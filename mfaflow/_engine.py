@@ -123,9 +123,12 @@ class Client:
 @frozen
 class RunEvent:
     """What hooks are told: a run ``started``, took a ``transition``,
-    began to ``wait``, ``ended`` or ``failed``.
+    ``entered`` a sub-flow, began to ``wait``, ``ended`` or ``failed``.
 
-    Carries names and times only, never a value of the run's data.
+    ``flow`` and ``state`` say where the run is after the event: for
+    ``entered``, the sub-flow and its initial state, ``source`` the state
+    of the parent that started it. Carries names and times only, never a
+    value of the run's data.
     """
 
     kind: str
@@ -564,7 +567,7 @@ class Engine:
         if state.kind == "input":
             self._wait_for_input(run, frame, state, events)
         if state.kind == "flow":
-            self._enter_subflow(run, frame, state)
+            self._enter_subflow(run, frame, state, events)
             return None
         return _Outcome("ok")
 
@@ -866,7 +869,9 @@ class Engine:
         run.wait = None
         return _Outcome("ok")
 
-    def _enter_subflow(self, run: RunState, frame: Frame, state: State) -> None:
+    def _enter_subflow(
+        self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
+    ) -> None:
         assert state.flow is not None
         child = self._compile(state.flow).flow
         inputs = _template.render(dict(state.args), self._scope(run, frame))
@@ -883,6 +888,8 @@ class Engine:
             ) from exc
         run.frames.append(new)
         run.history.append(HistoryEntry(child.name, new.state, None, None, now))
+        events.append(self._event("entered", run, source=state.name))
+        log.debug("run %s: %s enters %s/%s", run.id, state.name, child.name, new.state)
 
     def _finish(self, run: RunState, state: State, events: list[RunEvent]) -> bool:
         """Leave a final state; False when the whole run has ended."""

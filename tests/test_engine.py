@@ -515,14 +515,23 @@ states:
 def test_subflow_runs_inside_the_run_and_reports_its_final_state(
     tmp_path: Any, clock: Clock
 ) -> None:
-    """A sub-flow's waits are the run's waits; its final state is the parent's event."""
+    """A sub-flow's waits are the run's waits; its final state is the parent's event.
+
+    Hooks are told when the sub-flow enters its initial state.
+    """
     (tmp_path / "poll.yaml").write_text(POLL)
     (tmp_path / "parent.yaml").write_text(PARENT)
     answers = [
         answer(400, {"error": "authorization_pending"}),
         answer(400, {"error": "access_denied"}),
     ]
-    engine = make_engine(lambda request: answers.pop(0), clock, flow_paths=[tmp_path])
+    seen: list[RunEvent] = []
+    engine = make_engine(
+        lambda request: answers.pop(0),
+        clock,
+        flow_paths=[tmp_path],
+        hooks=[seen.append],
+    )
 
     run = engine.start("parent", {"oob_code": "oob-1"})
     assert run.waiting
@@ -538,6 +547,11 @@ def test_subflow_runs_inside_the_run_and_reports_its_final_state(
         ("poll", "poll"),
         ("poll", "rejected"),
         ("parent", "bad"),
+    ]
+    assert [(e.kind, e.flow, e.state, e.source) for e in seen[:3]] == [
+        ("started", "parent", "step", None),
+        ("entered", "poll", "poll", "step"),
+        ("transition", "poll", "poll", "poll"),
     ]
 
 
