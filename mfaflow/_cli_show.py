@@ -20,7 +20,7 @@ from ._loader import load_flow
 from ._model import Flow, InputSpec
 from ._registry import default_registry
 from ._store import RunSummary
-from ._template import Template
+from ._template import Reference, Template
 
 __all__ = [
     "load_checked",
@@ -93,10 +93,21 @@ def _print_inputs(title: str, specs: Iterable[InputSpec]) -> None:
         traits = [_need(spec)]
         if spec.secret:
             traits.append("secret")
-        rows.append(
-            (spec.name, ", ".join(traits), spec.description or spec.prompt or "")
-        )
+        text = spec.description or _readable(spec.prompt)
+        rows.append((spec.name, ", ".join(traits), text))
     _print_table(title, rows)
+
+
+def _readable(prompt: str | Template | None) -> str:
+    """A prompt as a person reads it before a run: each value to come is '…'.
+
+    A value that opens the prompt (a hint put before it) is left out.
+    """
+    if not isinstance(prompt, Template):
+        return prompt or ""
+    parts = ["…" if isinstance(part, Reference) else part for part in prompt.parts]
+    text = " ".join("".join(parts).split())
+    return text.lstrip("… ") or text
 
 
 def _need(spec: InputSpec) -> str:

@@ -356,6 +356,24 @@ def test_flows_describes_one_flow(flow_file: Path) -> None:
     assert re.search(r"access_token\s+secret\s+The API access token\.", out)
 
 
+def test_flows_shows_prompts_as_a_person_reads_them(flow_file: Path) -> None:
+    """A prompt's references show as '…' (one that opens it not at all)."""
+    flow_file.write_text(
+        LOGIN_FLOW.replace(
+            "{prompt: One-time code,",
+            "{prompt: '${data.problem}Enter the code  sent by ${inputs.scope}.',",
+        )
+    )
+
+    result = invoke(["flows", "otp-login", "--flows", str(flow_file.parent)])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"otp\s+required, secret\s+Enter the code sent by …\.\n", (result.stdout)
+    )
+    assert "${" not in result.stdout
+
+
 def test_flows_names_an_unknown_flow_and_the_known_ones(flow_file: Path) -> None:
     """An unknown flow name exits 1 with one error line listing the known flows."""
     result = invoke(["flows", "no-such-flow", "--flows", str(flow_file.parent)])
