@@ -130,9 +130,7 @@ class Printer:
         # runner replaces. click.prompt itself is not used: it turns the end
         # of the input into the same Abort as Ctrl-C.
         self.show_link(request)
-        reader = (
-            termui.hidden_prompt_func if request.secret else termui.visible_prompt_func
-        )
+        reader = _reader(secret=request.secret)
         try:
             # Prompts go to stderr, so that stdout carries only results.
             with contextlib.redirect_stdout(sys.stderr):
@@ -426,6 +424,35 @@ def _request_document(request: InputRequest, *, show_secrets: bool) -> dict[str,
     if request.link_is_secret and not show_secrets:
         del document["link"]
     return document
+
+
+def _reader(*, secret: bool) -> Callable[[str], str]:
+    """How to read one value: hidden on a terminal, a plain line from a pipe.
+
+    Python's getpass warns that it cannot hide what is typed when standard
+    input is not a terminal; but nothing is echoed there to hide.
+    """
+    if not secret:
+        return termui.visible_prompt_func
+    if sys.stdin.isatty():
+        return termui.hidden_prompt_func
+    return _read_line
+
+
+def _read_line(prompt: str) -> str:
+    """Write ``prompt`` and read one line of standard input, without its end.
+
+    Raises:
+        EOFError: the input has ended.
+    """
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    # Ends the prompt's line, as the echo of the typed newline would have.
+    sys.stdout.write("\n")
+    return line.rstrip("\r\n")
 
 
 def _prompt_text(request: InputRequest) -> str:

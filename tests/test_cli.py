@@ -195,12 +195,29 @@ def invoke(
     return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
 
 
+def isolated_env(folders: dict[str, Path], **variables: str) -> dict[str, str]:
+    """The environment with the test's config and data folders, and ``variables``."""
+    return {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(folders["config"]),
+        "XDG_DATA_HOME": str(folders["data"]),
+        **variables,
+    }
+
+
 def mfaflow_process(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m mfaflow ARGS`` in a process of its own, its output captured."""
+    """``python -m mfaflow ARGS`` in a process of its own, its output captured.
+
+    ``input``, when given, is piped to its standard input.
+    """
     return subprocess.run(
         [sys.executable, "-m", "mfaflow", *args],
+        input=input,
         capture_output=True,
         text=True,
         env=env,
@@ -416,6 +433,22 @@ def test_run_prompts_for_inputs_and_signs_in(
     assert_no_secrets(result.stdout, result.stderr)
 
 
+def test_secret_inputs_piped_in_are_read_without_a_warning(
+    issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
+) -> None:
+    """With stdin a pipe, secrets are read as lines: no getpass warning, no echo."""
+    env = isolated_env(isolated)
+    args = run_args(issuer, flow_file, store, "--input", f"username={USERNAME}")
+    done = mfaflow_process(*args, env=env, input=f"{PASSWORD}\n{OTP}\n")
+
+    assert done.returncode == 0, done.stderr
+    assert "Signed in." in done.stdout
+    assert "Warning" not in done.stderr
+    assert "password: \n" in done.stderr
+    assert "One-time code: \n" in done.stderr
+    assert_no_secrets(done.stdout, done.stderr)
+
+
 def test_run_asks_again_for_a_refused_value(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
@@ -567,14 +600,12 @@ def test_run_without_input_stops_and_another_process_resumes_it(
     assert_no_secrets(started.stdout, started.stderr)
     assert_no_secrets(store.read_bytes().decode("latin-1"))
 
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(isolated["config"]),
-        "XDG_DATA_HOME": str(isolated["data"]),
-        "MFAFLOW_ISSUER": issuer,
-        "MFAFLOW_CLIENT_ID": CLIENT_ID,
-        "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
-    }
+    env = isolated_env(
+        isolated,
+        MFAFLOW_ISSUER=issuer,
+        MFAFLOW_CLIENT_ID=CLIENT_ID,
+        MFAFLOW_CLIENT_SECRET=CLIENT_SECRET,
+    )
     resumed = mfaflow_process(
         "resume", run_id, "--store", str(store), "--input", f"otp={OTP}", env=env
     )
@@ -1045,11 +1076,7 @@ def test_interrupt_prints_one_line_and_exits_130(
     issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
 ) -> None:
     """Ctrl-C at a prompt prints 'Interrupted.' and exits 130, without a traceback."""
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(isolated["config"]),
-        "XDG_DATA_HOME": str(isolated["data"]),
-    }
+    env = isolated_env(isolated)
     args = run_args(issuer, flow_file, store, "--input", f"password={PASSWORD}")
     process = subprocess.Popen(
         [sys.executable, "-m", "mfaflow", *args],
