@@ -150,9 +150,15 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
     for problem in problems:
         click.echo(problem)
     if problems:
-        click.echo(f"{len(problems)} problems in {len(files)} flow files.", err=True)
+        counted = f"{_count(len(problems), 'problem')} in "
+        click.echo(f"{counted}{_count(len(files), 'flow file')}.", err=True)
         ctx.exit(1)
     click.echo(f"ok: {len(files)} flows")
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 problem``, ``2 problems``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @cli.command()

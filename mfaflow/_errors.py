@@ -69,8 +69,9 @@ class DefinitionError(MfaflowError, ValueError):
     """A flow definition is broken.
 
     ``file``, ``line`` and ``column`` locate the problem; lines and columns
-    count from 1. ``line`` and ``column`` are 0 when the problem belongs to
-    the file as a whole.
+    count from 1. A problem of the file as a whole (empty, too large) is at
+    line 1, column 1; ``line`` and ``column`` are 0 where no file was read
+    (a flow made in code).
     """
 
     def __init__(

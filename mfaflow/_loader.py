@@ -93,13 +93,13 @@ def _read(path: Path) -> str:
             data = handle.read(MAX_FILE_SIZE + 1)
     except OSError as exc:
         message = f"Cannot read the flow file: {exc.strerror or exc}."
-        raise DefinitionErrors([DefinitionError(message, file)]) from exc
+        raise DefinitionErrors([DefinitionError(message, file, 1, 1)]) from exc
     if len(data) > MAX_FILE_SIZE:
         message = (
             f"The flow file is larger than 1 MiB ({MAX_FILE_SIZE} bytes); "
             "flow files must be smaller."
         )
-        raise DefinitionErrors([DefinitionError(message, file)])
+        raise DefinitionErrors([DefinitionError(message, file, 1, 1)])
 
     try:
         return data.decode("utf-8-sig")

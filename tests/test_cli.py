@@ -325,6 +325,8 @@ def test_validate_reports_each_problem_with_its_place(
     for line in lines:
         assert re.match(rf"{re.escape(str(path))}:\d+:\d+: \S", line), line
     assert "Traceback" not in result.output
+    counted = "1 problem" if len(lines) == 1 else f"{len(lines)} problems"
+    assert result.stderr == f"{counted} in 1 flow file.\n"
 
 
 def test_validate_refuses_a_path_that_does_not_exist(tmp_path: Path) -> None:
