@@ -23,7 +23,7 @@ from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
 from ._store_postgres import PostgresStore
 from ._store_redis import RedisStore
-from ._transport import RequestsTransport, safe_url
+from ._transport import RequestsTransport, check_ca_bundle, safe_url
 
 __all__ = [
     "FLOWS_OPTION",
@@ -77,6 +77,17 @@ def _check_issuer(
         "Expected an http:// or https:// URL such as https://tenant.example.com/, "
         f"got {safe_url(value)!r}."
     )
+
+
+def _check_bundle(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    if value is not None:
+        try:
+            check_ca_bundle(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _parse_inputs(
@@ -159,6 +170,7 @@ _SETUP_OPTIONS = (
     click.option(
         "--ca-bundle",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        callback=_check_bundle,
         help="A PEM file of certificate authorities to trust.",
     ),
     click.option(

@@ -72,6 +72,7 @@ __all__ = [
     "Response",
     "Transport",
     "WSGITransport",
+    "check_ca_bundle",
     "default_user_agent",
     "parse_json",
     "safe_url",
@@ -649,12 +650,41 @@ def _verification(
                 "ca_bundle was given with verify=False; give one or the other."
             )
         verify = os.fspath(ca_bundle)
-    if isinstance(verify, str) and not os.path.exists(verify):
-        raise ValueError(
-            f"The CA bundle {verify!r} does not exist; give a PEM file's path."
-        )
+    if isinstance(verify, str):
+        check_ca_bundle(verify)
 
     return verify
+
+
+def check_ca_bundle(path: str | os.PathLike[str]) -> None:
+    """Refuse a CA bundle that is missing or holds no PEM certificate.
+
+    A folder (of hashed certificates, as OpenSSL reads them) is taken as
+    it is. Checked up front: a file of another kind would otherwise show
+    as a TLS failure of every request.
+
+    Raises:
+        ValueError: the file does not exist, cannot be read, or holds no
+            ``-----BEGIN CERTIFICATE-----`` block.
+    """
+    shown = os.fspath(path)
+    if os.path.isdir(shown):
+        return
+    try:
+        with open(shown, "rb") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        msg = f"The CA bundle {shown!r} does not exist; give a PEM file's path."
+        raise ValueError(msg) from None
+    except OSError as exc:
+        msg = f"The CA bundle {shown!r} cannot be read: {exc.strerror}."
+        raise ValueError(msg) from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        msg = (
+            f"The CA bundle {shown!r} holds no PEM certificate (a "
+            "'-----BEGIN CERTIFICATE-----' block); give a PEM file."
+        )
+        raise ValueError(msg)
 
 
 def _new_session() -> requests.Session:

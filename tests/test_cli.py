@@ -962,6 +962,20 @@ def test_run_takes_the_client_from_the_environment(
     assert "Signed in." in result.stdout
 
 
+def test_run_refuses_a_ca_bundle_that_is_not_pem(
+    issuer: str, flow_file: Path, store: Path, tmp_path: Path
+) -> None:
+    """A --ca-bundle without a PEM certificate is a usage error saying so."""
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_text("not a certificate\n")
+
+    result = invoke(run_args(issuer, flow_file, store, "--ca-bundle", str(bundle)))
+
+    assert result.exit_code == 2
+    assert "holds no PEM certificate" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_run_needs_an_issuer(flow_file: Path) -> None:
     """Without --issuer or MFAFLOW_ISSUER the command is a usage error."""
     result = invoke(["run", str(flow_file), "--client-id", CLIENT_ID])

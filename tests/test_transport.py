@@ -623,6 +623,20 @@ def test_a_missing_ca_bundle_is_refused_up_front(tmp_path: Path) -> None:
         RequestsTransport(ca_bundle=missing)
 
 
+def test_a_ca_bundle_that_is_not_pem_is_refused_up_front(tmp_path: Path) -> None:
+    """A file without a PEM certificate is a ValueError, not a TLS failure later."""
+    der = tmp_path / "ca.der"
+    der.write_bytes(b"0\x82\x01\x0a\x02\x82\x01\x01")
+
+    with pytest.raises(ValueError, match="holds no PEM certificate") as caught:
+        RequestsTransport(ca_bundle=der)
+
+    assert str(caught.value) == (
+        f"The CA bundle {str(der)!r} holds no PEM certificate (a "
+        "'-----BEGIN CERTIFICATE-----' block); give a PEM file."
+    )
+
+
 def test_invalid_max_body_is_refused() -> None:
     """max_body must be a positive integer."""
     with pytest.raises(
