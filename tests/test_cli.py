@@ -8,6 +8,7 @@ temporary config folders: nothing touches the real home folder.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -16,9 +17,11 @@ import selectors
 import shlex
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -27,7 +30,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import segno
-from _servers import closed_port, serve_wsgi
+from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
 from click.testing import CliRunner, Result
 
 from mfaflow._catalog import shipped_flows_dir
@@ -901,6 +904,34 @@ def test_run_with_an_unhandled_transport_failure_names_the_failed_run(
 
     assert again.exit_code == 1
     assert again.stderr.splitlines()[-1] == lines[-1], "the same run, failed again"
+
+
+def test_the_timeout_bounds_a_server_that_drips_its_answer(
+    tmp_path: Path, store: Path
+) -> None:
+    """--timeout bounds the whole answer, not each read: a drip becomes a timeout."""
+
+    def drip(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.wait(0.05):
+            with contextlib.suppress(OSError):
+                connection.sendall(b" ")
+
+    path = tmp_path / "drip.yaml"
+    path.write_text(
+        "mfaflow: 1\nname: drip\ninitial: call\nstates:\n"
+        "  call:\n    call: {url: /slow}\n"
+        "    on: {ok: done, transport.timeout: late}\n"
+        "  done: {final: true}\n  late: {final: true, outcome: failure, "
+        "message: The server took too long.}\n"
+    )
+
+    with serve_raw(drip) as url:
+        result = invoke(run_args(url, path, store, "--timeout", "0.4"))
+
+    assert result.exit_code == 1
+    assert "failure: The server took too long." in result.stderr
 
 
 @pytest.mark.parametrize(
