@@ -67,7 +67,13 @@ class Deadline:
         self._timer.start()
 
     def watch_response(self, answer: requests.Response) -> None:
-        """Watch the socket that carries the body of ``answer``."""
+        """Watch the socket that carries the body of ``answer``.
+
+        XXX: with a session passed in, this is where watching starts, so a
+        head dripped line by line is bounded only by the read timeout;
+        test_a_dripped_body_is_cut_off_with_a_session_passed_in pins what
+        such a session does bound.
+        """
         connection = getattr(answer.raw, "connection", None)
         self.watch(getattr(connection, "sock", None))
 
