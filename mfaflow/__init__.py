@@ -43,6 +43,7 @@ from ._errors import (
     TransportError,
     TransportTimeout,
     UnhandledEvent,
+    UnhandledServerError,
 )
 from ._loader import load_flow, parse_flow
 from ._model import (
@@ -137,6 +138,7 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "UnhandledEvent",
+    "UnhandledServerError",
     "WSGITransport",
     "__version__",
     "check_all",

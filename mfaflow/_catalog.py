@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._errors import DefinitionError
+
+if TYPE_CHECKING:
+    from ._model import Flow
 
 __all__ = ["Catalog", "shipped_flows_dir"]
 
@@ -64,6 +68,22 @@ class Catalog:
             raise DefinitionError(
                 f"No flow is named {name!r}; known flows: {known}."
             ) from None
+
+    def definition(self, name: str) -> Flow | None:
+        """The flow ``name`` as read, without structural checks; ``None``
+        when no file has that name or its file is broken.
+
+        For checking what other flows give it, such as its inputs.
+        """
+        from ._loader import load_flow
+
+        path = self.files().get(name)
+        if path is None:
+            return None
+        try:
+            return load_flow(path)
+        except DefinitionError:
+            return None
 
 
 def _flow_files(path: Path) -> list[Path]:

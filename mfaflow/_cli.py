@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -30,11 +30,14 @@ from ._cli_options import (
     Setup,
     flow_files,
     flow_target,
+    key_path,
+    resume_options,
+    service_kind,
     setup_options,
     store_path,
     with_options,
 )
-from ._cli_run import Driver, Printer, report
+from ._cli_run import Driver, Printer, report, revealed_outputs
 from ._cli_serve import serve
 from ._cli_show import (
     load_checked,
@@ -43,8 +46,10 @@ from ._cli_show import (
     print_runs,
     read_schema,
 )
-from ._errors import DefinitionError, MfaflowError
+from ._engine import Client
+from ._errors import DefinitionError, EncryptionKeyMissing, MfaflowError, RunError
 from ._loader import load_flow
+from ._run import RunResult
 from ._store import SQLiteStore, Store
 from ._version import __version__
 
@@ -103,6 +108,11 @@ def cli(verbose: int) -> None:
             level=logging.DEBUG if verbose > 1 else logging.INFO,
             format="%(levelname)s %(name)s: %(message)s",
         )
+        # urllib3 logs whole URLs, query strings (and the codes and tokens
+        # in them) included; transitions logs a dozen lines per transition,
+        # of which mfaflow's own line says all.
+        for library in ("urllib3", "transitions"):
+            logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def main() -> NoReturn:
@@ -130,19 +140,27 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         shown = ", ".join(str(path) for path in paths)
         raise Failure([f"No flow files (*.yaml, *.yml) are in {shown}."])
 
-    names = Catalog(files).names()
+    catalog = Catalog(files)
     problems: list[str] = []
     for file in files:
         try:
-            load_checked(file, names)
+            load_checked(file, catalog.names(), catalog.definition)
         except DefinitionError as exc:
             problems += [str(problem) for problem in getattr(exc, "errors", [exc])]
     for problem in problems:
         click.echo(problem)
     if problems:
-        click.echo(f"{len(problems)} problems in {len(files)} flow files.", err=True)
+        counted = f"{_count(len(problems), 'problem')} in "
+        click.echo(f"{counted}{_count(len(files), 'flow file')}.", err=True)
         ctx.exit(1)
+    # XXX: the plural stays for one flow too, as the example's README shows
+    # it and tests/examples/test_custom_flow.py pins it.
     click.echo(f"ok: {len(files)} flows")
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 problem``, ``2 problems``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @cli.command()
@@ -194,7 +212,7 @@ def run(
         show_secrets=show_secrets,
         after=folders,
     )
-    with _interruptible(driver, setup):
+    with _interruptible(driver, setup), _failed_run_told(setup, store):
         result = driver.start(driver.engine.flow(target), inputs)
     if result.waiting and setup.store == "memory":
         click.echo(
@@ -202,15 +220,12 @@ def run(
             "give --store a file to resume it later.",
             err=True,
         )
-    hint = setup.resume_command(result.run_id)
-    ctx.exit(
-        report(result, as_json=as_json, show_secrets=show_secrets, resume_hint=hint)
-    )
+    ctx.exit(_report(result, setup, driver, as_json=as_json, show_secrets=show_secrets))
 
 
 @cli.command()
 @click.argument("run_id")
-@setup_options
+@resume_options
 @with_options(OUTPUT_OPTIONS)
 @click.pass_context
 def resume(
@@ -223,9 +238,14 @@ def resume(
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Continue a stored run, giving it the inputs it waits for."""
-    store = setup.open_store()
-    sources = _run_sources(store, run_id)
+    """Continue a stored run, giving it the inputs it waits for.
+
+    The run's id is enough: the issuer and the client id are those the run
+    recorded, unless given; the client secret comes from --client-secret or
+    the environment, as when the run started.
+    """
+    store = _store_of_runs(setup)
+    document = _stored_document(store, setup, run_id)
     driver = _driver(
         ctx,
         setup,
@@ -233,14 +253,12 @@ def resume(
         quiet=quiet,
         no_input=no_input,
         show_secrets=show_secrets,
-        before=sources,
+        client=setup.client_for(document),
+        before=_run_sources(document),
     )
-    with _interruptible(driver, setup):
+    with _interruptible(driver, setup), _failed_run_told(setup, store):
         result = driver.resume(run_id, inputs)
-    hint = setup.resume_command(run_id)
-    ctx.exit(
-        report(result, as_json=as_json, show_secrets=show_secrets, resume_hint=hint)
-    )
+    ctx.exit(_report(result, setup, driver, as_json=as_json, show_secrets=show_secrets))
 
 
 @cli.command()
@@ -275,6 +293,7 @@ def _driver(
     quiet: bool,
     no_input: bool,
     show_secrets: bool = False,
+    client: Client | None = None,
     before: Iterable[Path] = (),
     after: Iterable[Path] = (),
 ) -> Driver:
@@ -284,23 +303,113 @@ def _driver(
     beside its QR code.
     """
     printer = Printer(quiet=quiet, show_secrets=show_secrets)
-    engine = setup.engine(ctx, store, [printer.announce], before=before, after=after)
+    hooks = [printer.announce]
+    engine = setup.engine(ctx, store, hooks, client=client, before=before, after=after)
     return Driver(
         engine,
         printer,
         interactive=not no_input,
-        resume_command=setup.resume_command,
+        resume_command=_resume_command(setup),
     )
 
 
-def _run_sources(store: Store, run_id: str) -> list[Path]:
+def _resume_command(setup: Setup) -> Callable[[str], str] | None:
+    """How to resume a run later; ``None`` when it is kept in memory."""
+    return None if setup.store == "memory" else setup.resume_command
+
+
+def _report(
+    result: RunResult,
+    setup: Setup,
+    driver: Driver,
+    *,
+    as_json: bool,
+    show_secrets: bool,
+) -> int:
+    """Print ``result``; once revealed outputs are shown, the store forgets them."""
+    command = _resume_command(setup)
+    code = report(
+        result,
+        as_json=as_json,
+        show_secrets=show_secrets,
+        resume_hint=command(result.run_id) if command else None,
+        resume_note=setup.resume_note(),
+    )
+    if revealed_outputs(result):
+        driver.engine.forget_revealed(result.run_id)
+    return code
+
+
+def _store_of_runs(setup: Setup) -> Store:
+    """The store a run is resumed from; nothing is created for it.
+
+    Raises:
+        Failure: the SQLite file does not exist.
+    """
+    if setup.store != "memory" and service_kind(setup.store) is None:
+        path = store_path(setup.store)
+        if not path.exists():
+            raise Failure([f"No runs are stored in {path}."])
+    return setup.open_store(create_key=False)
+
+
+def _stored_document(store: Store, setup: Setup, run_id: str) -> dict[str, Any]:
+    """The document of the run ``run_id``, its secrets opened as a check.
+
+    Raises:
+        Failure: the run holds secrets and the key file does not exist.
+    """
+    try:
+        return store.load(run_id).document
+    except EncryptionKeyMissing:
+        raise Failure(
+            [
+                f"The run {run_id} holds encrypted secrets and the key file "
+                f"{key_path(setup.key_file)} does not exist; give --key-file "
+                "the key file the run was started with."
+            ]
+        ) from None
+
+
+def _run_sources(document: Mapping[str, Any]) -> list[Path]:
     """The files the run's flows were read from, where they still exist.
 
     Searching them first finds the very flows the run was started with.
     """
-    frames = store.load(run_id).document.get("frames", [])
+    frames = document.get("frames", [])
     sources = [Path(frame["source"]) for frame in frames if frame.get("source")]
     return [source for source in sources if source.is_file()]
+
+
+@contextmanager
+def _failed_run_told(setup: Setup, store: Store) -> Iterator[None]:
+    """Add to an error that stopped a run the run's id, and how to go on."""
+    try:
+        yield
+    except RunError as exc:
+        told = _stopped_run(exc, setup, store)
+        if told is None:
+            raise
+        raise Failure([str(exc), told]) from exc
+
+
+def _stopped_run(exc: RunError, setup: Setup, store: Store) -> str | None:
+    """What to say of the run ``exc`` stopped, if it was kept as failed."""
+    if exc.run_id is None:
+        return None
+    try:
+        stored = store.load(exc.run_id)
+    except MfaflowError:
+        return None
+    if stored.status != "failed":
+        return None
+    if setup.store == "memory":
+        return f"The run {exc.run_id} was kept in memory and ends with this command."
+    command = setup.resume_command(exc.run_id)
+    return (
+        f"The run {exc.run_id} is stored as failed in the state {exc.state!r}; "
+        f"{command} tries that state again."
+    )
 
 
 @contextmanager
@@ -313,4 +422,6 @@ def _interruptible(driver: Driver, setup: Setup) -> Iterator[None]:
         if driver.run_id and setup.store != "memory":
             command = setup.resume_command(driver.run_id)
             hint = f"The run is stored; go on with: {command}"
+            note = setup.resume_note()
+            hint += f"\n{note}" if note else ""
         raise _Interrupted(hint) from None

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
@@ -41,7 +41,7 @@ from ._cli_links import draw_qr, is_otpauth
 from ._cli_options import Failure
 from ._cli_run import Driver, Printer
 from ._engine import Client, Engine
-from ._run import InputRequest, RunResult
+from ._run import InputRequest, RunResult, texts_in
 from ._transport import RequestsTransport
 from .tenant import DEMO_API, DEMO_CLIENT_ID, LoopbackServer, Tenant, default_config
 
@@ -108,7 +108,7 @@ class DemoReport:
             found |= {self.barcode_uri, _totp_secret(self.barcode_uri)}
         for run in self.runs:
             for name in run.secret_outputs:
-                found |= set(_texts(run.outputs.get(name)))
+                found |= set(texts_in(run.outputs.get(name)))
         return frozenset(value for value in found if value)
 
     def __repr__(self) -> str:
@@ -400,10 +400,12 @@ def _token(token: Any, show_secrets: bool) -> str:
 
 
 def _recovery_codes(codes: Any, show_secrets: bool) -> str:
-    listed = list(_texts(codes))
+    listed = list(texts_in(codes))
     if show_secrets:
         return ", ".join(listed) or "(none)"
-    return f"{len(listed)} (masked; shown once, keep them)"
+    # The demo's user and tenant end with the demo: its codes are not shown
+    # in clear as mfaflow run shows a real user's.
+    return f"{len(listed)} (masked; --show-secrets prints them)"
 
 
 # -- small helpers ----------------------------------------------------------
@@ -415,15 +417,6 @@ def _secret(value: str, show_secrets: bool) -> str:
 
 def _totp_secret(uri: str) -> str:
     return parse_qs(urlsplit(uri).query).get("secret", [""])[0]
-
-
-def _texts(value: Any) -> Iterable[str]:
-    """The text values in ``value``: itself, or the items of a list."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _texts(item)
 
 
 def _encoding(out: TextIO) -> str:

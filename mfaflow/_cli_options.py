@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import click
 import platformdirs
-from attrs import frozen
+from attrs import field, frozen
+from click.core import ParameterSource
 
 from ._catalog import Catalog
 from ._crypto import Sealer, load_or_create_key
@@ -22,7 +23,7 @@ from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
 from ._store_postgres import PostgresStore
 from ._store_redis import RedisStore
-from ._transport import RequestsTransport, safe_url
+from ._transport import RequestsTransport, check_ca_bundle, safe_url
 
 __all__ = [
     "FLOWS_OPTION",
@@ -33,7 +34,10 @@ __all__ = [
     "Setup",
     "flow_files",
     "flow_target",
+    "key_path",
     "open_store",
+    "resume_options",
+    "service_kind",
     "service_store",
     "setup_options",
     "shown_store",
@@ -63,13 +67,28 @@ class Failure(click.ClickException):
             click.echo(f"error: {line}", err=True)
 
 
-def _check_issuer(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if value.startswith(("https://", "http://")) and value.split("/")[2]:
+def _check_issuer(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    if value is None or (
+        value.startswith(("https://", "http://")) and value.split("/")[2]
+    ):
         return value
     raise click.BadParameter(
         "Expected an http:// or https:// URL such as https://tenant.example.com/, "
         f"got {safe_url(value)!r}."
     )
+
+
+def _check_bundle(
+    ctx: click.Context, param: click.Parameter, value: Path | None
+) -> Path | None:
+    if value is not None:
+        try:
+            check_ca_bundle(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _parse_inputs(
@@ -116,21 +135,30 @@ KEY_OPTION = click.option(
     "missing (default: store.key in the user config folder; the environment "
     "variable MFAFLOW_STORE_KEY may hold a key instead).",
 )
+
+
+def _client_options(*, required: bool) -> tuple[Callable[[Any], Any], ...]:
+    """--issuer and --client-id: needed to start a run; a run records both."""
+    recorded = "" if required else "; default: the one the run recorded"
+    return (
+        click.option(
+            "--issuer",
+            envvar="MFAFLOW_ISSUER",
+            required=required,
+            metavar="URL",
+            callback=_check_issuer,
+            help=f"The authorization server's base URL (env MFAFLOW_ISSUER{recorded}).",
+        ),
+        click.option(
+            "--client-id",
+            envvar="MFAFLOW_CLIENT_ID",
+            required=required,
+            help=f"The application's client id (env MFAFLOW_CLIENT_ID{recorded}).",
+        ),
+    )
+
+
 _SETUP_OPTIONS = (
-    click.option(
-        "--issuer",
-        envvar="MFAFLOW_ISSUER",
-        required=True,
-        metavar="URL",
-        callback=_check_issuer,
-        help="The authorization server's base URL (env MFAFLOW_ISSUER).",
-    ),
-    click.option(
-        "--client-id",
-        envvar="MFAFLOW_CLIENT_ID",
-        required=True,
-        help="The application's client id (env MFAFLOW_CLIENT_ID).",
-    ),
     click.option(
         "--client-secret",
         envvar="MFAFLOW_CLIENT_SECRET",
@@ -143,13 +171,15 @@ _SETUP_OPTIONS = (
     click.option(
         "--ca-bundle",
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        callback=_check_bundle,
         help="A PEM file of certificate authorities to trust.",
     ),
     click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
         metavar="SECONDS",
-        help="How long to wait for the server to accept a connection, and to answer.",
+        help="How long to wait for the server to accept a connection, and to "
+        "answer; one request takes at most twice this in all.",
     ),
     STORE_OPTION,
     KEY_OPTION,
@@ -196,17 +226,57 @@ def with_options(options: Iterable[Callable[[Any], Any]]) -> Callable[[Any], Any
 
 @frozen
 class Setup:
-    """How to reach the authorization server, and where runs are kept."""
+    """How to reach the authorization server, and where runs are kept.
 
-    client: Client
+    ``client`` is ``None`` when a command may take it from the stored run
+    instead (:meth:`client_for`). ``secret_given`` says that the client
+    secret came from ``--client-secret`` rather than the environment, so
+    that a command shown for later cannot bring it again.
+    """
+
+    client: Client | None
     ca_bundle: Path | None
     timeout: float | None
     store: str | None
     key_file: Path | None
     flow_dirs: tuple[Path, ...]
+    secret_given: bool = False
+    #: The client's options as given (a secret among them): not in repr.
+    given: Mapping[str, str | None] = field(factory=dict, repr=False)
 
-    def open_store(self) -> Store:
-        return open_store(self.store, self.key_file)
+    def open_store(self, *, create_key: bool = True) -> Store:
+        return open_store(self.store, self.key_file, create_key=create_key)
+
+    def client_for(self, document: Mapping[str, Any]) -> Client:
+        """The client to resume the run of ``document`` for.
+
+        What the command line (or the environment) gives wins; the rest
+        comes from what the run recorded. The secret is never recorded.
+
+        Raises:
+            Failure: neither names an issuer and a client id.
+        """
+        if self.client is not None:
+            return self.client
+        recorded = document.get("client") or {}
+        values = {
+            name: self.given.get(name) or recorded.get(name)
+            for name in ("issuer", "client_id", "redirect_uri", "audience")
+        }
+        if not values["issuer"] or not values["client_id"]:
+            raise Failure(
+                [
+                    f"The run {document.get('id')} does not record its issuer and "
+                    "client id; give --issuer and --client-id."
+                ]
+            )
+        return Client(
+            values["issuer"],
+            values["client_id"],
+            self.given.get("client_secret") or None,
+            values["redirect_uri"],
+            values["audience"],
+        )
 
     def engine(
         self,
@@ -214,6 +284,7 @@ class Setup:
         store: Store,
         hooks: Iterable[Hook],
         *,
+        client: Client | None = None,
         before: Iterable[Path] = (),
         after: Iterable[Path] = (),
     ) -> Engine:
@@ -226,8 +297,10 @@ class Setup:
         if self.timeout is not None:
             timeouts = {"connect_timeout": self.timeout, "read_timeout": self.timeout}
         transport = RequestsTransport(ca_bundle=self.ca_bundle, **timeouts)
+        chosen = client or self.client
+        assert chosen is not None  # a command without one calls client_for first
         return Engine(
-            self.client,
+            chosen,
             transport=ctx.with_resource(transport),
             store=store,
             hooks=tuple(hooks),
@@ -235,20 +308,60 @@ class Setup:
         )
 
     def resume_command(self, run_id: str) -> str:
-        """The command that resumes the run ``run_id`` kept by this setup."""
+        """The command that resumes the run ``run_id`` kept by this setup.
+
+        It gives again every option the run needs that the environment
+        does not: the store, the key file, the CA bundle, the timeout and
+        the folders of flows, files by their full paths. The issuer and the
+        client id are recorded with the run; the client secret cannot be
+        shown (see :meth:`resume_note`).
+        """
+        words = ["mfaflow", "resume"]
         shown = shown_store(self.store)
-        store = f" --store {shlex.quote(shown)}" if shown else ""
-        return f"mfaflow resume{store} {run_id}"
+        if shown:
+            words += ["--store", shown]
+        if self.key_file is not None:
+            words += ["--key-file", os.path.abspath(self.key_file)]
+        if self.ca_bundle is not None:
+            words += ["--ca-bundle", os.path.abspath(self.ca_bundle)]
+        if self.timeout is not None:
+            words += ["--timeout", f"{self.timeout:g}"]
+        for folder in self.flow_dirs:
+            words += ["--flows", os.path.abspath(folder)]
+        return shlex.join([*words, run_id])
+
+    def resume_note(self) -> str | None:
+        """What the resume command cannot say: give the client secret again."""
+        if not self.secret_given:
+            return None
+        return (
+            "Give the client secret again, with --client-secret or "
+            "MFAFLOW_CLIENT_SECRET."
+        )
 
 
 def setup_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add the client, store and flow options, handed to ``command`` as ``setup``."""
+    return _with_setup(command, client_required=True)
 
+
+def resume_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Like :func:`setup_options`, with the issuer and client id the run's own.
+
+    ``setup.client`` is ``None`` unless both are given; the command then
+    gets the client from :meth:`Setup.client_for`.
+    """
+    return _with_setup(command, client_required=False)
+
+
+def _with_setup(
+    command: Callable[..., Any], *, client_required: bool
+) -> Callable[..., Any]:
     @functools.wraps(command)
     def build(
         *args: Any,
-        issuer: str,
-        client_id: str,
+        issuer: str | None,
+        client_id: str | None,
         client_secret: str | None,
         redirect_uri: str | None,
         audience: str | None,
@@ -259,21 +372,46 @@ def setup_options(command: Callable[..., Any]) -> Callable[..., Any]:
         flow_dirs: tuple[Path, ...],
         **rest: Any,
     ) -> Any:
-        client = Client(
-            issuer, client_id, client_secret or None, redirect_uri, audience
+        given = {
+            "issuer": issuer,
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "redirect_uri": redirect_uri,
+            "audience": audience,
+        }
+        client = None
+        if issuer and client_id:
+            secret = client_secret or None
+            client = Client(issuer, client_id, secret, redirect_uri, audience)
+        source = click.get_current_context().get_parameter_source("client_secret")
+        setup = Setup(
+            client,
+            ca_bundle,
+            timeout,
+            store,
+            key_file,
+            flow_dirs,
+            secret_given=bool(client_secret) and source is ParameterSource.COMMANDLINE,
+            given=given,
         )
-        setup = Setup(client, ca_bundle, timeout, store, key_file, flow_dirs)
         return command(*args, setup=setup, **rest)
 
-    decorated: Callable[..., Any] = with_options(_SETUP_OPTIONS)(build)
+    options = (*_client_options(required=client_required), *_SETUP_OPTIONS)
+    decorated: Callable[..., Any] = with_options(options)(build)
     return decorated
 
 
-def open_store(spec: str | None, key_file: Path | None) -> Store:
-    """The store ``--store`` names, keyed by ``--key-file`` or the environment."""
+def open_store(
+    spec: str | None, key_file: Path | None, *, create_key: bool = True
+) -> Store:
+    """The store ``--store`` names, keyed by ``--key-file`` or the environment.
+
+    Without ``create_key`` a key file that does not exist is not made: the
+    store is opened without a key, and can load runs that hold no secret.
+    """
     if spec == "memory":
         return MemoryStore()
-    key = _store_key(key_file)
+    key = _store_key(key_file, create=create_key)
     return service_store(spec, key) or SQLiteStore(store_path(spec), key=key)
 
 
@@ -287,16 +425,21 @@ def service_store(spec: str | None, key: bytes | None) -> Store | None:
         StoreError: the server cannot be reached, or its client library is
             not installed.
     """
-    kind = _service(spec)
+    kind = service_kind(spec)
     if kind is None or spec is None:
         return None
     return kind(spec, key=key)
 
 
 def shown_store(spec: str | None) -> str | None:
-    """``--store`` as a command may show it: never with a password."""
+    """``--store`` as a command may show it: never with a password.
+
+    A file is shown by its full path, so the command works from anywhere.
+    """
     if not spec:
         return None
+    if service_kind(spec) is None and spec != "memory":
+        return os.path.abspath(spec)
     shown = _without_password(spec)
     if shown != spec and spec == os.environ.get("MFAFLOW_STORE"):
         # The password cannot be shown, and the variable gives it again.
@@ -311,7 +454,7 @@ def store_path(spec: str | None) -> Path:
         click.BadParameter: ``spec`` is the URL of a Redis or PostgreSQL
             store, which has no file.
     """
-    if _service(spec) is not None:
+    if service_kind(spec) is not None:
         raise click.BadParameter(
             f"{_without_password(spec or '')!r} names a Redis or PostgreSQL "
             "store, and this command reads SQLite files only.",
@@ -322,7 +465,8 @@ def store_path(spec: str | None) -> Path:
     return platformdirs.user_data_path("mfaflow") / "runs.sqlite"
 
 
-def _service(spec: str | None) -> type[RedisStore] | type[PostgresStore] | None:
+def service_kind(spec: str | None) -> type[RedisStore] | type[PostgresStore] | None:
+    """The class of the Redis or PostgreSQL store a ``--store`` URL names."""
     scheme, separator, _ = (spec or "").partition("://")
     return _SERVICES.get(scheme.lower()) if separator else None
 
@@ -334,7 +478,7 @@ def _without_password(spec: str) -> str:
     in a ``password`` query parameter; the rest is kept, so that the
     command shown still names the same store.
     """
-    if _service(spec) is None:
+    if service_kind(spec) is None:
         return spec
     parts = urlsplit(spec)
     userinfo, at, host = parts.netloc.rpartition("@")
@@ -351,20 +495,31 @@ def _without_password(spec: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-def _store_key(key_file: Path | None) -> bytes:
+def key_path(key_file: Path | None) -> Path:
+    """The key file ``--key-file`` names, or the default one."""
     if key_file is not None:
-        return load_or_create_key(key_file)
-    given = os.environ.get("MFAFLOW_STORE_KEY")
-    if given:
-        try:
-            Sealer(given)
-        except StoreError:
-            raise StoreError(
-                "MFAFLOW_STORE_KEY does not hold a Fernet key: expected 32 bytes in "
-                "url-safe base64 (44 characters)."
-            ) from None
-        return given.encode()
-    return load_or_create_key(platformdirs.user_config_path("mfaflow") / "store.key")
+        return key_file
+    return platformdirs.user_config_path("mfaflow") / "store.key"
+
+
+def _store_key(key_file: Path | None, *, create: bool) -> bytes | None:
+    if key_file is None and os.environ.get("MFAFLOW_STORE_KEY"):
+        return _environment_key(os.environ["MFAFLOW_STORE_KEY"])
+    path = key_path(key_file)
+    if not create and not path.exists():
+        return None
+    return load_or_create_key(path)
+
+
+def _environment_key(given: str) -> bytes:
+    try:
+        Sealer(given)
+    except StoreError:
+        raise StoreError(
+            "MFAFLOW_STORE_KEY does not hold a Fernet key: expected 32 bytes in "
+            "url-safe base64 (44 characters)."
+        ) from None
+    return given.encode()
 
 
 def flow_files(path: Path) -> list[Path]:

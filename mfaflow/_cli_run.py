@@ -42,6 +42,7 @@ __all__ = [
     "Printer",
     "report",
     "request_for",
+    "revealed_outputs",
 ]
 
 #: The exit code of a run that stopped to wait for input under --no-input.
@@ -87,7 +88,7 @@ class Printer:
 
     def announce(self, event: RunEvent) -> None:
         """A hook for the engine: one line per state entered."""
-        if event.kind not in ("started", "transition"):
+        if event.kind not in ("started", "transition", "entered"):
             return
         state = event.state
         if self.root_flow is not None and event.flow != self.root_flow:
@@ -129,9 +130,7 @@ class Printer:
         # runner replaces. click.prompt itself is not used: it turns the end
         # of the input into the same Abort as Ctrl-C.
         self.show_link(request)
-        reader = (
-            termui.hidden_prompt_func if request.secret else termui.visible_prompt_func
-        )
+        reader = _reader(secret=request.secret)
         try:
             # Prompts go to stderr, so that stdout carries only results.
             with contextlib.redirect_stdout(sys.stderr):
@@ -185,7 +184,9 @@ class Driver:
         engine: the engine the run belongs to.
         printer: where prompts and progress go.
         interactive: ask for inputs; when false, stop at a wait for input.
-        resume_command: the command that resumes a run, given its id.
+        resume_command: the command that resumes a run, given its id;
+            ``None`` when the run cannot be resumed later (it is kept in
+            memory).
     """
 
     def __init__(
@@ -194,7 +195,7 @@ class Driver:
         printer: Printer,
         *,
         interactive: bool,
-        resume_command: Callable[[str], str] = "mfaflow resume {}".format,
+        resume_command: Callable[[str], str] | None = "mfaflow resume {}".format,
     ) -> None:
         self.engine = engine
         self.printer = printer
@@ -257,12 +258,14 @@ class Driver:
         ]
         if missing and not self.interactive:
             return result
-        command = self.resume_command(result.run_id)
+        later = self.resume_command
 
         def hint(name: str) -> str:
+            if later is None:
+                return "keep the run in a file (--store PATH) to give it later"
             return (
                 "run with --no-input to stop there, then give it with "
-                f"{command} --input {name}=VALUE"
+                f"{later(result.run_id)} --input {name}=VALUE"
             )
 
         return self._until_accepted(
@@ -307,23 +310,37 @@ def report(
     *,
     as_json: bool,
     show_secrets: bool,
-    resume_hint: str,
+    resume_hint: str | None,
+    resume_note: str | None = None,
 ) -> int:
     """Print where ``result`` stands and return the exit code that fits it.
 
     0 for a run that succeeded, 1 for one that failed or expired (its
     message on stderr), :data:`EXIT_WAITING` for one that waits for input.
-    ``resume_hint`` is the command that resumes a waiting run. Secret
-    outputs are masked and secret links left out, unless ``show_secrets``.
+    ``resume_hint`` is the command that resumes a waiting run (``None``
+    when none can), ``resume_note`` what that command cannot say. Secret
+    outputs are masked and secret links left out, unless ``show_secrets``;
+    outputs the flow marks ``reveal`` (recovery codes) are printed in any
+    case, with a line saying to keep them: the caller then has the store
+    forget them.
     """
     outputs = dict(result.outputs) if show_secrets else result.visible_outputs()
+    revealed = revealed_outputs(result)
+    outputs.update(revealed)
     if as_json:
         document = _document(result, outputs, show_secrets=show_secrets)
         click.echo(json.dumps(document, indent=2, default=str))
     elif result.waiting_for:
-        _print_waiting(result, resume_hint, show_secrets=show_secrets)
+        _print_waiting(result, show_secrets=show_secrets)
+        _print_resume(result, resume_hint, resume_note)
     elif result.ended:
         _print_ended(result, outputs)
+    if revealed:
+        click.echo(
+            f"Keep {', '.join(sorted(revealed))} somewhere safe: shown this once, "
+            "and not kept with the run.",
+            err=True,
+        )
 
     if result.waiting_for:
         return EXIT_WAITING
@@ -334,7 +351,16 @@ def report(
     return 1
 
 
-def _print_waiting(result: RunResult, resume_hint: str, *, show_secrets: bool) -> None:
+def revealed_outputs(result: RunResult) -> dict[str, Any]:
+    """The outputs ``result`` must show once in clear; absent ones left out."""
+    return {
+        name: result.outputs[name]
+        for name in result.revealed_outputs
+        if result.outputs.get(name) not in (None, "", [])
+    }
+
+
+def _print_waiting(result: RunResult, *, show_secrets: bool) -> None:
     click.echo(f"run {result.run_id} waits in {result.state!r} for:")
     for request in result.waiting_for:
         kind = "secret" if request.secret else "text"
@@ -345,8 +371,15 @@ def _print_waiting(result: RunResult, resume_hint: str, *, show_secrets: bool) -
             click.echo(f"    link: {request.link}")
         elif request.link:
             click.echo("    link: secret (--show-secrets prints it)")
+
+
+def _print_resume(result: RunResult, hint: str | None, note: str | None) -> None:
+    if hint is None:
+        return
     names = " ".join(f"--input {request.name}=VALUE" for request in result.waiting_for)
-    click.echo(f"resume with: {resume_hint} {names}")
+    click.echo(f"resume with: {hint} {names}")
+    if note:
+        click.echo(note)
 
 
 def _print_ended(result: RunResult, outputs: Mapping[str, Any]) -> None:
@@ -391,6 +424,35 @@ def _request_document(request: InputRequest, *, show_secrets: bool) -> dict[str,
     if request.link_is_secret and not show_secrets:
         del document["link"]
     return document
+
+
+def _reader(*, secret: bool) -> Callable[[str], str]:
+    """How to read one value: hidden on a terminal, a plain line from a pipe.
+
+    Python's getpass warns that it cannot hide what is typed when standard
+    input is not a terminal; but nothing is echoed there to hide.
+    """
+    if not secret:
+        return termui.visible_prompt_func
+    if sys.stdin.isatty():
+        return termui.hidden_prompt_func
+    return _read_line
+
+
+def _read_line(prompt: str) -> str:
+    """Write ``prompt`` and read one line of standard input, without its end.
+
+    Raises:
+        EOFError: the input has ended.
+    """
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    # Ends the prompt's line, as the echo of the typed newline would have.
+    sys.stdout.write("\n")
+    return line.rstrip("\r\n")
 
 
 def _prompt_text(request: InputRequest) -> str:

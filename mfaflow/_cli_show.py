@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from ._loader import load_flow
 from ._model import Flow, InputSpec
 from ._registry import default_registry
 from ._store import RunSummary
-from ._template import Template
+from ._template import Reference, Template
 
 __all__ = [
     "load_checked",
@@ -31,8 +31,15 @@ __all__ = [
 ]
 
 
-def load_checked(path: Path, flows: Collection[str]) -> Flow:
+def load_checked(
+    path: Path,
+    flows: Collection[str],
+    subflows: Callable[[str], Flow | None] | None = None,
+) -> Flow:
     """Load ``path`` with every structural check, ``flows`` being the flows that exist.
+
+    ``subflows`` gives their definitions by name (see
+    :meth:`~mfaflow.Catalog.definition`), to check what they are given.
 
     Raises:
         DefinitionErrors: the file is broken.
@@ -43,6 +50,7 @@ def load_checked(path: Path, flows: Collection[str]) -> Flow:
         actions=registry.action_names(),
         guards=registry.guard_names(),
         flows=flows,
+        subflows=subflows,
     )
 
 
@@ -85,10 +93,21 @@ def _print_inputs(title: str, specs: Iterable[InputSpec]) -> None:
         traits = [_need(spec)]
         if spec.secret:
             traits.append("secret")
-        rows.append(
-            (spec.name, ", ".join(traits), spec.description or spec.prompt or "")
-        )
+        text = spec.description or _readable(spec.prompt)
+        rows.append((spec.name, ", ".join(traits), text))
     _print_table(title, rows)
+
+
+def _readable(prompt: str | Template | None) -> str:
+    """A prompt as a person reads it before a run: each value to come is '…'.
+
+    A value that opens the prompt (a hint put before it) is left out.
+    """
+    if not isinstance(prompt, Template):
+        return prompt or ""
+    parts = ["…" if isinstance(part, Reference) else part for part in prompt.parts]
+    text = " ".join("".join(parts).split())
+    return text.lstrip("… ") or text
 
 
 def _need(spec: InputSpec) -> str:

@@ -11,13 +11,16 @@ make ``transitions`` import anything.
 Order of handling an event in a state: the first ``retry`` rule that
 matches and has attempts left; then the ``on`` keys, most specific first;
 then the first matching ``catch`` rule. An event none of them take stops
-the run with :class:`~mfaflow.UnhandledEvent`.
+the run with :class:`~mfaflow.UnhandledEvent` (an OAuth error of the server
+with :class:`~mfaflow.UnhandledServerError`, which is an
+:class:`~mfaflow.AuthorizationServerError` too).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -41,6 +44,7 @@ from ._errors import (
     TransportError,
     TransportTimeout,
     UnhandledEvent,
+    UnhandledServerError,
 )
 from ._model import (
     CatchRule,
@@ -60,10 +64,10 @@ from ._registry import (
     Registry,
     default_registry,
 )
-from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState
+from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState, texts_in
 from ._store import MemoryStore, Store, StoredRun
 from ._template import Reference, Template
-from ._transport import Request, Response, Transport
+from ._transport import Request, Response, Transport, parse_json
 
 __all__ = ["Client", "Engine", "RunEvent"]
 
@@ -91,15 +95,21 @@ class Client:
     def issuer_host(self) -> str:
         return urlsplit(self.issuer).netloc
 
+    def to_dict(self) -> dict[str, Any]:
+        """What a run records of the client it ran for: all but the secret."""
+        return {
+            "issuer": self.issuer,
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "audience": self.audience,
+        }
+
     def template_view(self) -> dict[str, Any]:
         """The values flow files see as ``${client.*}``."""
         return {
-            "issuer": self.issuer,
+            **self.to_dict(),
             "issuer_host": self.issuer_host,
-            "client_id": self.client_id,
             "client_secret": self.client_secret,
-            "redirect_uri": self.redirect_uri,
-            "audience": self.audience,
         }
 
     def __repr__(self) -> str:
@@ -113,9 +123,12 @@ class Client:
 @frozen
 class RunEvent:
     """What hooks are told: a run ``started``, took a ``transition``,
-    began to ``wait``, ``ended`` or ``failed``.
+    ``entered`` a sub-flow, began to ``wait``, ``ended`` or ``failed``.
 
-    Carries names and times only, never a value of the run's data.
+    ``flow`` and ``state`` say where the run is after the event: for
+    ``entered``, the sub-flow and its initial state, ``source`` the state
+    of the parent that started it. Carries names and times only, never a
+    value of the run's data.
     """
 
     kind: str
@@ -158,6 +171,8 @@ class _Compiled:
             send_event=True,
         )
         self.keys: dict[str, tuple[str, ...]] = {}
+        #: The secret fields of the flow and its sub-flows, once known.
+        self.secret_fields: tuple[str, ...] | None = None
         for state in flow.states.values():
             for transition in state.transitions:
                 self._add(state.name, transition.event, transition, guard)
@@ -215,6 +230,14 @@ class _Wait(Exception):
     """Raised inside a step when the run must stop and wait."""
 
 
+class _GuardFailed(Exception):
+    """A guard raised; its exception is the cause. Carried out of ``transitions``."""
+
+    def __init__(self, guard: str) -> None:
+        super().__init__(guard)
+        self.guard = guard
+
+
 class Engine:
     """Runs flows for one client against one authorization server.
 
@@ -258,7 +281,11 @@ class Engine:
             random = _random.random
         self._random = random
         self.max_steps = max_steps
-        self._compiled: dict[str, _Compiled] = {}
+        #: Compiled flows by the name or path they were asked for by, and by
+        #: resolved path: names and files never stand in for each other.
+        self._by_key: dict[str, _Compiled] = {}
+        #: The last flow compiled of each name, for Flow objects.
+        self._by_name: dict[str, _Compiled] = {}
         self._discovery: dict[str, Mapping[str, Any]] = {}
 
     @property
@@ -274,29 +301,81 @@ class Engine:
     def flow(self, flow: str | Path | Flow) -> Flow:
         """The validated definition of ``flow``: a name, a path, or a Flow.
 
-        Loading and compiling happen once per flow per engine.
+        Loading, checking and compiling happen once per flow per engine. A
+        Flow made by :func:`~mfaflow.parse_flow` (or in code) gets the
+        structural checks of :func:`~mfaflow.check_flow` here, against this
+        engine's actions, guards and flows.
+
+        Raises:
+            DefinitionErrors: the flow is broken.
         """
         return self._compile(flow).flow
 
     def _compile(self, flow: str | Path | Flow) -> _Compiled:
         if isinstance(flow, Flow):
-            if (
-                flow.name not in self._compiled
-                or self._compiled[flow.name].flow is not flow
-            ):
-                self._compiled[flow.name] = _Compiled(flow, self._guard)
-            return self._compiled[flow.name]
-
+            return self._compile_flow(flow)
         key = str(flow)
-        if key in self._compiled:
-            return self._compiled[key]
-        path = Path(flow) if _looks_like_path(key) else self.catalog.find(key)
-        definition = self._load(path)
-        compiled = self._compiled.get(definition.name)
-        if compiled is None or compiled.flow.source != definition.source:
-            compiled = _Compiled(definition, self._guard)
-        self._compiled[key] = self._compiled[definition.name] = compiled
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            path = Path(flow) if _looks_like_path(key) else self.catalog.find(key)
+            compiled = self._compile_file(path)
+            self._by_key[key] = compiled
         return compiled
+
+    def _compile_file(self, path: Path) -> _Compiled:
+        """The flow in the file ``path``, compiled once however it is named."""
+        key = str(path.resolve())
+        compiled = self._by_key.get(key)
+        if compiled is None:
+            compiled = _Compiled(self._load(path), self._guard)
+            self._by_key[key] = self._by_name[compiled.flow.name] = compiled
+        return compiled
+
+    def _compile_flow(self, flow: Flow) -> _Compiled:
+        """A Flow object, compiled (and checked) unless it was already."""
+        compiled = self._by_name.get(flow.name)
+        if compiled is None or compiled.flow is not flow:
+            self._check(flow)
+            compiled = self._by_name[flow.name] = _Compiled(flow, self._guard)
+        return compiled
+
+    def _check(self, flow: Flow) -> None:
+        from ._errors import DefinitionErrors
+        from ._validate import check_flow
+
+        errors = check_flow(
+            flow,
+            actions=self.registry.action_names(),
+            guards=self.registry.guard_names(),
+            flows=self.catalog.names() | {flow.name},
+            subflows=self.catalog.definition,
+        )
+        if errors:
+            raise DefinitionErrors(errors)
+
+    def _check_store_keeps(self, compiled: _Compiled) -> None:
+        """Let the store refuse the flow's secrets before any request is sent."""
+        require = getattr(self.store, "require_key", None)
+        if require is None:
+            return
+        if compiled.secret_fields is None:
+            found = self._secret_fields(compiled.flow, set())
+            compiled.secret_fields = tuple(sorted(found))
+        require(compiled.flow.name, compiled.secret_fields)
+
+    def _secret_fields(self, flow: Flow, seen: set[str]) -> set[str]:
+        """The secret inputs, data and outputs of ``flow`` and its sub-flows."""
+        seen.add(flow.name)
+        found = {
+            f"outputs.{name}" for name, spec in flow.outputs.items() if spec.secret
+        }
+        found |= {f"data.{name}" for name, spec in flow.data.items() if spec.secret}
+        inputs = [*flow.inputs.values()]
+        for state in flow.states.values():
+            inputs += state.inputs
+            if state.flow is not None and state.flow not in seen:
+                found |= self._secret_fields(self._compile(state.flow).flow, seen)
+        return found | {f"inputs.{spec.name}" for spec in inputs if spec.secret}
 
     def _load(self, path: Path) -> Flow:
         from ._loader import load_flow
@@ -306,6 +385,7 @@ class Engine:
             actions=self.registry.action_names(),
             guards=self.registry.guard_names(),
             flows=self.catalog.names() | {path.stem},
+            subflows=self.catalog.definition,
         )
 
     # -- public driving ------------------------------------------------
@@ -318,10 +398,14 @@ class Engine:
         Raises:
             InputError: an input is missing, unknown or malformed; nothing
                 is stored.
+            EncryptionKeyMissing: the flow (or a sub-flow) keeps secrets and
+                the store has no key to encrypt them; nothing is sent or
+                stored.
             RunError: the run stopped on an error; it is stored as
                 ``failed`` and can be inspected or resumed.
         """
         compiled = self._compile(flow)
+        self._check_store_keeps(compiled)
         now = self.clock()
         frame = self._new_frame(compiled.flow, dict(inputs or {}), now, run_id=None)
         run = RunState(id=uuid.uuid4().hex, frames=[frame], created_at=now)
@@ -374,6 +458,32 @@ class Engine:
     def get(self, run_id: str) -> RunResult:
         """Where the stored run ``run_id`` stands, without changing it."""
         return self._result(self._load_run(run_id))
+
+    def forget_revealed(self, run_id: str) -> RunResult:
+        """Remove from the stored run the outputs its flow marks ``reveal``.
+
+        Call it once the person has seen them: a recovery code is shown
+        once and kept by the person, not by the store. Every copy of the
+        values in the run goes (in its outputs, and in the data they came
+        from). The save is version-checked, as every save is.
+
+        Raises:
+            RunNotFound: no run has that id.
+            ConcurrencyError: the run was saved by someone else meanwhile;
+                nothing changed.
+        """
+        run = self._load_run(run_id)
+        values = {
+            text
+            for name in run.root.revealed_outputs()
+            for text in texts_in(run.output.pop(name, None))
+        }
+        if values:
+            for frame in run.frames:
+                frame.data = _without(frame.data, values)
+            run.output = _without(run.output, values)
+            self._save(run, run.version, [])
+        return self._result(run)
 
     def run(
         self,
@@ -457,7 +567,7 @@ class Engine:
         if state.kind == "input":
             self._wait_for_input(run, frame, state, events)
         if state.kind == "flow":
-            self._enter_subflow(run, frame, state)
+            self._enter_subflow(run, frame, state, events)
             return None
         return _Outcome("ok")
 
@@ -486,14 +596,7 @@ class Engine:
 
         taken = self._take(run, frame, state, outcome.event, scope)
         if taken is None:
-            raise UnhandledEvent(
-                f"The state {state.name!r} of the flow {frame.flow.name!r} has no "
-                f"transition for the event {outcome.event!r}.",
-                flow=frame.flow.name,
-                run_id=run.id,
-                state=state.name,
-                event=outcome.event,
-            )
+            raise _unhandled(run, frame, state, outcome)
         self._apply(run, frame, state, taken, outcome.event, scope, events)
 
     def _take(
@@ -510,10 +613,21 @@ class Engine:
             for key in compiled.keys[state.name]
             if (rank := event_matches(key, event)) is not None
         )
-        for _, key in keys:
-            taken = compiled.take(state.name, key, scope)
-            if taken is not None:
-                return taken
+        try:
+            for _, key in keys:
+                taken = compiled.take(state.name, key, scope)
+                if taken is not None:
+                    return taken
+        except _GuardFailed as failed:
+            raise RunError(
+                f"The guard {failed.guard!r} on the event {event!r} in the state "
+                f"{state.name!r} of the flow {frame.flow.name!r} failed with "
+                f"{_kind(failed.__cause__)}.",
+                flow=frame.flow.name,
+                run_id=run.id,
+                state=state.name,
+                event=event,
+            ) from failed.__cause__
         for index, rule in enumerate(state.catch):
             if _matches_any(rule.errors, event):
                 return compiled.take(state.name, f"catch#{index}", scope)
@@ -541,10 +655,18 @@ class Engine:
         log.debug("run %s: %s --%s--> %s", run.id, state.name, event, taken.target)
 
         if isinstance(taken, Transition):
+            where = (
+                f"of the transition {taken.event!r} of the state {state.name!r} "
+                f"in the flow {frame.flow.name!r}"
+            )
+            context = _context(run, frame, state.name, event)
             if taken.expires_in is not None:
-                frame.expires_at = now + _seconds(taken.expires_in, scope, "expires_in")
+                lifetime = _seconds(
+                    taken.expires_in, scope, f"The expires_in {where}", context
+                )
+                frame.expires_at = now + lifetime
             if taken.delay is not None:
-                delay = _seconds(taken.delay, scope, "delay")
+                delay = _seconds(taken.delay, scope, f"The delay {where}", context)
                 if delay > 0:
                     self._wait_until(run, now + delay, events)
 
@@ -565,13 +687,15 @@ class Engine:
         call = state.call
         assert call is not None
         scope = self._scope(run, frame)
+        context = _context(run, frame, state.name)
         if call.endpoint:
-            url = self._endpoint(call.endpoint)
+            url = self._endpoint(call.endpoint, context)
         else:
-            url = urljoin(
-                _with_slash(self.client.issuer),
-                _text(_template.render(call.url, scope)),
+            where = (
+                f"The url of the state {state.name!r} in the flow {frame.flow.name!r}"
             )
+            text = _text(_template.render(call.url, scope), where, context)
+            url = urljoin(_with_slash(self.client.issuer), text)
         query = _fields(_template.render(dict(call.query), scope))
         if query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
@@ -596,14 +720,13 @@ class Engine:
         status = response.status
         body, parsed = _parse_body(response.body)
         shown = {"status": status, "headers": dict(response.headers), "body": body}
-        if 200 <= status < 300:
+        code = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(code, str) and code:
+            # Whatever the status: Auth0's legacy docs show a push poll that
+            # is still pending as HTTP 200 {"error": "authorization_pending"}.
+            event = code
+        elif 200 <= status < 300:
             event = "ok" if parsed else "response.invalid"
-        elif (
-            isinstance(body, Mapping)
-            and isinstance(body.get("error"), str)
-            and body["error"]
-        ):
-            event = body["error"]
         else:
             event = f"http.{status}"
         log.info(
@@ -615,21 +738,24 @@ class Engine:
         )
         if event == "ok":
             return _Outcome(event, response=shown)
-        described = (
-            body.get("error_description", "") if isinstance(body, Mapping) else ""
-        )
-        code = body.get("error") if isinstance(body, Mapping) else None
+        described = body.get("error_description") if isinstance(body, Mapping) else ""
+        if not isinstance(described, str):
+            described = ""
         return _Outcome(
             event,
             response=shown,
             error=_error(event, status=status, code=code, description=described),
         )
 
-    def _endpoint(self, name: str) -> str:
-        """The full URL of the endpoint ``name`` (discovered, or Auth0's)."""
-        return urljoin(_with_slash(self.client.issuer), self._url(name))
+    def _endpoint(self, name: str, context: Mapping[str, Any] | None = None) -> str:
+        """The full URL of the endpoint ``name`` (discovered, or Auth0's).
 
-    def _url(self, endpoint: str) -> str:
+        ``context`` (flow, run id, state) goes into the error of an endpoint
+        that neither names.
+        """
+        return urljoin(_with_slash(self.client.issuer), self._url(name, context))
+
+    def _url(self, endpoint: str, context: Mapping[str, Any] | None) -> str:
         issuer = self.client.issuer
         if issuer not in self._discovery:
             self._discovery[issuer] = self._discover(issuer)
@@ -638,9 +764,14 @@ class Engine:
             return found
         if endpoint in AUTH0_ENDPOINTS:
             return AUTH0_ENDPOINTS[endpoint]
+        context = context or {}
+        where = ""
+        if context.get("state"):
+            where = f" (the state {context['state']!r} of the flow {context['flow']!r})"
         raise RunError(
-            f"The issuer's discovery document has no {endpoint!r} and Auth0 has no "
-            f"default path for it; known: {', '.join(sorted(AUTH0_ENDPOINTS))}.",
+            f"The issuer's discovery document has no {endpoint!r}{where} and Auth0 "
+            f"has no default path for it; known: {', '.join(sorted(AUTH0_ENDPOINTS))}.",
+            **context,
         )
 
     def _discover(self, issuer: str) -> Mapping[str, Any]:
@@ -738,7 +869,9 @@ class Engine:
         run.wait = None
         return _Outcome("ok")
 
-    def _enter_subflow(self, run: RunState, frame: Frame, state: State) -> None:
+    def _enter_subflow(
+        self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
+    ) -> None:
         assert state.flow is not None
         child = self._compile(state.flow).flow
         inputs = _template.render(dict(state.args), self._scope(run, frame))
@@ -755,6 +888,8 @@ class Engine:
             ) from exc
         run.frames.append(new)
         run.history.append(HistoryEntry(child.name, new.state, None, None, now))
+        events.append(self._event("entered", run, source=state.name))
+        log.debug("run %s: %s enters %s/%s", run.id, state.name, child.name, new.state)
 
     def _finish(self, run: RunState, state: State, events: list[RunEvent]) -> bool:
         """Leave a final state; False when the whole run has ended."""
@@ -855,7 +990,10 @@ class Engine:
                 return any(results)
             return not next(results)
         function = self.registry.get_guard(condition.guard)
-        return bool(function(_template.render(condition.args, scope)))
+        try:
+            return bool(function(_template.render(condition.args, scope)))
+        except Exception as exc:
+            raise _GuardFailed(condition.guard) from exc
 
     # -- documents and results ----------------------------------------
 
@@ -879,7 +1017,8 @@ class Engine:
         frame = Frame(flow=flow, state=flow.initial, inputs=inputs)
         if flow.expires_in is not None:
             scope = {"inputs": inputs, "client": self.client.template_view()}
-            frame.expires_at = now + _seconds(flow.expires_in, scope, "expires_in")
+            what = f"The expires_in of the flow {flow.name!r}"
+            frame.expires_at = now + _seconds(flow.expires_in, scope, what, context)
         return frame
 
     def _scope(self, run: RunState, frame: Frame, **extra: Any) -> dict[str, Any]:
@@ -898,6 +1037,7 @@ class Engine:
 
     def _stored(self, run: RunState, now: float) -> StoredRun:
         document, secrets = run.split(now)
+        document["client"] = self.client.to_dict()
         return StoredRun(
             id=run.id,
             flow=run.root.name,
@@ -926,16 +1066,7 @@ class Engine:
         hidden = secrets.get("frames", {})
         frames = []
         for index, raw in enumerate(document["frames"]):
-            flow = self._compile(self._locate(raw)).flow
-            if flow.version != raw["flow_version"]:
-                raise RunError(
-                    f"The run {run_id} was started with version "
-                    f"{raw['flow_version']} of the flow {flow.name!r}, but version "
-                    f"{flow.version} is loaded.",
-                    flow=flow.name,
-                    run_id=run_id,
-                    state=raw["state"],
-                )
+            flow = self._frame_flow(run_id, raw)
             secret = hidden.get(str(index), {})
             frames.append(
                 Frame(
@@ -962,12 +1093,60 @@ class Engine:
             version=stored.version,
         )
 
-    def _locate(self, frame: Mapping[str, Any]) -> str:
-        """How to find a stored frame's flow: by name, or by the file it came from."""
+    def _frame_flow(self, run_id: str, frame: Mapping[str, Any]) -> Flow:
+        """The flow a stored frame runs, checked to be the one it started with.
+
+        Raises:
+            RunError: the flow's file now holds another flow, its version or
+                its definition changed, or it lacks the frame's state.
+        """
+        name, state = frame["flow"], frame["state"]
+        context = {"flow": name, "run_id": run_id, "state": state}
+        flow = self._located(frame)
+        if flow.name != name:
+            raise RunError(
+                f"The run {run_id} runs the flow {name!r}, but its file "
+                f"{flow.source} now holds the flow {flow.name!r}.",
+                **context,
+            )
+        if flow.version != frame["flow_version"]:
+            raise RunError(
+                f"The run {run_id} was started with version "
+                f"{frame['flow_version']} of the flow {name!r}, but version "
+                f"{flow.version} is loaded.",
+                **context,
+            )
+        if frame.get("flow_digest", flow.digest) != flow.digest:
+            raise RunError(
+                f"The flow {name!r} changed since the run {run_id} started, "
+                f"though its version is still {flow.version}; the run cannot go on "
+                "with another definition than its own (give a changed flow a "
+                "new version).",
+                **context,
+            )
+        if state not in flow.states:
+            raise RunError(
+                f"The run {run_id} is in the state {state!r}, which the flow "
+                f"{name!r} no longer has.",
+                **context,
+            )
+        return flow
+
+    def _located(self, frame: Mapping[str, Any]) -> Flow:
+        """A stored frame's flow: from its file, else as compiled, else by name.
+
+        The file comes first: a file of the user's may declare the name of
+        a shipped flow. A flow that has no file (made by ``parse_flow``) is
+        found among those this engine compiled, by name and source.
+        """
         name: str = frame["flow"]
-        if name in self._compiled or name in self.catalog.names():
-            return name
-        return frame.get("source") or name
+        source = frame.get("source")
+        if source and Path(source).is_file():
+            return self._compile_file(Path(source)).flow
+        compiled = self._by_name.get(name)
+        if compiled is not None and compiled.flow.source == source:
+            return compiled.flow
+        return self._compile(name).flow
 
     def _result(self, run: RunState) -> RunResult:
         wait = run.wait or {}
@@ -983,10 +1162,9 @@ class Engine:
             resume_at=wait.get("until"),
             expires_at=run.expires_at,
             history=tuple(run.history),
-            secret_outputs=frozenset(
-                name for name, spec in run.root.outputs.items() if spec.secret
-            ),
+            secret_outputs=run.root.secret_outputs(),
             error=run.error,
+            revealed_outputs=run.root.revealed_outputs(),
         )
 
     def _waiting_for(self, run: RunState) -> tuple[InputRequest, ...]:
@@ -1024,28 +1202,16 @@ def _filled_in(
     or an ``otpauth://`` URI. Unless ``reveal``, references to the secret
     inputs and data (named in ``secrets``), to the client secret and to a
     whole root show as ``***``, as the stored run keeps them. Either way
-    ``link_is_secret`` says whether the link shows such a value. A prompt
-    that is not a valid template is shown as written.
+    ``link_is_secret`` says whether the link shows such a value.
     """
     hidden = None if reveal else secrets
     changes: dict[str, Any] = {}
-    prompt = _prompt_template(spec.prompt)
-    if prompt is not None:
-        changes["prompt"] = _shown(prompt, scope, hidden)
+    if isinstance(spec.prompt, Template):
+        changes["prompt"] = _shown(spec.prompt, scope, hidden)
     if spec.link is not None:
         changes["link"] = _shown(spec.link, scope, hidden) or None
         changes["link_is_secret"] = _shows_secret(spec.link, secrets)
     return evolve(request, **changes)
-
-
-def _prompt_template(prompt: str | None) -> str | Template | None:
-    """A prompt parsed as a template; ``None`` when there is nothing to fill in."""
-    if prompt is None or "${" not in prompt:
-        return None
-    try:
-        return _template.parse(prompt)
-    except ValueError:
-        return None
 
 
 def _shown(
@@ -1084,6 +1250,49 @@ def _hides(reference: Reference, hidden: Container[str]) -> bool:
     return reference.root in ("inputs", "data") and reference.path[0] in hidden
 
 
+def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
+    """``values`` with every text among ``texts`` replaced by ``None``."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return None if value in texts else value
+        if isinstance(value, Mapping):
+            return {key: scrub(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [scrub(item) for item in value]
+        return value
+
+    return {key: scrub(value) for key, value in values.items()}
+
+
+def _unhandled(
+    run: RunState, frame: Frame, state: State, outcome: _Outcome
+) -> UnhandledEvent:
+    """The error for an event no transition takes; an OAuth error's names it."""
+    context = {"flow": frame.flow.name, "run_id": run.id, "state": state.name}
+    error = outcome.scope.get("error") or {}
+    if "response" in outcome.scope and error.get("code") == outcome.event:
+        return UnhandledServerError(
+            error["code"], error["description"], error["status"], **context
+        )
+    return UnhandledEvent(
+        f"The state {state.name!r} of the flow {frame.flow.name!r} has no "
+        f"transition for the event {outcome.event!r}.",
+        event=outcome.event,
+        **context,
+    )
+
+
+def _kind(exc: BaseException | None) -> str:
+    """The exception's class, as ``re.error`` or ``ValueError``; never its text.
+
+    The text may quote values of the run, which may be secret.
+    """
+    kind = type(exc)
+    module = "" if kind.__module__ == "builtins" else kind.__module__ + "."
+    return module + kind.__qualname__
+
+
 def _looks_like_path(text: str) -> bool:
     return "/" in text or "\\" in text or text.endswith((".yaml", ".yml"))
 
@@ -1097,10 +1306,37 @@ def _without_query(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
-def _text(value: Any) -> str:
+def _context(
+    run: RunState, frame: Frame, state: str, event: str | None = None
+) -> dict[str, Any]:
+    """What a RunError raised in ``state`` of ``frame`` carries."""
+    return {"flow": frame.flow.name, "run_id": run.id, "state": state, "event": event}
+
+
+def _text(value: Any, what: str, context: Mapping[str, Any]) -> str:
+    """``value`` if it is text that is not empty; ``what`` names it otherwise."""
     if not isinstance(value, str) or not value:
-        raise RunError(f"A call's url must be a non-empty string, not {value!r}.")
+        raise RunError(f"{what} must be text, not {_kind_of(value)}.", **context)
     return value
+
+
+def _kind_of(value: Any) -> str:
+    """What a filled-in value is, for messages; never a value that may be secret.
+
+    Text and numbers are shown, as they are what was expected; a mapping
+    or a list (which may be a whole answer, tokens and all) only by kind.
+    """
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value == "":
+        return "empty text"
+    return repr(value)
 
 
 def _drop_none(value: Any) -> Any:
@@ -1132,20 +1368,31 @@ def _scalar_text(value: Any) -> str:
     return str(value)
 
 
-def _seconds(value: Any, scope: Mapping[str, Any], what: str) -> float:
+def _seconds(
+    value: Any, scope: Mapping[str, Any], what: str, context: Mapping[str, Any]
+) -> float:
+    """``value`` filled in as a number of seconds; ``what`` names it otherwise."""
     found = _template.render(value, scope)
     try:
-        return float(found)
+        seconds = float(found)
     except (TypeError, ValueError):
-        raise RunError(f"{what} must be a number of seconds, not {found!r}.") from None
+        seconds = math.nan
+    if isinstance(found, bool) or not math.isfinite(seconds):
+        shown = _kind_of(found)
+        raise RunError(f"{what} must be a number of seconds, not {shown}.", **context)
+    return seconds
 
 
 def _parse_body(raw: bytes) -> tuple[Any, bool]:
-    """The body as JSON, and whether it parsed; an empty body is ``None``."""
+    """The body as JSON, and whether it parsed; an empty body is ``None``.
+
+    The parser is the transports' own: a body nested too deeply, or holding
+    ``NaN`` or an infinity, does not parse.
+    """
     if not raw.strip():
         return None, True
     try:
-        return json.loads(raw), True
+        return parse_json(raw), True
     except ValueError:
         return None, False
 

@@ -10,6 +10,7 @@ The tree::
     │   ├── RunEnded               the run has already reached a final state
     │   ├── InputError             an input is missing or does not match its pattern
     │   └── UnhandledEvent         a state has no transition for an event
+    │       └── UnhandledServerError   ...the event of an OAuth error (also below)
     ├── TransportError             an HTTP exchange failed, named by phase
     │   ├── ConnectError           the server could not be reached
     │   ├── TLSError               the TLS handshake or certificate check failed
@@ -17,6 +18,7 @@ The tree::
     │   ├── ResponseTooLarge       the body exceeded the size limit
     │   └── ProtocolError          the answer was not valid HTTP
     ├── AuthorizationServerError   the server answered with an OAuth error
+    │   └── UnhandledServerError   ...that the run's state does not handle
     ├── StoreError                 the store failed
     │   ├── ConcurrencyError       a save carried a stale version; nothing changed
     │   └── EncryptionKeyMissing   secrets would be written in plaintext
@@ -48,6 +50,7 @@ __all__ = [
     "TransportError",
     "TransportTimeout",
     "UnhandledEvent",
+    "UnhandledServerError",
 ]
 
 
@@ -66,8 +69,9 @@ class DefinitionError(MfaflowError, ValueError):
     """A flow definition is broken.
 
     ``file``, ``line`` and ``column`` locate the problem; lines and columns
-    count from 1. ``line`` and ``column`` are 0 when the problem belongs to
-    the file as a whole.
+    count from 1. A problem of the file as a whole (empty, too large) is at
+    line 1, column 1; ``line`` and ``column`` are 0 where no file was read
+    (a flow made in code).
     """
 
     def __init__(
@@ -204,6 +208,36 @@ class AuthorizationServerError(MfaflowError):
         self.error = error
         self.description = description
         self.status = status
+
+
+class UnhandledServerError(UnhandledEvent, AuthorizationServerError):
+    """A state has no transition for the OAuth error a server answered.
+
+    Both a :class:`RunError` (the run is stored as failed; ``flow``,
+    ``run_id``, ``state`` and ``event`` say where) and an
+    :class:`AuthorizationServerError` (``error``, ``description`` and
+    ``status`` say what the server answered).
+    """
+
+    def __init__(
+        self,
+        error: str,
+        description: str = "",
+        status: int = 0,
+        *,
+        flow: str,
+        run_id: str,
+        state: str,
+    ) -> None:
+        AuthorizationServerError.__init__(self, error, description, status)
+        self.msg = (
+            f"{self.msg[:-1]}, and the state {state!r} of the flow {flow!r} "
+            "has no transition for it."
+        )
+        self.flow = flow
+        self.run_id = run_id
+        self.state = state
+        self.event = error
 
 
 class StoreError(MfaflowError):

@@ -22,7 +22,7 @@ import attrs
 from . import _template
 from ._errors import DefinitionError
 from ._model import Location, Value
-from ._template import Reference, Template
+from ._template import Reference, Template, TemplateError
 from ._yaml import Node
 
 __all__ = ["NAME_RULES", "FieldReader"]
@@ -245,16 +245,26 @@ class FieldReader:
         return node.value
 
     def template(self, node: Node, where: str) -> Value:
-        """A string parsed as a template (plain text comes back as ``str``)."""
+        """A string parsed as a template (plain text comes back as ``str``).
+
+        The template and each of its references know where they were
+        written, for the messages of later checks.
+        """
         try:
             parsed = _template.parse(node.value)
-        except ValueError as exc:
-            self.fail(node, f"Invalid template in {where}: {exc}.")
+        except TemplateError as exc:
+            self.fail(node.locate(exc.offset), f"Invalid template in {where}: {exc}.")
             return node.value
-        if isinstance(parsed, Template):
-            line, column = node.location.line, node.location.column
-            return attrs.evolve(parsed, line=line, column=column)
-        return parsed
+        if not isinstance(parsed, Template):
+            return parsed
+        parts = tuple(
+            _placed(part, node.locate(part.offset))
+            if isinstance(part, Reference)
+            else part
+            for part in parsed.parts
+        )
+        line, column = node.location.line, node.location.column
+        return attrs.evolve(parsed, parts=parts, line=line, column=column)
 
     def text_value(self, node: Node, where: str) -> Value:
         """Text that may hold references."""
@@ -292,6 +302,10 @@ class FieldReader:
             expected = "a number of seconds or one reference such as '${inputs.ttl}'"
             return self.reference(node, where, expected)
         return self.number(node, where, 0, exclusive=exclusive)
+
+
+def _placed(reference: Reference, at: Location) -> Reference:
+    return attrs.evolve(reference, line=at.line, column=at.column)
 
 
 def _is_one_reference(template: Template) -> bool:

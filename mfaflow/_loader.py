@@ -37,6 +37,7 @@ _FLOW_KEYS = (
 )
 _FLOW_REQUIRED = ("mfaflow", "name", "initial", "states")
 _SPEC_KEYS = ("description", "secret")
+_OUTPUT_KEYS = (*_SPEC_KEYS, "reveal")
 
 
 def parse_flow(text: str, file: str = "<string>") -> Flow:
@@ -59,12 +60,14 @@ def load_flow(
     actions: Container[str] | None = None,
     guards: Container[str] | None = None,
     flows: Container[str] | None = None,
+    subflows: Callable[[str], Flow | None] | None = None,
 ) -> Flow:
     """Read the flow file at ``path``.
 
     When any of ``actions``, ``guards`` or ``flows`` (the names that exist)
     is given, the structural checks of :func:`~mfaflow._validate.check_flow`
-    run too; names of a kind not given are not checked.
+    run too; names of a kind not given are not checked. ``subflows`` gives
+    the definitions of sub-flows by name, to check what they are given.
 
     Raises:
         DefinitionErrors: the file cannot be read, is larger than
@@ -75,7 +78,9 @@ def load_flow(
     if actions is None and guards is None and flows is None:
         return flow
 
-    errors = check_flow(flow, actions=actions, guards=guards, flows=flows)
+    errors = check_flow(
+        flow, actions=actions, guards=guards, flows=flows, subflows=subflows
+    )
     if errors:
         raise DefinitionErrors(errors)
     return flow
@@ -88,13 +93,13 @@ def _read(path: Path) -> str:
             data = handle.read(MAX_FILE_SIZE + 1)
     except OSError as exc:
         message = f"Cannot read the flow file: {exc.strerror or exc}."
-        raise DefinitionErrors([DefinitionError(message, file)]) from exc
+        raise DefinitionErrors([DefinitionError(message, file, 1, 1)]) from exc
     if len(data) > MAX_FILE_SIZE:
         message = (
             f"The flow file is larger than 1 MiB ({MAX_FILE_SIZE} bytes); "
             "flow files must be smaller."
         )
-        raise DefinitionErrors([DefinitionError(message, file)])
+        raise DefinitionErrors([DefinitionError(message, file, 1, 1)])
 
     try:
         return data.decode("utf-8-sig")
@@ -184,10 +189,17 @@ class _FlowReader(StateReader):
 
     def output_spec(self, name: str, node: Node, at: Location) -> OutputSpec:
         where = f"output {name!r}"
-        entries = self.fields(node, where, _SPEC_KEYS, nullable=True)
+        entries = self.fields(node, where, _OUTPUT_KEYS, nullable=True)
         description = self.optional(entries, "description", where, self.text, "")
-        secret = self.optional(entries, "secret", where, self.flag, False)
-        return OutputSpec(name, description, secret, at)
+        reveal = self.optional(entries, "reveal", where, self.flag, False)
+        secret = self.optional(entries, "secret", where, self.flag, reveal)
+        if reveal and not secret:
+            message = (
+                f"Output {name!r} has 'reveal: true' and 'secret: false'; "
+                "a revealed output is a secret (leave 'secret' out)."
+            )
+            self.fail(entries["secret"], message)
+        return OutputSpec(name, description, secret or reveal, at, reveal)
 
     def states(
         self, node: Node | None, inputs: Mapping[str, InputSpec]

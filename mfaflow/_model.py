@@ -11,11 +11,14 @@ See ``docs/flow-format.md`` for the file format these classes model.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
+import attrs
 from attrs import field, frozen
 
 from ._template import Template
@@ -35,6 +38,7 @@ __all__ = [
     "Transition",
     "Value",
     "event_matches",
+    "leaves",
 ]
 
 Value: TypeAlias = Any
@@ -66,7 +70,8 @@ class InputSpec:
     """A named input: given at start, or asked for by an ``input`` state.
 
     ``required`` is false when a default is given. ``pattern`` is a regular
-    expression the whole value must match. ``choices`` (a value, possibly a
+    expression the whole value must match. ``prompt`` (text, possibly a
+    template) is what a person is asked. ``choices`` (a value, possibly a
     template) lists the values a person may pick from. ``link`` (a URL,
     possibly a template) is one the person should open (``https://...``) or
     scan into an authenticator app (``otpauth://...``) before answering.
@@ -78,7 +83,7 @@ class InputSpec:
     default: Value = None
     secret: bool = False
     pattern: str | None = None
-    prompt: str | None = None
+    prompt: Value = None
     choices: Value = None
     link: Value = None
     location: Location = _NOWHERE
@@ -96,12 +101,18 @@ class DataSpec:
 
 @frozen
 class OutputSpec:
-    """A named output a final state may give."""
+    """A named output a final state may give.
+
+    ``reveal`` marks a secret the person must see once, such as a recovery
+    code: callers show it in clear, then have the stored run forget it
+    (:meth:`~mfaflow.Engine.forget_revealed`). A revealed output is secret.
+    """
 
     name: str
     description: str = ""
     secret: bool = False
     location: Location = _NOWHERE
+    reveal: bool = False
 
 
 @frozen
@@ -220,6 +231,12 @@ class State:
     output: Mapping[str, Value] = field(factory=dict, converter=_frozen_mapping)
     message: Value = None
     location: Location = _NOWHERE
+    #: Where the value of each key of the state (``action``, ``flow``, ...)
+    #: was written, and where each key of ``with`` was, for messages.
+    locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
+    arg_locations: Mapping[str, Location] = field(
+        factory=dict, converter=_frozen_mapping
+    )
 
     @property
     def final(self) -> bool:
@@ -258,6 +275,7 @@ class Flow:
     #: was written, for messages that point at it.
     locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
     _secret_names: frozenset[str] = field(init=False, eq=False, repr=False)
+    _digest: str = field(init=False, eq=False, repr=False)
 
     @property
     def source(self) -> str:
@@ -275,6 +293,52 @@ class Flow:
         for state in self.states.values():
             names |= {spec.name for spec in state.inputs if spec.secret}
         return frozenset(names)
+
+    def secret_outputs(self) -> frozenset[str]:
+        """Names of the secret outputs (the revealed ones among them)."""
+        return frozenset(name for name, spec in self.outputs.items() if spec.secret)
+
+    def revealed_outputs(self) -> frozenset[str]:
+        """Names of the outputs a person must see once (``reveal``)."""
+        return frozenset(name for name, spec in self.outputs.items() if spec.reveal)
+
+    @property
+    def digest(self) -> str:
+        """A fingerprint of what the flow does, to tell a changed definition.
+
+        Two flows that differ only in where things were written, in their
+        descriptions or in their summary have the same digest.
+        """
+        return self._digest
+
+    @_digest.default
+    def _find_digest(self) -> str:
+        text = json.dumps(_behaviour(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+#: Fields that say nothing of what a flow does.
+_NOT_BEHAVIOUR = frozenset(
+    {"location", "locations", "arg_locations", "description", "summary"}
+    | {"_secret_names", "_digest"}
+)
+
+
+def _behaviour(value: Any) -> Any:
+    """``value`` as plain data, without :data:`_NOT_BEHAVIOUR`; templates as text."""
+    if isinstance(value, Template):
+        return {"template": value.source}
+    if attrs.has(type(value)):
+        return {
+            item.name: _behaviour(getattr(value, item.name))
+            for item in attrs.fields(type(value))
+            if item.name not in _NOT_BEHAVIOUR
+        }
+    if isinstance(value, Mapping):
+        return {str(key): _behaviour(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_behaviour(item) for item in value]
+    return value
 
 
 _STATUS_RANGE = re.compile(r"http\.([1-5])xx")
@@ -296,6 +360,21 @@ def event_matches(pattern: str, event: str) -> int | None:
     if pattern == "*":
         return 3
     return None
+
+
+def leaves(value: Any) -> Iterator[Any]:
+    """What ``value`` holds that is not a mapping, list or tuple, in order.
+
+    A mapping is walked by its values; text is a leaf, not a sequence.
+    """
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from leaves(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from leaves(item)
+    else:
+        yield value
 
 
 def is_template(value: Value) -> bool:

@@ -8,27 +8,49 @@ The document::
 
     {"id", "flow", "flow_version", "status", "frames", "wait", "outcome",
      "final_state", "output", "message", "error", "history", "created_at",
-     "updated_at", "expires_at"}
+     "updated_at", "expires_at", "client"}
 
 ``status`` is ``running``, ``waiting``, ``ended`` or ``failed`` (stopped by
 an error; resuming tries the current state again). ``frames`` is the stack
 of flows being run: the first is the flow that was started, each further
 one a sub-flow. ``wait`` is ``None``, ``{"kind": "input", "inputs": [...]}``
-or ``{"kind": "time", "until": t}``.
+or ``{"kind": "time", "until": t}``. ``client`` records the client the run
+was saved for (issuer, client id, redirect URI, audience; never its
+secret), so that a command can resume it knowing the run's id only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from attrs import define, field, frozen
 
-from ._model import Flow, InputSpec
+from ._model import Flow, InputSpec, leaves
 
-__all__ = ["Frame", "HistoryEntry", "InputRequest", "RunResult", "RunState"]
+__all__ = [
+    "Frame",
+    "HistoryEntry",
+    "InputRequest",
+    "RunResult",
+    "RunState",
+    "texts_in",
+]
 
 Status = Literal["running", "waiting", "ended", "failed"]
+
+
+def _call_repr(name: str, shown: Mapping[str, Any]) -> str:
+    """``name(key=value, ...)``, each value by its own repr."""
+    return f"{name}({', '.join(f'{key}={value!r}' for key, value in shown.items())})"
+
+
+def _masked(values: Mapping[str, Any], secret: frozenset[str]) -> dict[str, Any]:
+    """``values`` with the secret ones (and only they) shown as ``'***'``."""
+    return {
+        name: "***" if name in secret and value is not None else value
+        for name, value in values.items()
+    }
 
 
 @frozen
@@ -58,13 +80,14 @@ class InputRequest:
     def from_spec(cls, spec: InputSpec, choices: Any = None) -> InputRequest:
         """The request for ``spec``, its prompt and link not yet filled in.
 
-        A link given as a template (rather than literally) is left out: only
-        a run can fill it in.
+        A prompt given as a template shows as written; a link given as a
+        template (rather than literally) is left out: only a run can fill
+        them in.
         """
         listed = tuple(choices) if isinstance(choices, list | tuple) else None
         return cls(
             name=spec.name,
-            prompt=spec.prompt or spec.description or spec.name,
+            prompt=str(spec.prompt or spec.description or spec.name),
             secret=spec.secret,
             pattern=spec.pattern,
             choices=listed,
@@ -135,6 +158,10 @@ class RunResult:
     Either it has ended (``ended`` is true; ``outcome``, ``outputs`` and
     ``message`` say how), or it waits: for inputs (``waiting_for``) or
     until a time (``resume_at``, seconds since the epoch).
+
+    ``secret_outputs`` names the outputs to mask; ``revealed_outputs``
+    those of them the person must see once (recovery codes): show them in
+    clear, then call :meth:`~mfaflow.Engine.forget_revealed`.
     """
 
     run_id: str
@@ -150,6 +177,7 @@ class RunResult:
     history: tuple[HistoryEntry, ...] = ()
     secret_outputs: frozenset[str] = frozenset()
     error: str | None = None
+    revealed_outputs: frozenset[str] = frozenset()
 
     @property
     def ended(self) -> bool:
@@ -169,10 +197,7 @@ class RunResult:
         An absent (``None``) secret output stays ``None``, so that masking
         never suggests a value the server did not send.
         """
-        return {
-            name: "***" if name in self.secret_outputs and value is not None else value
-            for name, value in self.outputs.items()
-        }
+        return _masked(self.outputs, self.secret_outputs)
 
     def __repr__(self) -> str:
         if self.ended:
@@ -187,9 +212,12 @@ class RunResult:
         )
 
 
-@define
+@define(repr=False)
 class Frame:
-    """One flow on a run's stack: its state, inputs, data and retry counts."""
+    """One flow on a run's stack: its state, inputs, data and retry counts.
+
+    The repr shows secret inputs and data as ``'***'``.
+    """
 
     flow: Flow
     state: str
@@ -198,12 +226,20 @@ class Frame:
     retries: int = 0
     expires_at: float | None = None
 
+    def __repr__(self) -> str:
+        secret = self.flow.secret_names()
+        inputs, data = _masked(self.inputs, secret), _masked(self.data, secret)
+        shown: dict[str, Any] = {"flow": self.flow.name, "state": self.state}
+        shown |= {"inputs": inputs, "data": data, "retries": self.retries}
+        return _call_repr("Frame", shown)
+
     def split(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The frame as (public document, secret values)."""
         secret = self.flow.secret_names()
         public: dict[str, Any] = {
             "flow": self.flow.name,
             "flow_version": self.flow.version,
+            "flow_digest": self.flow.digest,
             "source": self.flow.source,
             "state": self.state,
             "retries": self.retries,
@@ -219,9 +255,12 @@ class Frame:
         return public, hidden
 
 
-@define
+@define(repr=False)
 class RunState:
-    """A run being driven: the mutable counterpart of its document."""
+    """A run being driven: the mutable counterpart of its document.
+
+    The repr shows secret inputs, data and outputs as ``'***'``.
+    """
 
     id: str
     frames: list[Frame]
@@ -235,6 +274,12 @@ class RunState:
     error: str | None = None
     history: list[HistoryEntry] = field(factory=list)
     version: int = 0
+
+    def __repr__(self) -> str:
+        output = _masked(self.output, self.root.secret_outputs())
+        shown: dict[str, Any] = {"id": self.id, "status": self.status}
+        shown |= {"frames": self.frames, "wait": self.wait, "output": output}
+        return _call_repr("RunState", shown)
 
     @property
     def top(self) -> Frame:
@@ -260,9 +305,7 @@ class RunState:
             if hidden:
                 hidden_frames[str(index)] = hidden
 
-        secret_outputs = {
-            name for name, spec in self.root.outputs.items() if spec.secret
-        }
+        secret_outputs = self.root.secret_outputs()
         document = {
             "id": self.id,
             "flow": self.root.name,
@@ -287,3 +330,8 @@ class RunState:
         if hidden_output:
             secrets["output"] = hidden_output
         return document, secrets
+
+
+def texts_in(value: Any) -> Iterator[str]:
+    """The text values in ``value``: itself, or those inside lists and mappings."""
+    return (leaf for leaf in leaves(value) if isinstance(leaf, str))

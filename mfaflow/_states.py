@@ -95,7 +95,7 @@ class StateReader(FieldReader):
             default=self.optional(entries, "default", where, self.value, None),
             secret=self.optional(entries, "secret", where, self.flag, False),
             pattern=self.optional(entries, "pattern", where, self.regex, None),
-            prompt=self.optional(entries, "prompt", where, self.text, None),
+            prompt=self.optional(entries, "prompt", where, self.text_value, None),
             choices=self.optional(entries, "choices", where, self.choices, None),
             link=self.optional(entries, "link", where, self.link, None),
             location=at,
@@ -149,6 +149,8 @@ class StateReader(FieldReader):
             output=self.optional(entries, "output", where, self.named_values, EMPTY),
             message=self.optional(entries, "message", where, self.text_value, None),
             location=at,
+            locations={key: child.location for key, child in entries.items()},
+            arg_locations=dict(entries["with"].keys) if "with" in entries else {},
         )
 
     def kind(self, node: Node, entries: dict[str, Node], where: str) -> StateKind:
@@ -301,7 +303,14 @@ class StateReader(FieldReader):
             return self.condition(node, where)
         if guard in _PAIR_GUARDS and not (node.is_list and len(node.value) == 2):
             self.wrong(node, where, "a list of two values")
+        elif guard == "matches":
+            self.literal_pattern(node.value[1], f"the pattern of {where}")
         return self.value(node, where)
+
+    def literal_pattern(self, node: Node, where: str) -> None:
+        """Check a pattern written out in the file; one filled in waits for the run."""
+        if isinstance(node.value, str) and "${" not in node.value:
+            self.regex(node, where)
 
     # Retry and catch rules.
 

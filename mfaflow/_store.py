@@ -17,6 +17,13 @@ can be encrypted). Every store follows the :class:`Store` protocol:
 - ``list`` returns summaries, without secrets, for tools such as
   ``mfaflow runs``.
 
+A store may also have ``require_key(flow, fields)``, which raises
+:class:`~mfaflow._errors.EncryptionKeyMissing` when it could not keep the
+secret ``fields`` (``inputs.password``, ``data.tokens``, ...) that runs of
+the flow named ``flow`` hold; the engine calls it before a run starts, so
+that a run is refused before any request rather than when it is saved. The
+stores of mfaflow have it; a store without it is trusted to keep secrets.
+
 Documents and secrets go through JSON on the way in, so a value JSON
 cannot hold fails at ``create`` or ``save`` with a
 :class:`~mfaflow._errors.StoreError`, whichever the store; what ``load``
@@ -42,7 +49,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -314,7 +321,7 @@ class _Sealing:
         if not run.secrets:
             return None
         if self._sealer is None:
-            names = ", ".join(sorted(map(str, run.secrets)))
+            names = ", ".join(_secret_fields(run.secrets))
             msg = (
                 f"Run {run.id!r} holds secrets ({names}) but the store "
                 f"{self._store!r} has no key to encrypt them; {self._hint}."
@@ -325,6 +332,20 @@ class _Sealing:
         except (TypeError, ValueError) as exc:
             msg = f"The secrets of run {run.id!r} cannot be stored as JSON: {exc}."
             raise StoreError(msg) from exc
+
+    def require(self, flow: str, fields: Iterable[str]) -> None:
+        """Refuse, before anything happens, a flow that would keep ``fields``.
+
+        Raises:
+            EncryptionKeyMissing: ``fields`` is not empty and there is no key.
+        """
+        names = ", ".join(fields)
+        if self._sealer is None and names:
+            msg = (
+                f"The flow {flow!r} keeps secrets ({names}) but the store "
+                f"{self._store!r} has no key to encrypt them; {self._hint}."
+            )
+            raise EncryptionKeyMissing(msg)
 
     def open(self, row: _Row) -> dict[str, Any]:
         """The secrets sealed in ``row``; ``{}`` when it has none.
@@ -352,6 +373,42 @@ class _Sealing:
             raise StoreError(msg) from exc
 
 
+class _SealingStore:
+    """What the stores that seal secrets with a :class:`_Sealing` share."""
+
+    _secrets: _Sealing
+
+    def require_key(self, flow: str, fields: Iterable[str]) -> None:
+        """Refuse a flow that keeps the secret ``fields`` when there is no key.
+
+        Raises:
+            EncryptionKeyMissing: the store has no key and ``fields`` is
+                not empty.
+        """
+        self._secrets.require(flow, fields)
+
+
+def _secret_fields(secrets: dict[str, Any]) -> list[str]:
+    """The names of the secret values a run holds, as a flow names them.
+
+    A run's secrets hold the secret inputs and data of each frame and the
+    secret outputs (see :mod:`mfaflow._run`): ``inputs.password``,
+    ``data.tokens``, ``outputs.access_token``. Other keys are named as
+    they are.
+    """
+    names: set[str] = set()
+    for key, value in secrets.items():
+        if key == "frames" and isinstance(value, dict):
+            for frame in value.values():
+                for part, fields in frame.items():
+                    names.update(f"{part}.{name}" for name in fields)
+        elif key == "output" and isinstance(value, dict):
+            names.update(f"outputs.{name}" for name in value)
+        else:
+            names.add(str(key))
+    return sorted(names)
+
+
 def _failed(store: str, what: str, exc: BaseException) -> StoreError:
     """The error told when the database under a store fails to do ``what``.
 
@@ -376,6 +433,9 @@ class MemoryStore:
 
     def __repr__(self) -> str:
         return f"MemoryStore(<{len(self._rows)} runs>)"
+
+    def require_key(self, flow: str, fields: Iterable[str]) -> None:
+        """Accept every flow: secrets kept in memory never leave this process."""
 
     def create(self, run: StoredRun) -> None:
         """Add ``run``; see :meth:`Store.create`."""
@@ -477,7 +537,7 @@ def _create_version_1(connection: sqlite3.Connection) -> None:
 _MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_version_1,)
 
 
-class SQLiteStore:
+class SQLiteStore(_SealingStore):
     """Keeps runs in a SQLite file, shared by threads and processes.
 
     The file is in WAL mode, and every operation opens its own connection

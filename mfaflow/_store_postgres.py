@@ -49,6 +49,7 @@ from ._store import (
     _not_found,
     _Row,
     _Sealing,
+    _SealingStore,
     _stale,
     _values,
 )
@@ -80,7 +81,7 @@ _COLUMNS = (
 )
 
 
-class PostgresStore:
+class PostgresStore(_SealingStore):
     """Keeps runs in a PostgreSQL table; see the module's docstring.
 
     Every operation opens its own connection and runs in one transaction,

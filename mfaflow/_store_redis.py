@@ -46,6 +46,7 @@ from ._store import (
     _not_found,
     _Row,
     _Sealing,
+    _SealingStore,
     _stale,
 )
 from ._transport import safe_url
@@ -113,7 +114,7 @@ return expired
 """
 
 
-class RedisStore:
+class RedisStore(_SealingStore):
     """Keeps runs in Redis; see the module's docstring for its keys.
 
     Safe to share between threads (redis-py keeps a pool of connections)

@@ -20,7 +20,15 @@ from typing import Any
 
 from attrs import field, frozen
 
-__all__ = ["ROOTS", "Reference", "Template", "parse", "render", "resolve"]
+__all__ = [
+    "ROOTS",
+    "Reference",
+    "Template",
+    "TemplateError",
+    "parse",
+    "render",
+    "resolve",
+]
 
 #: The names a reference may start with.
 ROOTS = frozenset(
@@ -31,14 +39,28 @@ _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*|[0-9]+")
 
 
+class TemplateError(ValueError):
+    """A template cannot be parsed; ``offset`` is where, in its source."""
+
+    def __init__(self, msg: str, offset: int) -> None:
+        super().__init__(msg)
+        self.offset = offset
+
+
 @frozen
 class Reference:
-    """One ``${...}`` reference: its root and the keys below it."""
+    """One ``${...}`` reference: its root and the keys below it.
+
+    ``line`` and ``column`` (from 1; 0 when unknown) say where the reference
+    itself was written in its flow file; they take no part in equality.
+    """
 
     root: str
     path: tuple[str, ...]
-    #: Offset of the ``$`` in the template's source, for error columns.
+    #: Offset of the ``$`` in the template's source.
     offset: int = 0
+    line: int = field(default=0, eq=False)
+    column: int = field(default=0, eq=False)
 
     def __str__(self) -> str:
         return "${" + ".".join((self.root, *self.path)) + "}"
@@ -69,8 +91,8 @@ def parse(source: str) -> str | Template:
     """Parse ``source``; plain text without references comes back unchanged.
 
     Raises:
-        ValueError: a reference is empty, malformed or starts with an
-            unknown root. The message names the offset of the reference.
+        TemplateError: a reference is empty, malformed, unclosed or starts
+            with an unknown root; its ``offset`` says where.
     """
     if "${" not in source:
         return source
@@ -99,20 +121,24 @@ def parse(source: str) -> str | Template:
 def _checked_gap(source: str, start: int, end: int) -> str:
     gap = source[start:end]
     if "${" in gap:
-        raise ValueError(f"unclosed reference at offset {start + gap.index('${')}")
+        offset = start + gap.index("${")
+        raise TemplateError(f"unclosed reference at offset {offset}", offset)
     return gap
 
 
 def _parse_reference(body: str, offset: int) -> Reference:
     segments = body.strip().split(".")
     if not all(_SEGMENT.fullmatch(segment) for segment in segments):
-        raise ValueError(f"malformed reference ${{{body}}} at offset {offset}")
+        raise TemplateError(
+            f"malformed reference ${{{body}}} at offset {offset}", offset
+        )
     root, *path = segments
     if root not in ROOTS:
         allowed = ", ".join(sorted(ROOTS))
-        raise ValueError(
+        raise TemplateError(
             f"reference ${{{body}}} starts with unknown root {root!r} "
-            f"(allowed: {allowed})"
+            f"(allowed: {allowed})",
+            offset,
         )
     return Reference(root, tuple(path), offset)
 

@@ -12,11 +12,13 @@ the phase that failed:
 - :class:`~mfaflow._errors.TLSError`: the handshake failed or the
   certificate is not trusted;
 - :class:`~mfaflow._errors.TransportTimeout`: connecting or reading took
-  longer than allowed;
+  longer than allowed, or the whole exchange did;
 - :class:`~mfaflow._errors.ResponseTooLarge`: the body is larger than the
   transport's limit (reading stops there);
 - :class:`~mfaflow._errors.ProtocolError`: the answer is not valid HTTP, was
-  cut off, or (in process) the application crashed.
+  cut off, or (in process) the application crashed; or the request itself
+  cannot be sent as HTTP (a header value that is not Latin-1, a line break
+  in a header, a method that is not a token).
 
 Messages name the URL without its user information, query string and
 fragment, which may carry secrets; they never show headers or bodies.
@@ -35,7 +37,9 @@ import http.cookiejar
 import io
 import json
 import logging
+import math
 import os
+import re
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
@@ -46,6 +50,7 @@ import requests
 import urllib3
 from attrs import field, frozen
 
+from ._deadline import Deadline, DeadlineAdapter
 from ._errors import (
     ConnectError,
     ProtocolError,
@@ -67,7 +72,9 @@ __all__ = [
     "Response",
     "Transport",
     "WSGITransport",
+    "check_ca_bundle",
     "default_user_agent",
+    "parse_json",
     "safe_url",
 ]
 
@@ -81,6 +88,8 @@ HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
 
 _CHUNK = 65_536
 _FORBIDDEN_IN_HEADERS = frozenset("\r\n\0")
+#: An HTTP token (RFC 9110), as a method must be.
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def safe_url(url: str) -> str:
@@ -121,6 +130,59 @@ def _header_pairs(headers: HeadersLike | None) -> HeaderPairs:
 
 def _names(headers: Iterable[str]) -> str:
     return "[" + ", ".join(repr(name) for name in headers) + "]"
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Return ``body`` parsed as strict JSON, as a server's answer must be.
+
+    Every number must be finite: ``NaN``, ``Infinity`` and numbers too
+    large for a float (``1e999``) are refused, since no JSON document can
+    hold them and a run could not store them.
+
+    Raises:
+        ValueError: the body is not JSON, not UTF-8 text, nested too deeply
+            to parse, or holds a number that is not finite or too long
+            to read. The message
+            never quotes the body.
+    """
+    try:
+        return json.loads(
+            body,
+            parse_constant=_refuse_constant,
+            parse_float=_finite_float,
+            parse_int=_integer,
+        )
+    except json.JSONDecodeError as exc:
+        msg = f"The response body is not JSON: {exc.msg} at line "
+        raise ValueError(f"{msg}{exc.lineno} column {exc.colno}.") from exc
+    except UnicodeDecodeError as exc:
+        msg = f"The response body is not JSON: it is not {exc.encoding} text."
+        raise ValueError(msg) from exc
+    except RecursionError as exc:
+        msg = "The response body is JSON nested too deeply to parse."
+        raise ValueError(msg) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    msg = f"The response body is not JSON: it holds {name}, which JSON does not allow."
+    raise ValueError(msg)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        msg = "The response body is not JSON: it holds a number too large for a float."
+        raise ValueError(msg)
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        # Python refuses integers of more than 4300 digits.
+        msg = "The response body is not JSON: it holds an integer too long to read."
+        raise ValueError(msg) from None
 
 
 @frozen(repr=False)
@@ -208,22 +270,13 @@ class Response:
         """Return the body parsed as JSON.
 
         Raises:
-            ValueError: the body is empty or not JSON. The message says
-                where parsing failed and never quotes the body.
+            ValueError: the body is empty or not JSON (see
+                :func:`parse_json`). The message says where parsing failed
+                and never quotes the body.
         """
         if not self.body.strip():
             raise ValueError("The response body is empty, not JSON.")
-        try:
-            return json.loads(self.body)
-        except json.JSONDecodeError as exc:
-            msg = f"The response body is not JSON: {exc.msg} at line "
-            raise ValueError(f"{msg}{exc.lineno} column {exc.colno}.") from exc
-        except UnicodeDecodeError as exc:
-            msg = f"The response body is not JSON: it is not {exc.encoding} text."
-            raise ValueError(msg) from exc
-        except RecursionError as exc:
-            msg = "The response body is JSON nested too deeply to parse."
-            raise ValueError(msg) from exc
+        return parse_json(self.body)
 
     def __repr__(self) -> str:
         names = _names(name for name, _ in self.headers)
@@ -247,6 +300,44 @@ class Transport(Protocol):
         ...
 
 
+def _check_request(request: Request, url: str) -> None:
+    """Refuse a method or headers that HTTP/1.1 cannot carry, naming no value.
+
+    The method must be a token such as ``POST``. Header names must be ASCII
+    and values Latin-1 (the bytes HTTP sends them as), and neither may hold
+    a line break or a NUL character. A header's value is never shown: it
+    may be a password or a token.
+
+    Raises:
+        ProtocolError: the request cannot be sent.
+    """
+    if not _TOKEN.fullmatch(request.method):
+        msg = (
+            f"The request to {url} cannot be sent: its method is not an HTTP "
+            "token such as 'POST'."
+        )
+        raise ProtocolError(msg, url=url)
+    for name, value in request.headers.items():
+        problem = None
+        if _FORBIDDEN_IN_HEADERS.intersection(name + value):
+            problem = "contains a line break or a NUL character"
+        elif not name.isascii():
+            problem = "has a name that is not ASCII"
+        elif not _is_latin_1(value):
+            problem = "has a value that is not Latin-1 text, as HTTP headers must be"
+        if problem is not None:
+            msg = f"The request to {url} cannot be sent: header {name!r} {problem}."
+            raise ProtocolError(msg, url=url)
+
+
+def _is_latin_1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_max_body(max_body: int) -> int:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(
@@ -263,11 +354,13 @@ def _too_large(url: str, limit: int, declared: int | None = None) -> ResponseToo
 
 # requests.RequestException derives from OSError already; the other two are
 # what urllib3 and http.client raise where requests does not wrap them.
+# UnicodeError is how http.client and idna refuse text they cannot encode.
 _FAILURES = (
     requests.RequestException,
     urllib3.exceptions.HTTPError,
     http.client.HTTPException,
     OSError,
+    UnicodeError,
 )
 _BAD_URLS = (
     requests.exceptions.InvalidURL,
@@ -320,10 +413,19 @@ class RequestsTransport:
     sharing the transport never share a login; a ``session`` passed in is
     used as it is configured, and is not closed by :meth:`close`.
 
+    Every exchange has a deadline too, however the server spreads its
+    answer out: a server that sends one byte a second, of its head or of
+    its body, is a :class:`~mfaflow._errors.TransportTimeout` once
+    ``total_timeout`` has passed. (With a ``session`` passed in, the
+    deadline bounds the body only; the head, each of its reads.)
+
     Args:
         connect_timeout: seconds allowed to connect (and finish TLS).
         read_timeout: seconds allowed between bytes of the answer;
             :attr:`Request.timeout` overrides it per request.
+        total_timeout: seconds allowed for a whole exchange, from sending
+            the request to the last byte of the answer; by default
+            ``connect_timeout`` plus the read timeout of the request.
         verify: ``False`` to skip certificate checks, or a CA bundle path.
         ca_bundle: a PEM file of certificates to trust.
         max_body: the largest body, in bytes, that is read.
@@ -337,6 +439,7 @@ class RequestsTransport:
         *,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
+        total_timeout: float | None = None,
         verify: bool | str = True,
         ca_bundle: str | os.PathLike[str] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
@@ -346,6 +449,7 @@ class RequestsTransport:
         self._verify = _verification(verify, ca_bundle)
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._total_timeout = total_timeout
         self._max_body = _check_max_body(max_body)
         self._owns_session = session is None
         self._session = session if session is not None else _new_session()
@@ -354,7 +458,8 @@ class RequestsTransport:
     def __repr__(self) -> str:
         return (
             f"RequestsTransport(connect_timeout={self._connect_timeout!r}, "
-            f"read_timeout={self._read_timeout!r}, verify={self._verify!r}, "
+            f"read_timeout={self._read_timeout!r}, "
+            f"total_timeout={self._total_timeout!r}, verify={self._verify!r}, "
             f"max_body={self._max_body!r})"
         )
 
@@ -380,10 +485,17 @@ class RequestsTransport:
         read_timeout = (
             self._read_timeout if request.timeout is None else request.timeout
         )
-        answer = self._open(request, url, read_timeout)
-        with answer:
-            body = self._read_body(answer, url, read_timeout)
-            response = Response(answer.status_code, answer.raw.headers.items(), body)
+        total = self._total_timeout or self._connect_timeout + read_timeout
+        with Deadline(total) as deadline:
+            answer = self._open(request, url, read_timeout, deadline)
+            deadline.watch_response(answer)
+            with answer:
+                body = self._read_body(answer, url, read_timeout, deadline)
+                headers = answer.raw.headers.items()
+                response = Response(answer.status_code, headers, body)
+        if deadline.expired:
+            # A head cut off by the deadline can look complete to http.client.
+            raise _late(url, deadline)
         logger.debug(
             "%s %s answered %d with %d bytes",
             request.method,
@@ -395,21 +507,15 @@ class RequestsTransport:
         return response
 
     def _headers(self, request: Request, url: str) -> dict[str, str]:
+        _check_request(request, url)
         headers = dict(request.headers)
-        for name, value in headers.items():
-            if _FORBIDDEN_IN_HEADERS.intersection(name + value):
-                msg = (
-                    f"The request to {url} cannot be sent: header {name!r} "
-                    "contains a line break or a NUL character."
-                )
-                raise ProtocolError(msg, url=url)
         if request.header("User-Agent") is None:
             headers["User-Agent"] = self._user_agent
 
         return headers
 
     def _open(
-        self, request: Request, url: str, read_timeout: float
+        self, request: Request, url: str, read_timeout: float, deadline: Deadline
     ) -> requests.Response:
         headers = self._headers(request, url)
         try:
@@ -429,10 +535,16 @@ class RequestsTransport:
             msg = f"The request to {url} cannot be sent: a header is not valid HTTP."
             raise ProtocolError(msg, url=url) from None
         except _FAILURES as exc:
+            if deadline.expired:
+                raise _late(url, deadline) from exc
             raise self._send_failure(exc, url, read_timeout) from exc
 
     def _read_body(
-        self, answer: requests.Response, url: str, read_timeout: float
+        self,
+        answer: requests.Response,
+        url: str,
+        read_timeout: float,
+        deadline: Deadline,
     ) -> bytes:
         declared = answer.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_body:
@@ -444,8 +556,12 @@ class RequestsTransport:
                 size += len(chunk)
                 if size > self._max_body:
                     raise _too_large(url, self._max_body)
+                if deadline.passed:
+                    raise _late(url, deadline)
                 chunks.append(chunk)
         except _FAILURES as exc:
+            if deadline.expired:
+                raise _late(url, deadline) from exc
             raise self._read_failure(exc, url, read_timeout) from exc
 
         return b"".join(chunks)
@@ -467,6 +583,12 @@ class RequestsTransport:
                 "or its certificate is not trusted."
             )
             return TLSError(msg, url=url)
+        if isinstance(exc, UnicodeError):
+            msg = (
+                f"The request to {url} cannot be sent: it holds text "
+                "that HTTP cannot encode."
+            )
+            return ProtocolError(msg, url=url)
         if isinstance(exc, _BAD_URLS):
             msg = (
                 f"Cannot send a request to {url}: "
@@ -492,6 +614,11 @@ class RequestsTransport:
             return ProtocolError(msg, url=url)
         msg = f"The connection to {url} broke off before the whole body arrived."
         return ProtocolError(msg, url=url)
+
+
+def _late(url: str, deadline: Deadline) -> TransportTimeout:
+    msg = f"{url} did not send its whole answer within {deadline.seconds} s."
+    return TransportTimeout(msg, url=url)
 
 
 def _connect_or_protocol_error(chain: list[BaseException], url: str) -> TransportError:
@@ -523,16 +650,47 @@ def _verification(
                 "ca_bundle was given with verify=False; give one or the other."
             )
         verify = os.fspath(ca_bundle)
-    if isinstance(verify, str) and not os.path.exists(verify):
-        raise ValueError(
-            f"The CA bundle {verify!r} does not exist; give a PEM file's path."
-        )
+    if isinstance(verify, str):
+        check_ca_bundle(verify)
 
     return verify
 
 
+def check_ca_bundle(path: str | os.PathLike[str]) -> None:
+    """Refuse a CA bundle that is missing or holds no PEM certificate.
+
+    A folder (of hashed certificates, as OpenSSL reads them) is taken as
+    it is. Checked up front: a file of another kind would otherwise show
+    as a TLS failure of every request.
+
+    Raises:
+        ValueError: the file does not exist, cannot be read, or holds no
+            ``-----BEGIN CERTIFICATE-----`` block.
+    """
+    shown = os.fspath(path)
+    if os.path.isdir(shown):
+        return
+    try:
+        with open(shown, "rb") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        msg = f"The CA bundle {shown!r} does not exist; give a PEM file's path."
+        raise ValueError(msg) from None
+    except OSError as exc:
+        msg = f"The CA bundle {shown!r} cannot be read: {exc.strerror}."
+        raise ValueError(msg) from None
+    if b"-----BEGIN CERTIFICATE-----" not in text:
+        msg = (
+            f"The CA bundle {shown!r} holds no PEM certificate (a "
+            "'-----BEGIN CERTIFICATE-----' block); give a PEM file."
+        )
+        raise ValueError(msg)
+
+
 def _new_session() -> requests.Session:
     session = requests.Session()
+    for prefix in ("http://", "https://"):
+        session.mount(prefix, DeadlineAdapter())
     # An empty list of allowed domains refuses every cookie, set or sent.
     session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
     return session
@@ -601,7 +759,9 @@ class WSGITransport:
 
     An application that raises, or breaks the WSGI protocol, is a server
     that failed to answer: :class:`~mfaflow._errors.ProtocolError`, with the
-    application's exception as its cause.
+    application's exception as its cause. Headers HTTP could not carry (a
+    value that is not Latin-1, a line break) are refused as
+    :class:`RequestsTransport` refuses them, before the application is called.
     """
 
     def __init__(
@@ -622,6 +782,7 @@ class WSGITransport:
         """Call the application with ``request`` and return its answer."""
         url = urljoin(self._base_url, request.url)
         shown = safe_url(url)
+        _check_request(request, shown)
         environ = _environ(request, url)
         started = _Started(_Body(self._max_body))
         try:

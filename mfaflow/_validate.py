@@ -11,11 +11,20 @@ containers given.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from typing import Any
 
 from ._errors import DefinitionError
-from ._model import Condition, Flow, InputSpec, Location, State, Transition, Value
+from ._model import (
+    Condition,
+    Flow,
+    InputSpec,
+    Location,
+    State,
+    Transition,
+    Value,
+    leaves,
+)
 from ._template import Reference, Template
 
 __all__ = ["check_flow"]
@@ -60,19 +69,26 @@ def check_flow(
     actions: Container[str] | None,
     guards: Container[str] | None,
     flows: Container[str] | None = None,
+    subflows: Callable[[str], Flow | None] | None = None,
 ) -> list[DefinitionError]:
     """Every structural problem of ``flow``, in the order of its file.
 
     ``actions``, ``guards`` and ``flows`` hold the names that exist; a name
-    of a kind passed as ``None`` is not checked.
+    of a kind passed as ``None`` is not checked. ``subflows``, when given,
+    returns the definition of a sub-flow by name (``None`` when it cannot
+    be read), so that the ``with:`` of each sub-flow state is checked
+    against the inputs the sub-flow declares.
     """
     checker = _Checker(flow)
     checker.targets()
     checker.reachability()
     checker.exits()
+    checker.endings()
     checker.declarations()
     checker.references()
     checker.names(actions, guards, flows)
+    if subflows is not None:
+        checker.subflow_inputs(subflows)
     return sorted(checker.errors, key=lambda error: (error.line, error.column))
 
 
@@ -163,6 +179,27 @@ class _Checker:
                 )
                 self.fail(state.location, message)
 
+    def endings(self) -> None:
+        """Report the states a run can enter but never leave for a final state.
+
+        Going back from the final states along the transitions finds every
+        state that can still end; a loop without a way out (``a`` going to
+        ``a``, or ``b`` and ``c`` going to each other) is left over. States
+        with no way out at all are told by :meth:`exits`.
+        """
+        flow = self.flow
+        if flow.initial not in flow.states:
+            return
+        ending = _can_end(flow)
+        for name in sorted(_reachable(flow) - ending, key=list(flow.states).index):
+            state = flow.states[name]
+            if state.transitions or state.catch:
+                message = (
+                    f"State {name!r} leads to no final state: "
+                    "a run that enters it can never end."
+                )
+                self.fail(state.location, message)
+
     # Declarations and references.
 
     def declarations(self) -> None:
@@ -190,10 +227,8 @@ class _Checker:
     def references(self) -> None:
         for where, place, roots, value in _places(self.flow):
             for template in _templates(value):
-                at = place
-                if template.line:
-                    at = Location(self.flow.source, template.line, template.column)
                 for reference in template.references:
+                    at = _written(reference, template, place)
                     self.reference(reference, where, at, roots)
 
     def reference(
@@ -241,9 +276,11 @@ class _Checker:
         for state in self.flow.states.values():
             where = f"state {state.name!r}"
             if actions is not None and state.kind == "action":
-                self.known(state.action or "", actions, "action", where, state.location)
+                at = state.locations.get("action", state.location)
+                self.known(state.action or "", actions, "action", where, at)
             if flows is not None and state.kind == "flow":
-                self.known(state.flow or "", flows, "sub-flow", where, state.location)
+                at = state.locations.get("flow", state.location)
+                self.known(state.flow or "", flows, "sub-flow", where, at)
             if guards is None:
                 continue
             for transition in state.transitions:
@@ -252,6 +289,31 @@ class _Checker:
                     self.known(
                         condition.guard, guards, "guard", what, condition.location
                     )
+
+    def subflow_inputs(self, subflows: Callable[[str], Flow | None]) -> None:
+        """Check what each sub-flow state gives against the sub-flow's inputs."""
+        for state in self.flow.states.values():
+            child = subflows(state.flow) if state.flow else None
+            if child is not None:
+                self.given_inputs(state, child)
+
+    def given_inputs(self, state: State, child: Flow) -> None:
+        declared = ", ".join(child.inputs) or "none"
+        for key in state.args:
+            if key not in child.inputs:
+                message = (
+                    f"State {state.name!r} gives the sub-flow {child.name!r} the "
+                    f"input {key!r}, which it does not declare; its inputs: "
+                    f"{declared}."
+                )
+                self.fail(state.arg_locations.get(key, state.location), message)
+        for spec in child.inputs.values():
+            if spec.required and spec.name not in state.args:
+                message = (
+                    f"State {state.name!r} starts the sub-flow {child.name!r} "
+                    f"without its required input {spec.name!r}."
+                )
+                self.fail(state.locations.get("flow", state.location), message)
 
     def known(
         self, name: str, names: Container[str], kind: str, where: str, at: Location
@@ -283,6 +345,36 @@ def _reachable(flow: Flow) -> set[str]:
         reached.add(name)
         start.extend(flow.states[name].targets)
     return reached
+
+
+def _can_end(flow: Flow) -> set[str]:
+    """The states from which some path leads to a final state.
+
+    A target that is not a state counts as one that ends: it is reported
+    as missing, and what it would lead to is unknown.
+    """
+    sources: dict[str, set[str]] = {name: set() for name in flow.states}
+    for state in flow.states.values():
+        for target in state.targets:
+            sources.setdefault(target, set()).add(state.name)
+    pending = [name for name in sources if name not in flow.states]
+    pending += [state.name for state in flow.states.values() if state.final]
+    ending: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in ending:
+            ending.add(name)
+            pending.extend(sources.get(name, ()))
+    return ending
+
+
+def _written(reference: Reference, template: Template, place: Location) -> Location:
+    """Where ``reference`` was written: itself, else its template, else ``place``."""
+    if reference.line:
+        return Location(place.file, reference.line, reference.column)
+    if template.line:
+        return Location(place.file, template.line, template.column)
+    return place
 
 
 def _takes_ok(state: State) -> bool:
@@ -325,7 +417,7 @@ def _state_places(
 
 
 def _input_values(spec: InputSpec) -> tuple[Any, ...]:
-    return (spec.default, spec.choices, spec.link)
+    return (spec.default, spec.choices, spec.link, spec.prompt)
 
 
 def _transition_values(transition: Transition) -> tuple[Any, ...]:
@@ -333,16 +425,11 @@ def _transition_values(transition: Transition) -> tuple[Any, ...]:
 
 
 def _templates(value: Any) -> Iterator[Template]:
-    if isinstance(value, Template):
-        yield value
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            yield from _templates(item)
-    elif isinstance(value, tuple | list):
-        for item in value:
-            yield from _templates(item)
-    elif isinstance(value, Condition):
-        yield from _templates(value.args)
+    for leaf in leaves(value):
+        if isinstance(leaf, Template):
+            yield leaf
+        elif isinstance(leaf, Condition):
+            yield from _templates(leaf.args)
 
 
 def _conditions(condition: Condition | None) -> Iterator[Condition]:

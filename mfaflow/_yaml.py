@@ -9,8 +9,9 @@ recursive aliases, and aliases that expand past :data:`MAX_ALIAS_NODES`.
 
 Scalars are resolved as by PyYAML's safe loader, except that only ``true``
 and ``false`` (also ``True``, ``TRUE``, ``False``, ``FALSE``) are booleans,
-so ``on``, ``off``, ``yes`` and ``no`` stay strings; timestamps and
-non-finite numbers stay strings too.
+so ``on``, ``off``, ``yes`` and ``no`` stay strings; timestamps,
+non-finite numbers and YAML 1.1's octal and base-60 numbers (``012345``,
+``1:30``) stay strings too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,32 @@ class Node:
     value: Any
     location: Location
     keys: Mapping[str, Location] = field(factory=dict)
+    #: A scalar's text as written in the file, quotes and all; empty when
+    #: unknown (a value reached through an alias).
+    raw: str = field(default="", repr=False)
+
+    def locate(self, offset: int) -> Location:
+        """Where the ``${`` at ``offset`` of a text value was written.
+
+        The file's text and the value differ by quotes, escapes, folding and
+        indentation, but each ``${`` of the value is a ``${`` of the file
+        in the same order, unless escapes made or hid one. When they do not
+        pair up, or ``offset`` is not at a ``${``, the value's own location
+        stands in.
+        """
+        if not self.raw or not isinstance(self.value, str):
+            return self.location
+        written = _starts(self.raw)
+        read = _starts(self.value)
+        if len(written) != len(read) or offset not in read:
+            return self.location
+        at = written[read.index(offset)]
+        start = self.location
+        line_start = self.raw.rfind("\n", 0, at)
+        if line_start < 0:
+            return Location(start.file, start.line, start.column + at)
+        line = start.line + self.raw.count("\n", 0, at)
+        return Location(start.file, line, at - line_start)
 
     @property
     def is_mapping(self) -> bool:
@@ -67,6 +94,16 @@ class Node:
         if isinstance(self.value, tuple):
             return [node.plain() for node in self.value]
         return self.value
+
+
+def _starts(text: str) -> list[int]:
+    """The offsets of every ``${`` in ``text``."""
+    found = []
+    at = text.find("${")
+    while at >= 0:
+        found.append(at)
+        at = text.find("${", at + 1)
+    return found
 
 
 class _Alias(yaml.Node):
@@ -100,20 +137,20 @@ def _resolver(tag: str, pattern: str, first: str) -> None:
 
 _resolver("null", r"^(?:~|null|Null|NULL|)$", "~nN")
 _resolver("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF")
+# YAML 1.1's octal (012345, which would be 5349) and base-60 (1:30, which
+# would be 90) forms are left out: such values stay text, as a code or a
+# time of day written so should.
 _resolver(
     "int",
     r"""^(?:[-+]?0b[0-1_]+
-    |[-+]?0[0-7_]+
     |[-+]?(?:0|[1-9][0-9_]*)
-    |[-+]?0x[0-9a-fA-F_]+
-    |[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+)$""",
+    |[-+]?0x[0-9a-fA-F_]+)$""",
     "-+0123456789",
 )
 _resolver(
     "float",
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
-    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
-    |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*)$""",
+    |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?)$""",
     "-+0123456789.",
 )
 
@@ -133,12 +170,12 @@ def compose(text: str, file: str = "<string>") -> Node:
         raise DefinitionErrors([_reader_error(exc, text, file)]) from None
     except RecursionError:
         message = f"The file nests values too deeply; at most {MAX_DEPTH} levels."
-        raise DefinitionErrors([DefinitionError(message, file)]) from None
+        raise DefinitionErrors([DefinitionError(message, file, 1, 1)]) from None
     if root is None:
         message = "The file is empty; a flow file starts with 'mfaflow: 1'."
-        raise DefinitionErrors([DefinitionError(message, file)])
+        raise DefinitionErrors([DefinitionError(message, file, 1, 1)])
 
-    walker = _Walker(file)
+    walker = _Walker(file, text)
     try:
         node = walker.walk(root)
     except _Abort as abort:
@@ -154,11 +191,22 @@ def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> DefinitionError:
     if exc.context and "duplicate anchor" in exc.context:
         problem = exc.context.split(";")[0]  # PyYAML's problem is "second occurrence"
     elif exc.context:
-        problem += f" ({exc.context.rstrip('.')})"
-    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem += f" ({exc.context.rstrip('.')}{_begun(exc)})"
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     return DefinitionError(
         f"The file is not valid YAML: {problem}.", file, line, column
     )
+
+
+def _begun(exc: yaml.MarkedYAMLError) -> str:
+    """Where what was being read began (an unclosed quote), if not at the problem."""
+    begun, problem = exc.context_mark, exc.problem_mark
+    if begun is None or (
+        problem is not None
+        and (begun.line, begun.column) == (problem.line, problem.column)
+    ):
+        return ""
+    return f" that began at line {begun.line + 1}, column {begun.column + 1}"
 
 
 def _reader_error(
@@ -184,8 +232,9 @@ class _Abort(Exception):
 class _Walker:
     """Turns a composed graph into nodes, expanding aliases within limits."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.text = text
         self.errors: list[DefinitionError] = []
         self.expanded = 0
         self.alias: _Alias | None = None  # the outermost alias being expanded
@@ -257,7 +306,8 @@ class _Walker:
                 tuple(self.walk(item) for item in node.value), self.location(node)
             )
         if isinstance(node, yaml.ScalarNode) and node.tag in _SCALAR_TAGS:
-            return Node(self._scalar(node), self.location(node))
+            raw = self.text[node.start_mark.index : node.end_mark.index]
+            return Node(self._scalar(node), self.location(node), raw=raw)
         self.refuse_tag(node, node.tag)
         return Node(None, self.location(node))
 
@@ -324,31 +374,16 @@ def _int(text: str) -> int:
     digits = text.replace("_", "")
     sign = -1 if digits.startswith("-") else 1
     digits = digits.lstrip("+-")
-    if ":" in digits:
-        return sign * int(_sexagesimal(digits, int))
     if digits[:2] in ("0b", "0x"):
         return sign * int(digits[2:], 2 if digits[1] == "b" else 16)
-    if len(digits) > 1 and digits.startswith("0"):
-        return sign * int(digits, 8)
     return sign * int(digits)
 
 
 def _float(text: str) -> float:
-    digits = text.replace("_", "")
-    sign = -1.0 if digits.startswith("-") else 1.0
-    digits = digits.lstrip("+-")
-    value = _sexagesimal(digits, float) if ":" in digits else float(digits)
+    value = float(text.replace("_", ""))
     if not math.isfinite(value):
         raise ValueError(text)
-    return sign * value
-
-
-def _sexagesimal(digits: str, kind: type[Any]) -> Any:
-    # YAML 1.1 base 60, as PyYAML reads it: 1:30 is 90.
-    total: Any = kind(0)
-    for part in digits.split(":"):
-        total = total * 60 + kind(part)
-    return total
+    return value
 
 
 _SCALARS: dict[str, Any] = {

@@ -16,6 +16,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from mfaflow._catalog import Catalog
 from mfaflow._errors import DefinitionError
 
 FLOWFILES = Path(__file__).parent / "flowfiles"
@@ -38,6 +39,8 @@ GUARDS = frozenset(
     }
 )
 FLOWS = frozenset({"mfa-challenge"})
+#: The definitions of the sub-flows the tests name: the good fixtures.
+SUBFLOWS = Catalog([FLOWFILES / "good"], shipped=False).definition
 
 _EXPECT = re.compile(r"# expect: (\d+):(\d+): (.*)")
 

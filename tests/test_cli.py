@@ -8,6 +8,7 @@ temporary config folders: nothing touches the real home folder.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -15,9 +16,11 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,7 +31,7 @@ import pytest
 import segno
 from _diagrams import parse
 from _serve import read_until
-from _servers import closed_port, serve_wsgi
+from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
 from click.testing import CliRunner, Result
 
 from mfaflow._catalog import shipped_flows_dir
@@ -46,6 +49,7 @@ PASSWORD = "pw-never-printed-93kd"
 MFA_TOKEN = "mfa-token-never-printed-4f0a"
 OTP = "246810"
 ACCESS_TOKEN = "access-token-never-printed-77c2"
+RECOVERY_CODE = "RECOVERYCODESHOWNONCE2468"
 SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
 
 OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
@@ -152,7 +156,11 @@ def _token(path: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
         }
     if fields.get("grant_type") == OTP_GRANT and fields.get("mfa_token") == MFA_TOKEN:
         if fields.get("otp") == OTP:
-            return "200 OK", {"access_token": ACCESS_TOKEN, "token_type": "Bearer"}
+            return "200 OK", {
+                "access_token": ACCESS_TOKEN,
+                "token_type": "Bearer",
+                "recovery_code": RECOVERY_CODE,
+            }
         return "403 Forbidden", {
             "error": "invalid_grant",
             "error_description": "Invalid otp_code.",
@@ -198,20 +206,47 @@ def invoke(
     return CliRunner().invoke(cli, args, input=input, env=env, catch_exceptions=False)
 
 
+def isolated_env(folders: dict[str, Path], **variables: str) -> dict[str, str]:
+    """The environment with the test's config and data folders, and ``variables``."""
+    return {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(folders["config"]),
+        "XDG_DATA_HOME": str(folders["data"]),
+        **variables,
+    }
+
+
+def mfaflow_process(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``python -m mfaflow ARGS`` in a process of its own, its output captured.
+
+    ``input``, when given, is piped to its standard input.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "mfaflow", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+
+
+def client_run_args(issuer: str, flow: Path, *extra: str) -> list[str]:
+    """``run`` of ``flow`` for the test client, without its secret or a store."""
+    return ["run", str(flow), "--issuer", issuer, "--client-id", CLIENT_ID, *extra]
+
+
 def run_args(issuer: str, flow: Path, store: Path, *extra: str) -> list[str]:
-    return [
-        "run",
-        str(flow),
-        "--issuer",
-        issuer,
-        "--client-id",
-        CLIENT_ID,
-        "--client-secret",
-        CLIENT_SECRET,
-        "--store",
-        str(store),
-        *extra,
-    ]
+    return client_run_args(
+        issuer, flow, "--client-secret", CLIENT_SECRET, "--store", str(store), *extra
+    )
 
 
 def assert_no_secrets(*texts: str, allowed: Iterable[str] = ()) -> None:
@@ -226,20 +261,19 @@ def waiting_run_id(output: str) -> str:
     return found.group(1)
 
 
+#: The options that start the test flow and stop it where it waits for the code.
+STOP_FOR_CODE = (
+    "--no-input",
+    "--input",
+    f"username={USERNAME}",
+    "--input",
+    f"password={PASSWORD}",
+)
+
+
 def start_waiting(issuer: str, flow_file: Path, store: Path) -> str:
     """Start the test flow under --no-input; it stops waiting for the code."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    started = invoke(run_args(issuer, flow_file, store, *STOP_FOR_CODE))
     return waiting_run_id(started.stdout)
 
 
@@ -302,6 +336,8 @@ def test_validate_reports_each_problem_with_its_place(
     for line in lines:
         assert re.match(rf"{re.escape(str(path))}:\d+:\d+: \S", line), line
     assert "Traceback" not in result.output
+    counted = "1 problem" if len(lines) == 1 else f"{len(lines)} problems"
+    assert result.stderr == f"{counted} in 1 flow file.\n"
 
 
 def test_validate_refuses_a_path_that_does_not_exist(tmp_path: Path) -> None:
@@ -350,6 +386,24 @@ def test_flows_describes_one_flow(flow_file: Path) -> None:
     assert re.search(r"access_token\s+secret\s+The API access token\.", out)
 
 
+def test_flows_shows_prompts_as_a_person_reads_them(flow_file: Path) -> None:
+    """A prompt's references show as '…' (one that opens it not at all)."""
+    flow_file.write_text(
+        LOGIN_FLOW.replace(
+            "{prompt: One-time code,",
+            "{prompt: '${data.problem}Enter the code  sent by ${inputs.scope}.',",
+        )
+    )
+
+    result = invoke(["flows", "otp-login", "--flows", str(flow_file.parent)])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(
+        r"otp\s+required, secret\s+Enter the code sent by …\.\n", (result.stdout)
+    )
+    assert "${" not in result.stdout
+
+
 def test_flows_names_an_unknown_flow_and_the_known_ones(flow_file: Path) -> None:
     """An unknown flow name exits 1 with one error line listing the known flows."""
     result = invoke(["flows", "no-such-flow", "--flows", str(flow_file.parent)])
@@ -392,6 +446,22 @@ def test_run_prompts_for_inputs_and_signs_in(
     assert_no_secrets(result.stdout, result.stderr)
 
 
+def test_secret_inputs_piped_in_are_read_without_a_warning(
+    issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
+) -> None:
+    """With stdin a pipe, secrets are read as lines: no getpass warning, no echo."""
+    env = isolated_env(isolated)
+    args = run_args(issuer, flow_file, store, "--input", f"username={USERNAME}")
+    done = mfaflow_process(*args, env=env, input=f"{PASSWORD}\n{OTP}\n")
+
+    assert done.returncode == 0, done.stderr
+    assert "Signed in." in done.stdout
+    assert "Warning" not in done.stderr
+    assert "password: \n" in done.stderr
+    assert "One-time code: \n" in done.stderr
+    assert_no_secrets(done.stdout, done.stderr)
+
+
 def test_run_asks_again_for_a_refused_value(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
@@ -427,6 +497,51 @@ def test_run_shows_secret_outputs_only_when_asked(
     assert result.exit_code == 0, result.output
     assert f"access_token: {ACCESS_TOKEN}" in result.stdout
     assert_no_secrets(result.stdout, result.stderr, allowed=[ACCESS_TOKEN])
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_a_revealed_output_is_shown_once_then_forgotten(
+    issuer: str, flow_file: Path, store: Path, as_json: bool
+) -> None:
+    """A recovery code is printed in clear without --show-secrets, then not kept."""
+    flow_file.write_text(
+        LOGIN_FLOW.replace(
+            "  user: {}\n", "  user: {}\n  recovery_code: {reveal: true}\n"
+        ).replace(
+            "      user: ${inputs.username}\n",
+            "      user: ${inputs.username}\n"
+            "      recovery_code: ${data.tokens.recovery_code}\n",
+        )
+    )
+    json_option = ["--json"] if as_json else []
+    args = [*json_option, "--input", f"username={USERNAME}"]
+
+    result = invoke(
+        run_args(issuer, flow_file, store, *args), input=f"{PASSWORD}\n{OTP}\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    if as_json:
+        outputs = json.loads(result.stdout)["outputs"]
+        assert outputs["recovery_code"] == RECOVERY_CODE
+        assert outputs["access_token"] == "***"
+    else:
+        assert f"  recovery_code: {RECOVERY_CODE}\n" in result.stdout
+        assert "  access_token: ***\n" in result.stdout
+    assert result.stderr.endswith(
+        "Keep recovery_code somewhere safe: shown this once, and not kept with "
+        "the run.\n"
+    )
+    (summary,) = SQLiteStore(store).list()
+    kept = SQLiteStore(store, key=default_key()).load(summary.id)
+    assert RECOVERY_CODE not in json.dumps([kept.document, kept.secrets])
+    assert_no_secrets(result.stdout, result.stderr)
+
+
+def default_key() -> bytes:
+    """The key the CLI keeps in the (isolated) user config folder."""
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "mfaflow" / "store.key"
+    return path.read_bytes().strip()
 
 
 def test_run_prints_json(issuer: str, flow_file: Path, store: Path) -> None:
@@ -498,37 +613,109 @@ def test_run_without_input_stops_and_another_process_resumes_it(
     assert_no_secrets(started.stdout, started.stderr)
     assert_no_secrets(store.read_bytes().decode("latin-1"))
 
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(isolated["config"]),
-        "XDG_DATA_HOME": str(isolated["data"]),
-        "MFAFLOW_ISSUER": issuer,
-        "MFAFLOW_CLIENT_ID": CLIENT_ID,
-        "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
-    }
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mfaflow",
-            "resume",
-            run_id,
-            "--store",
-            str(store),
-            "--input",
-            f"otp={OTP}",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
+    env = isolated_env(
+        isolated,
+        MFAFLOW_ISSUER=issuer,
+        MFAFLOW_CLIENT_ID=CLIENT_ID,
+        MFAFLOW_CLIENT_SECRET=CLIENT_SECRET,
+    )
+    resumed = mfaflow_process(
+        "resume", run_id, "--store", str(store), "--input", f"otp={OTP}", env=env
     )
 
     assert resumed.returncode == 0, resumed.stderr
     assert "Signed in." in resumed.stdout
     assert "→ done (ok)" in resumed.stderr
     assert_no_secrets(resumed.stdout, resumed.stderr)
+
+
+def printed_resume(output: str, **values: str) -> list[str]:
+    """The arguments of the resume command ``output`` prints, values filled in."""
+    command = output.split("resume with: ", 1)[1].split("\n", 1)[0]
+    for name, value in values.items():
+        command = command.replace(f"{name}=VALUE", f"{name}={value}")
+    words = shlex.split(command)
+    assert words[:2] == ["mfaflow", "resume"], command
+    return words[1:]
+
+
+def test_the_printed_resume_command_works_as_it_is(
+    issuer: str,
+    flow_file: Path,
+    tmp_path: Path,
+    isolated: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command printed under --no-input resumes the run, given nothing more."""
+    monkeypatch.chdir(tmp_path)
+    key_file = tmp_path / "keys" / "run.key"
+    started = invoke(
+        client_run_args(
+            issuer,
+            flow_file,
+            *("--store", "runs.sqlite", "--key-file", str(key_file)),
+            *("--timeout", "7.5", *STOP_FOR_CODE),
+        ),
+        env={"MFAFLOW_CLIENT_SECRET": CLIENT_SECRET},
+    )
+    run_id = waiting_run_id(started.stdout)
+    words = printed_resume(started.stdout, otp=OTP)
+
+    assert words == [
+        "resume",
+        "--store",
+        str(tmp_path / "runs.sqlite"),
+        "--key-file",
+        str(key_file),
+        "--timeout",
+        "7.5",
+        run_id,
+        "--input",
+        f"otp={OTP}",
+    ]
+    assert "client secret" not in started.stdout, "it came from the environment"
+    env = {
+        "PATH": os.environ["PATH"],
+        "XDG_CONFIG_HOME": str(isolated["config"]),
+        "XDG_DATA_HOME": str(isolated["data"]),
+        "MFAFLOW_CLIENT_SECRET": CLIENT_SECRET,
+    }
+    resumed = mfaflow_process(*words, env=env, cwd=tmp_path / "keys")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Signed in." in resumed.stdout
+
+
+def test_a_client_secret_given_as_an_option_is_asked_for_again(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """The resume command cannot show the secret, so a line says to give it again."""
+    started = invoke(run_args(issuer, flow_file, store, *STOP_FOR_CODE))
+    run_id = waiting_run_id(started.stdout)
+    words = printed_resume(started.stdout, otp=OTP)
+
+    assert started.stdout.endswith(
+        "\nGive the client secret again, with --client-secret or "
+        "MFAFLOW_CLIENT_SECRET.\n"
+    )
+    resumed = invoke([*words, "--client-secret", CLIENT_SECRET])
+    assert resumed.exit_code == 0, resumed.output
+    assert run_id in words
+    assert_no_secrets(started.stdout, started.stderr)
+
+
+def test_a_failed_resume_creates_neither_a_store_nor_a_key(
+    tmp_path: Path, isolated: dict[str, Path]
+) -> None:
+    """Resuming from a store file that does not exist says so and writes nothing."""
+    missing = tmp_path / "nowhere.sqlite"
+
+    result = invoke(["resume", "--store", str(missing), "0" * 32])
+
+    assert result.exit_code == 1
+    assert result.stderr == f"error: No runs are stored in {missing}.\n"
+    assert not missing.exists()
+    assert not (isolated["config"] / "mfaflow" / "store.key").exists()
 
 
 def test_run_json_without_input_lists_the_inputs_waited_for(
@@ -579,20 +766,12 @@ def test_resume_refuses_a_bad_value_and_keeps_the_run(
 def test_run_in_memory_warns_that_a_waiting_run_is_lost(
     issuer: str, flow_file: Path
 ) -> None:
-    """--store memory with --no-input says the waiting run cannot be resumed."""
-    result = invoke(
-        [
-            *run_args(issuer, flow_file, Path("memory")),
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        ]
-    )
+    """--store memory with --no-input says the run is lost, and prints no resume."""
+    result = invoke([*run_args(issuer, flow_file, Path("memory")), *STOP_FOR_CODE])
 
     assert result.exit_code == 3
     assert "The run was kept in memory and ends with this command" in result.stderr
+    assert "resume" not in result.stdout, "no command that cannot work"
 
 
 def test_run_without_input_refuses_missing_start_inputs(
@@ -702,10 +881,10 @@ def test_run_against_an_unreachable_issuer_fails_in_one_line(
     assert "Traceback" not in result.output
 
 
-def test_run_with_an_unhandled_transport_failure_fails_in_one_line(
+def test_run_with_an_unhandled_transport_failure_names_the_failed_run(
     tmp_path: Path, store: Path
 ) -> None:
-    """A flow with no transition for an unreachable server exits 1 in one line."""
+    """A run stopped by an error exits 1: the error, then the stored run's id."""
     path = tmp_path / "bare.yaml"
     path.write_text(
         "mfaflow: 1\nname: bare\ninitial: call\nstates:\n"
@@ -718,11 +897,49 @@ def test_run_with_an_unhandled_transport_failure_fails_in_one_line(
 
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
-    assert lines[-1].startswith(
+    assert lines[-2].startswith(
         "error: The state 'call' of the flow 'bare' has no transition"
     )
-    assert [line for line in lines if line.startswith("error:")] == lines[-1:]
+    (run_id,) = [summary.id for summary in SQLiteStore(store).list("failed")]
+    assert lines[-1] == (
+        f"error: The run {run_id} is stored as failed in the state 'call'; "
+        f"mfaflow resume --store {store} {run_id} tries that state again."
+    )
+    assert [line for line in lines if line.startswith("error:")] == lines[-2:]
     assert "Traceback" not in result.output
+
+    again = invoke(["resume", "--store", str(store), run_id])
+
+    assert again.exit_code == 1
+    assert again.stderr.splitlines()[-1] == lines[-1], "the same run, failed again"
+
+
+def test_the_timeout_bounds_a_server_that_drips_its_answer(
+    tmp_path: Path, store: Path
+) -> None:
+    """--timeout bounds the whole answer, not each read: a drip becomes a timeout."""
+
+    def drip(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+        while not stop.wait(0.05):
+            with contextlib.suppress(OSError):
+                connection.sendall(b" ")
+
+    path = tmp_path / "drip.yaml"
+    path.write_text(
+        "mfaflow: 1\nname: drip\ninitial: call\nstates:\n"
+        "  call:\n    call: {url: /slow}\n"
+        "    on: {ok: done, transport.timeout: late}\n"
+        "  done: {final: true}\n  late: {final: true, outcome: failure, "
+        "message: The server took too long.}\n"
+    )
+
+    with serve_raw(drip) as url:
+        result = invoke(run_args(url, path, store, "--timeout", "0.4"))
+
+    assert result.exit_code == 1
+    assert "failure: The server took too long." in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -784,6 +1001,20 @@ def test_run_takes_the_client_from_the_environment(
     assert "Signed in." in result.stdout
 
 
+def test_run_refuses_a_ca_bundle_that_is_not_pem(
+    issuer: str, flow_file: Path, store: Path, tmp_path: Path
+) -> None:
+    """A --ca-bundle without a PEM certificate is a usage error saying so."""
+    bundle = tmp_path / "bundle.crt"
+    bundle.write_text("not a certificate\n")
+
+    result = invoke(run_args(issuer, flow_file, store, "--ca-bundle", str(bundle)))
+
+    assert result.exit_code == 2
+    assert "holds no PEM certificate" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_run_needs_an_issuer(flow_file: Path) -> None:
     """Without --issuer or MFAFLOW_ISSUER the command is a usage error."""
     result = invoke(["run", str(flow_file), "--client-id", CLIENT_ID])
@@ -796,21 +1027,7 @@ def test_run_keeps_runs_in_the_user_folders_by_default(
     issuer: str, flow_file: Path, isolated: dict[str, Path]
 ) -> None:
     """Without --store, runs go to the user data folder, keyed by a 0600 key file."""
-    result = invoke(
-        [
-            "run",
-            str(flow_file),
-            "--issuer",
-            issuer,
-            "--client-id",
-            CLIENT_ID,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        ]
-    )
+    result = invoke(client_run_args(issuer, flow_file, *STOP_FOR_CODE))
 
     assert result.exit_code == 3, result.output
     key = isolated["config"] / "mfaflow" / "store.key"
@@ -846,7 +1063,13 @@ def test_run_uses_a_key_from_the_environment(
     assert started.exit_code == 3
     assert not made_key
     assert without_key.exit_code == 1
-    assert "cannot be decrypted with this key" in without_key.stderr
+    key_file = isolated["config"] / "mfaflow" / "store.key"
+    assert without_key.stderr == (
+        f"error: The run {run_id} holds encrypted secrets and the key file "
+        f"{key_file} does not exist; give --key-file the key file the run was "
+        "started with.\n"
+    )
+    assert not key_file.exists(), "the failed resume made no key"
     assert with_key.exit_code == 0, with_key.output
 
 
@@ -908,11 +1131,7 @@ def test_interrupt_prints_one_line_and_exits_130(
     issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
 ) -> None:
     """Ctrl-C at a prompt prints 'Interrupted.' and exits 130, without a traceback."""
-    env = {
-        **os.environ,
-        "XDG_CONFIG_HOME": str(isolated["config"]),
-        "XDG_DATA_HOME": str(isolated["data"]),
-    }
+    env = isolated_env(isolated)
     args = run_args(issuer, flow_file, store, "--input", f"password={PASSWORD}")
     process = subprocess.Popen(
         [sys.executable, "-m", "mfaflow", *args],
@@ -1233,16 +1452,36 @@ def test_version_is_printed() -> None:
 
 def test_console_module_runs_as_a_program(flow_file: Path) -> None:
     """`python -m mfaflow validate` works as the installed command does."""
-    done = subprocess.run(
-        [sys.executable, "-m", "mfaflow", "validate", str(flow_file)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = mfaflow_process("validate", str(flow_file))
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok: 1 flows"
+
+
+@pytest.mark.parametrize("verbose", ["-v", "-vv"])
+def test_verbose_logs_name_steps_without_urls_or_transitions_chatter(
+    issuer: str, tmp_path: Path, verbose: str
+) -> None:
+    """-v and -vv log mfaflow's lines, never a query string or transitions' noise."""
+    path = tmp_path / "query.yaml"
+    path.write_text(
+        "mfaflow: 1\nname: query\ninputs: {token: {secret: true}}\n"
+        "initial: call\nstates:\n  call:\n"
+        "    call: {url: /oauth/token, query: {access_token: '${inputs.token}'}}\n"
+        "    on: {access_denied: done}\n  done: {final: true}\n"
+    )
+    done = mfaflow_process(
+        *(verbose, "run", str(path), "--no-input", "--issuer", issuer),
+        *("--client-id", "x", "--store", "memory", "--input", "token=TOPSECRET-Q"),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "mfaflow._engine: GET " in done.stderr
+    assert "TOPSECRET-Q" not in done.stderr
+    assert "urllib3" not in done.stderr
+    assert "transitions" not in done.stderr
+    if verbose == "-vv":
+        assert "DEBUG mfaflow._engine: run " in done.stderr
 
 
 # -- the embedded tenant ---------------------------------------------------------

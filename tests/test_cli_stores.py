@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -111,26 +112,23 @@ def start(
 def test_a_run_kept_in_a_service_is_resumed_by_another_command(
     kind: str, issuer: str, flow_file: Path, tmp_path: Path
 ) -> None:
-    """run --store URL stops for the code; resume --store URL finishes the run."""
+    """run --store URL stops for the code; the resume command it prints finishes it."""
     require(kind)
     address, key_file = ADDRESSES[kind], tmp_path / "store.key"
     started, run_id = start(issuer, flow_file, address, key_file)
+    command = started.stdout.split("resume with: ", 1)[1].split("\n", 1)[0]
     try:
         held = raw_contents(kind, "mfaflow:run:" if kind == "redis" else "mfaflow_runs")
-        resumed = invoke(
-            [
-                "resume",
-                run_id,
-                *client_args(issuer, address, key_file),
-                "--input",
-                f"otp={OTP}",
-            ]
-        )
+        given = shlex.split(command.replace("otp=VALUE", f"otp={OTP}"))
+        resumed = invoke(given[1:])
     finally:
         forget(kind, run_id, key_file)
 
     assert started.exit_code == 3
-    assert f"mfaflow resume --store {address} {run_id}" in started.stdout
+    assert command == (
+        f"mfaflow resume --store {address} --key-file {key_file} {run_id} "
+        "--input otp=VALUE"
+    )
     assert run_id in held
     assert resumed.exit_code == 0, resumed.output
     assert "Signed in." in resumed.output

@@ -33,7 +33,9 @@ STATES = (
     "→ prepare",
     "→ request_token (ok)",
     "→ step_up (mfa_required)",
+    "→ mfa-challenge/list_authenticators",
     "→ mfa-challenge/enrol (enrol)",
+    "→ mfa-enroll/start",
     "→ mfa-enroll/associate (ok)",
     "→ mfa-enroll/ask_first_code (ok)",
     "→ mfa-enroll/confirm_otp (ok)",
@@ -135,7 +137,7 @@ def test_demo_describes_tokens_by_their_shape(reports: list[DemoReport]) -> None
         result.output
     )
     assert f"refresh token:  (opaque, {len(refresh)} chars, masked)" in result.output
-    assert "recovery codes: 1 (masked" in result.output
+    assert "recovery codes: 1 (masked; --show-secrets prints them)" in result.output
 
 
 def test_show_secrets_prints_them(reports: list[DemoReport]) -> None:
@@ -147,6 +149,7 @@ def test_show_secrets_prints_them(reports: list[DemoReport]) -> None:
     shown = [report.password, report.barcode_uri, *report.codes]
     shown += [report.runs[1].outputs[name] for name in ("access_token", "id_token")]
     shown.append(report.runs[1].outputs["refresh_token"])
+    shown += report.runs[0].outputs["recovery_codes"]
     for secret in shown:
         assert secret in result.output
 

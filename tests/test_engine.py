@@ -11,12 +11,14 @@ from urllib.parse import parse_qs
 import pytest
 
 from mfaflow import (
+    AuthorizationServerError,
     ConcurrencyError,
     InputError,
     RunEnded,
     RunNotFound,
     TransportTimeout,
     UnhandledEvent,
+    UnhandledServerError,
 )
 from mfaflow._engine import Client, Engine, RunEvent
 from mfaflow._loader import parse_flow
@@ -192,6 +194,23 @@ def test_secret_outputs_are_masked_in_repr(clock: Clock) -> None:
     assert SECRET_TOKEN not in repr(done)
     assert "'ann'" in repr(done)
     assert done.visible_outputs()["access_token"] == "***"
+
+
+def test_the_reprs_of_a_running_run_hide_its_secrets(clock: Clock) -> None:
+    """A run's frames and state show secret inputs, data and outputs as '***'."""
+    engine = make_engine(tenant(), clock)
+    run = engine.start(login(engine), {"username": "ann", "password": SECRET_PASSWORD})
+    waiting = engine._load_run(run.run_id)
+    engine.resume(run.run_id, {"otp": "123456"})
+    ended = engine._load_run(run.run_id)
+
+    shown = repr(waiting) + repr(waiting.top) + repr(ended)
+    for secret in (SECRET_PASSWORD, "mfa-tok-1", SECRET_TOKEN):
+        assert secret not in shown
+    assert "'password': '***'" in repr(waiting.top)
+    assert "'username': 'ann'" in repr(waiting.top)
+    assert "'access_token': '***'" in repr(ended)
+    assert "'user': 'ann'" in repr(ended)
 
 
 def test_oauth_error_code_is_the_event(clock: Clock) -> None:
@@ -386,12 +405,16 @@ states:
 """
 
 
-def test_polling_waits_between_requests(clock: Clock) -> None:
-    """authorization_pending makes the run wait its delay before polling again."""
+@pytest.mark.parametrize("status", [400, 200])
+def test_polling_waits_between_requests(clock: Clock, status: int) -> None:
+    """authorization_pending and slow_down wait their delay, at 400 and at 200 alike.
+
+    Auth0's legacy docs show a pending push poll answered with HTTP 200.
+    """
     bodies: list[dict[str, Any]] = []
     answers = [
-        answer(400, {"error": "authorization_pending"}),
-        answer(400, {"error": "slow_down"}),
+        answer(status, {"error": "authorization_pending"}),
+        answer(status, {"error": "slow_down"}),
         answer(200, {"access_token": "t"}),
     ]
 
@@ -407,6 +430,46 @@ def test_polling_waits_between_requests(clock: Clock) -> None:
     clock.now += 10
     assert engine.resume(run.run_id).succeeded
     assert bodies[0] == {"oob_code": "oob-1"}, "null fields are left out of JSON bodies"
+
+
+def test_an_unhandled_oauth_error_is_an_authorization_server_error(
+    clock: Clock,
+) -> None:
+    """An OAuth error no transition takes carries the server's answer; run stored."""
+    denied = {"error": "invalid_grant", "error_description": "Invalid oob_code."}
+    engine = make_engine(lambda request: answer(403, denied), clock)
+
+    with pytest.raises(AuthorizationServerError) as caught:
+        engine.start(parse_flow(POLL, "poll.yaml"), {"oob_code": "oob-1"})
+
+    error = caught.value
+    assert isinstance(error, UnhandledServerError)
+    assert isinstance(error, UnhandledEvent)
+    assert (error.error, error.description, error.status) == (
+        "invalid_grant",
+        "Invalid oob_code.",
+        403,
+    )
+    assert (error.flow, error.state, error.event) == ("poll", "poll", "invalid_grant")
+    assert str(error) == (
+        "The authorization server answered 'invalid_grant': Invalid oob_code "
+        "(HTTP 403), and the state 'poll' of the flow 'poll' has no transition "
+        "for it."
+    )
+    assert engine.get(error.run_id).status == "failed"
+
+
+def test_an_unhandled_status_is_not_an_authorization_server_error(
+    clock: Clock,
+) -> None:
+    """A status without an OAuth error body stays a plain UnhandledEvent."""
+    engine = make_engine(lambda request: answer(404, {"error": ""}), clock)
+
+    with pytest.raises(UnhandledEvent) as caught:
+        engine.start(parse_flow(POLL, "poll.yaml"), {"oob_code": "oob-1"})
+
+    assert not isinstance(caught.value, AuthorizationServerError)
+    assert caught.value.event == "http.404"
 
 
 def test_expired_run_ends_in_its_expiry_state(clock: Clock) -> None:
@@ -452,14 +515,23 @@ states:
 def test_subflow_runs_inside_the_run_and_reports_its_final_state(
     tmp_path: Any, clock: Clock
 ) -> None:
-    """A sub-flow's waits are the run's waits; its final state is the parent's event."""
+    """A sub-flow's waits are the run's waits; its final state is the parent's event.
+
+    Hooks are told when the sub-flow enters its initial state.
+    """
     (tmp_path / "poll.yaml").write_text(POLL)
     (tmp_path / "parent.yaml").write_text(PARENT)
     answers = [
         answer(400, {"error": "authorization_pending"}),
         answer(400, {"error": "access_denied"}),
     ]
-    engine = make_engine(lambda request: answers.pop(0), clock, flow_paths=[tmp_path])
+    seen: list[RunEvent] = []
+    engine = make_engine(
+        lambda request: answers.pop(0),
+        clock,
+        flow_paths=[tmp_path],
+        hooks=[seen.append],
+    )
 
     run = engine.start("parent", {"oob_code": "oob-1"})
     assert run.waiting
@@ -475,6 +547,11 @@ def test_subflow_runs_inside_the_run_and_reports_its_final_state(
         ("poll", "poll"),
         ("poll", "rejected"),
         ("parent", "bad"),
+    ]
+    assert [(e.kind, e.flow, e.state, e.source) for e in seen[:3]] == [
+        ("started", "parent", "step", None),
+        ("entered", "poll", "poll", "step"),
+        ("transition", "poll", "poll", "poll"),
     ]
 
 

@@ -355,7 +355,7 @@ def test_a_link_naming_undeclared_data_is_refused_where_it_is_written() -> None:
         load_flow(path, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
 
     assert str(caught.value.errors[0]) == (
-        f"{path}:8:38: Reference ${{data.authorize_ur}} in input 'callback_url' "
+        f"{path}:8:39: Reference ${{data.authorize_ur}} in input 'callback_url' "
         "names 'authorize_ur', which is not declared under 'data'."
     )
 
@@ -435,7 +435,7 @@ def test_empty_text_is_refused() -> None:
     """An empty string is refused as an empty file, located at the file as a whole."""
     (error,) = parse_errors("")
 
-    assert (error.line, error.column) == (0, 0)
+    assert (error.line, error.column) == (1, 1)
     assert error.msg == "The file is empty; a flow file starts with 'mfaflow: 1'."
 
 
@@ -488,7 +488,7 @@ def test_load_flow_refuses_large_files(tmp_path: Path) -> None:
         load_flow(path)
 
     (error,) = caught.value.errors
-    assert (error.file, error.line, error.column) == (str(path), 0, 0)
+    assert (error.file, error.line, error.column) == (str(path), 1, 1)
     assert "larger than 1 MiB" in error.msg
 
 
@@ -530,7 +530,7 @@ def test_load_flow_reports_a_missing_file(tmp_path: Path) -> None:
 
     assert (
         str(caught.value)
-        == f"{path}:0:0: Cannot read the flow file: No such file or directory."
+        == f"{path}:1:1: Cannot read the flow file: No such file or directory."
     )
 
 
@@ -619,3 +619,38 @@ def test_any_text_gives_a_flow_or_definition_errors(text: str) -> None:
     assert errors
     assert all(isinstance(error, DefinitionError) for error in errors)
     assert all(error.msg.endswith(".") for error in errors)
+
+
+def test_a_revealed_output_is_a_secret() -> None:
+    """`reveal: true` marks an output secret too, and says it is to be shown once."""
+    flow = parse_flow(
+        "mfaflow: 1\nname: r\ninitial: done\n"
+        "outputs: {code: {reveal: true}, token: {secret: true}, user: }\n"
+        "states:\n  done: {final: true}\n"
+    )
+
+    specs = flow.outputs
+    assert [(s.name, s.secret, s.reveal) for s in specs.values()] == [
+        ("code", True, True),
+        ("token", True, False),
+        ("user", False, False),
+    ]
+
+
+def test_yaml_1_1_octal_and_base_60_numbers_stay_text() -> None:
+    """012345 and 1:30 are kept as written, not read as 5349 and 90."""
+    flow = parse_flow(
+        "mfaflow: 1\nname: n\ninitial: a\n"
+        "inputs: {code: {default: 012345}, at: {default: 1:30}, "
+        "f: {default: 1:30.5}, hex: {default: 0x1F}, n: {default: -7}}\n"
+        "states:\n  a: {final: true}\n"
+    )
+
+    defaults = {name: spec.default for name, spec in flow.inputs.items()}
+    assert defaults == {
+        "code": "012345",
+        "at": "1:30",
+        "f": "1:30.5",
+        "hex": 31,
+        "n": -7,
+    }

@@ -82,7 +82,7 @@ def test_objects_with_fixed_keys_refuse_others() -> None:
     fixed = [SCHEMA, *(d for d in definitions if "properties" in d)]
     fixed = [schema for schema in fixed if "propertyNames" not in schema]
 
-    assert len(fixed) == 8
+    assert len(fixed) == 9
     for schema in fixed:
         assert schema.get("additionalProperties") is False, schema.get("description")
 
@@ -107,7 +107,7 @@ def test_schema_level_problems_are_refused_by_both(path: Path) -> None:
 
 @pytest.mark.parametrize("path", bad("loader"), ids=lambda path: path.name)
 def test_some_problems_only_the_loader_sees(path: Path) -> None:
-    """An input list naming undeclared inputs passes the schema, not the loader."""
+    """Problems the schema cannot state (undeclared listed inputs) pass it only."""
     assert schema_accepts(document(path))
     assert not loader_accepts(path.read_text(encoding="utf-8"))
 
@@ -173,7 +173,7 @@ KEYS = sorted(
         *("headers", "bearer", "timeout", "to", "when", "save", "delay", "errors"),
         *("interval", "backoff", "attempts", "max_delay", "jitter", "required"),
         *("default", "secret", "pattern", "prompt", "choices", "link", "equals"),
-        *("all", "not"),
+        *("all", "not", "reveal"),
         *("present", "one_of", "ok", "otp", "a", "b", "c", "http.5xx", "*"),
         *("bad name", "Bad-Name", "tranistions", "x.y", "2fa"),
     }
@@ -253,7 +253,8 @@ PLAUSIBLE: dict[str, list[Any]] = {
     "jitter": ["none", "full", "some"],
     "required": [False, None],
     "default": ["${data.tokens}", "${nope}", [1]],
-    "secret": [True, "yes"],
+    "secret": [True, "yes", False],
+    "reveal": [True, False, 1],
     "pattern": ["^a$", "[", 5],
     "prompt": ["Code", 5],
     "choices": [[1], [], "${data.tokens}", "x ${data.tokens}", "plain"],
@@ -322,7 +323,7 @@ PLACES: list[tuple[tuple[Any, ...], list[str]]] = [
     (("inputs", "otp"), [*_INPUT_KEYS, "unknown"]),
     (("inputs", "scope"), [*_INPUT_KEYS, "unknown"]),
     (("data", "tokens"), ["description", "secret", "unknown"]),
-    (("outputs", "token"), ["description", "secret", "unknown"]),
+    (("outputs", "token"), ["description", "secret", "reveal", "unknown"]),
     *((("states", name), [*_STATE_KEYS, "unknown"]) for name in "abcde"),
     (("states", "a", "call"), [*BASE["states"]["a"]["call"], "endpoint", "query"]),
     (("states", "a", "call"), ["json", "headers", "bearer", "unknown"]),

@@ -357,6 +357,43 @@ def test_sqlite_without_key_refuses_secrets_and_writes_nothing(db_path: Path) ->
     assert PASSWORD not in str(caught.value)
 
 
+def test_a_refusal_names_the_secret_fields_of_a_run_not_its_layout(
+    db_path: Path,
+) -> None:
+    """The secrets of an engine's run are named as the flow names them."""
+    secrets = {
+        "frames": {"0": {"inputs": {"password": PASSWORD}}, "1": {"data": {"t": 1}}},
+        "output": {"access_token": TOKEN},
+    }
+
+    with pytest.raises(EncryptionKeyMissing) as caught:
+        SQLiteStore(db_path).create(make_run(secrets=secrets))
+
+    assert "holds secrets (data.t, inputs.password, outputs.access_token) but" in (
+        str(caught.value)
+    )
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["key", "no-key"])
+def test_require_key_refuses_a_flow_with_secrets_only_without_a_key(
+    db_path: Path, keyed: bool
+) -> None:
+    """require_key names the flow's secret fields when there is no key to seal them."""
+    store = SQLiteStore(db_path, key=KEY if keyed else None)
+
+    store.require_key("login", [])
+    if keyed:
+        store.require_key("login", ["inputs.password"])
+        return
+    with pytest.raises(EncryptionKeyMissing) as caught:
+        store.require_key("login", ["inputs.password", "data.tokens"])
+    assert str(caught.value) == (
+        "The flow 'login' keeps secrets (inputs.password, data.tokens) but the store "
+        f"{str(db_path)!r} has no key to encrypt them; "
+        "pass key=load_or_create_key(path) to SQLiteStore."
+    )
+
+
 def test_sqlite_without_key_refuses_a_save_with_secrets(db_path: Path) -> None:
     """Without a key, a save that adds secrets is refused and changes nothing."""
     store = SQLiteStore(db_path)

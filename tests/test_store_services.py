@@ -215,6 +215,16 @@ def test_without_a_key_secrets_are_refused_and_nothing_is_written(
     assert OTP_SECRET not in raw_contents(kind, place)
 
 
+def test_without_a_key_a_flow_with_secrets_is_refused_up_front(
+    connect: Connect,
+) -> None:
+    """require_key refuses secret fields without a key, and accepts them with one."""
+    connect().require_key("login", ["inputs.password"])
+
+    with pytest.raises(EncryptionKeyMissing, match=r"keeps secrets \(inputs\.password"):
+        connect(key=None).require_key("login", ["inputs.password"])
+
+
 def test_sealed_secrets_need_the_key_they_were_written_with(connect: Connect) -> None:
     """Another key, or none, cannot load the secrets, but both can list the run."""
     connect().create(make_run())

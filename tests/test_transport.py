@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -334,6 +335,98 @@ def test_a_body_that_stalls_is_a_timeout(transport: RequestsTransport) -> None:
     assert "stopped sending its answer" in str(caught.value)
 
 
+def drip(first: bytes, drop: bytes) -> Any:
+    """A raw handler that sends ``first``, then ``drop`` every 0.05 s until stopped."""
+
+    def handle(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        connection.sendall(first)
+        while not stop.wait(0.05):
+            try:
+                connection.sendall(drop)
+            except OSError:
+                return  # the client gave up
+
+    return handle
+
+
+DRIPS = {
+    "head": drip(b"HTTP/1.1 200 OK\r\n", b"X-A: b\r\n"),
+    "body": drip(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b" "),
+    "chunked-body": drip(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\n \r\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("part", DRIPS)
+def test_an_answer_dripped_byte_by_byte_is_a_timeout_at_the_total_deadline(
+    part: str,
+) -> None:
+    """A server that never pauses long enough for the read timeout is still cut off."""
+    with (
+        RequestsTransport(read_timeout=5, total_timeout=0.5) as transport,
+        serve_raw(DRIPS[part]) as url,
+        pytest.raises(TransportTimeout) as caught,
+    ):
+        transport.send(Request("GET", f"{url}/drip?code={SECRET}"))
+
+    assert (
+        str(caught.value) == f"{url}/drip did not send its whole answer within 0.5 s."
+    )
+
+
+def test_a_body_dripped_over_tls_is_a_timeout_at_the_total_deadline(
+    tls_files: TLSFiles,
+) -> None:
+    """The deadline cuts off a TLS connection too, as a timeout."""
+
+    def dripping(environ: Any, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", "100000")])
+        for _ in range(100_000):
+            time.sleep(0.05)
+            yield b" "
+
+    with (
+        serve_wsgi(dripping, tls=tls_files) as url,
+        RequestsTransport(ca_bundle=tls_files.ca_cert, total_timeout=0.5) as sent,
+        pytest.raises(TransportTimeout, match=r"whole answer within 0\.5 s\.$"),
+    ):
+        sent.send(Request("GET", f"{url}/drip"))
+
+
+def test_the_total_deadline_follows_the_timeouts_by_default() -> None:
+    """Without total_timeout, an exchange may take connect plus read timeout."""
+    with (
+        RequestsTransport(connect_timeout=0.2, read_timeout=0.3) as transport,
+        serve_raw(DRIPS["body"]) as url,
+        pytest.raises(TransportTimeout, match=r"within 0\.5 s\.$"),
+    ):
+        transport.send(Request("GET", f"{url}/drip"))
+
+
+def test_a_dripped_body_is_cut_off_with_a_session_passed_in() -> None:
+    """The deadline bounds the body of an answer carried by the caller's session."""
+    with (
+        requests.Session() as session,
+        RequestsTransport(read_timeout=5, total_timeout=0.5, session=session) as sent,
+        serve_raw(DRIPS["body"]) as url,
+        pytest.raises(TransportTimeout, match=r"whole answer within 0\.5 s\.$"),
+    ):
+        sent.send(Request("GET", f"{url}/drip"))
+
+
+def test_a_connection_is_reused_after_an_exchange_within_its_deadline(
+    base_url: str,
+) -> None:
+    """Answers that arrive in time leave the pooled connection usable."""
+    with RequestsTransport(total_timeout=0.5) as transport:
+        first = transport.send(Request("GET", f"{base_url}/echo"))
+        second = transport.send(Request("GET", f"{base_url}/echo"))
+
+    assert (first.status, second.status) == (200, 200)
+
+
 def test_garbage_instead_of_http_is_a_protocol_error(
     transport: RequestsTransport,
 ) -> None:
@@ -375,6 +468,58 @@ def test_a_header_with_a_line_break_is_refused_without_showing_it(
 
     assert "'Authorization'" in str(caught.value)
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-Name": f"Jérôme € {SECRET}"}, "'X-Name' has a value that is not Latin-1"),
+        ({"Authorization": f"Bearer tok€n{SECRET}"}, "'Authorization' has a value"),
+        ({"X-Nämé€": SECRET}, "has a name that is not ASCII"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["requests", "wsgi"])
+def test_a_header_http_cannot_carry_is_refused_without_showing_it(
+    base_url: str, headers: dict[str, str], problem: str, kind: str
+) -> None:
+    """A header that is not Latin-1 gives ProtocolError naming only the header."""
+    request = Request("GET", f"{base_url}/echo", headers)
+    transport: Transport = (
+        RequestsTransport(connect_timeout=2, read_timeout=5)
+        if kind == "requests"
+        else WSGITransport(make_app())
+    )
+
+    with pytest.raises(ProtocolError) as caught:
+        transport.send(request)
+
+    assert problem in str(caught.value)
+    assert SECRET not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_a_method_that_is_not_a_token_is_refused(
+    transport: RequestsTransport, base_url: str
+) -> None:
+    """A method HTTP cannot carry gives ProtocolError, not http.client's ValueError."""
+    with pytest.raises(ProtocolError, match=r"its method is not an HTTP token"):
+        transport.send(Request("PÖST", f"{base_url}/echo"))
+
+
+def test_credentials_in_the_url_that_http_cannot_encode_are_refused(
+    transport: RequestsTransport, base_url: str
+) -> None:
+    """User information that Basic auth cannot encode gives ProtocolError."""
+    host = base_url.removeprefix("http://")
+    request = Request("GET", f"http://us€r:{SECRET}@{host}/echo")
+
+    with pytest.raises(ProtocolError) as caught:
+        transport.send(request)
+
+    assert str(caught.value) == (
+        f"The request to {base_url}/echo cannot be sent: "
+        "it holds text that HTTP cannot encode."
+    )
 
 
 def test_an_announced_oversized_body_is_refused(base_url: str) -> None:
@@ -476,6 +621,20 @@ def test_a_missing_ca_bundle_is_refused_up_front(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="does not exist"):
         RequestsTransport(ca_bundle=missing)
+
+
+def test_a_ca_bundle_that_is_not_pem_is_refused_up_front(tmp_path: Path) -> None:
+    """A file without a PEM certificate is a ValueError, not a TLS failure later."""
+    der = tmp_path / "ca.der"
+    der.write_bytes(b"0\x82\x01\x0a\x02\x82\x01\x01")
+
+    with pytest.raises(ValueError, match="holds no PEM certificate") as caught:
+        RequestsTransport(ca_bundle=der)
+
+    assert str(caught.value) == (
+        f"The CA bundle {str(der)!r} holds no PEM certificate (a "
+        "'-----BEGIN CERTIFICATE-----' block); give a PEM file."
+    )
 
 
 def test_invalid_max_body_is_refused() -> None:
@@ -589,6 +748,24 @@ def test_deeply_nested_json_is_a_value_error() -> None:
     """A body nested too deeply to parse raises ValueError, not RecursionError."""
     with pytest.raises(ValueError, match=r"nested too deeply to parse\.$"):
         Response(200, (), b"[" * 200_000).json()
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        (b'{"a": NaN}', "holds NaN"),
+        (b"[Infinity]", "holds Infinity"),
+        (b'{"a": -Infinity}', "holds -Infinity"),
+        (b'{"a": 1e400}', "too large for a float"),
+        (b"[" + b"9" * 5000 + b"]", "too long to read"),
+    ],
+)
+def test_json_refuses_numbers_no_json_document_can_hold(body: bytes, said: str) -> None:
+    """NaN, infinities and overlong numbers raise ValueError, as the stores need."""
+    with pytest.raises(ValueError, match=r"^The response body is not JSON: ") as caught:
+        Response(200, (), body).json()
+
+    assert said in str(caught.value)
 
 
 def test_safe_url_drops_credentials_query_and_fragment() -> None:

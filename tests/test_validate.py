@@ -17,6 +17,7 @@ from _flowfiles import (
     GOOD,
     GUARDS,
     SHIPPED,
+    SUBFLOWS,
     assert_reported,
     bad,
 )
@@ -30,7 +31,9 @@ from mfaflow._validate import check_flow
 
 def check(flow: Flow) -> list[DefinitionError]:
     """check_flow with the test names of actions, guards and flows."""
-    return check_flow(flow, actions=ACTIONS, guards=GUARDS, flows=FLOWS)
+    return check_flow(
+        flow, actions=ACTIONS, guards=GUARDS, flows=FLOWS, subflows=SUBFLOWS
+    )
 
 
 def parsed(text: str) -> Flow:
@@ -189,7 +192,7 @@ def test_listed_flow_inputs_are_checked_once() -> None:
 
     errors = check(flow)
 
-    assert [(error.line, error.column) for error in errors] == [(3, 25)]
+    assert [(error.line, error.column) for error in errors] == [(3, 26)]
 
 
 def test_references_in_catch_rules_follow_the_state_kind() -> None:
@@ -205,7 +208,7 @@ def test_references_in_catch_rules_follow_the_state_kind() -> None:
 
     errors = check(flow)
 
-    assert [(error.line, error.column) for error in errors] == [(13, 46)]
+    assert [(error.line, error.column) for error in errors] == [(13, 47)]
     assert "'response' exists only in" in errors[0].msg
 
 
@@ -251,3 +254,58 @@ def test_errors_are_in_file_order() -> None:
     positions = [(error.line, error.column) for error in errors]
     assert len(positions) == 4
     assert positions == sorted(positions)
+
+
+POSITIONS = r"""mfaflow: 1
+name: positions
+initial: a
+states:
+  a:
+    call:
+      method: POST
+      url: /x
+      json:
+        literal: |
+          first line
+          second ${data.one} here
+        folded: >
+          first
+            ${data.two} indented
+        plain: before ${data.three}
+        single: 'it''s ${data.four}'
+        double: "tab\t${data.five}"
+        escaped: "\x24{data.six} and ${data.seven}"
+        multi: two
+          lines ${data.eight}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def test_references_are_reported_where_they_are_written() -> None:
+    """Each reference's own line and column, in every style of YAML string."""
+    errors = check(parsed(POSITIONS))
+
+    found = {error.msg.split()[1]: (error.line, error.column) for error in errors}
+    assert found == {
+        "${data.one}": (12, 18),
+        "${data.two}": (15, 13),
+        "${data.three}": (16, 23),
+        "${data.four}": (17, 24),
+        "${data.five}": (18, 23),
+        # An escape spells a '${' the file does not show: the string's start.
+        "${data.six}": (19, 18),
+        "${data.seven}": (19, 18),
+        "${data.eight}": (21, 17),
+    }
+
+
+def test_an_invalid_template_is_reported_where_its_reference_is() -> None:
+    """A broken reference inside a block is located at its own line and column."""
+    text = POSITIONS.replace("second ${data.one} here", "second ${data.one here")
+
+    with pytest.raises(DefinitionErrors) as caught:
+        parsed(text)
+
+    assert [(error.line, error.column) for error in caught.value.errors] == [(12, 18)]
+    assert caught.value.errors[0].msg.startswith("Invalid template in 'json'")
