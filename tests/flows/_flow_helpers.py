@@ -287,8 +287,9 @@ def _tenant_clock(tenant: Tenant | None) -> Clock:
     return tenant.clock
 
 
-#: An answer of a scripted server: the status, and a JSON body (or raw bytes).
-Answer = tuple[int, Any]
+#: An answer of a scripted server: the status, a JSON body (or raw bytes), and
+#: optionally headers to add, their names spelled as they are to be sent.
+Answer = tuple[int, Any] | tuple[int, Any, Mapping[str, str]]
 
 
 #: The tokens a scripted server gives, long enough to be found in any text.
@@ -382,12 +383,15 @@ class Scripted:
         self.received.append(fields)
         self.requests.append(f"{route} {grant}".rstrip())
 
-        status, answer = self._answer(route, grant)
+        status, answer, *added = self._answer(route, grant)
         if isinstance(answer, bytes):
             content, kind = answer, "text/html"
         else:
             content, kind = json.dumps(answer).encode(), "application/json"
-        start_response(f"{status} Answer", [("Content-Type", kind)])
+        headers = [("Content-Type", kind)]
+        for more in added:
+            headers.extend(more.items())
+        start_response(f"{status} Answer", headers)
         return [content]
 
     def _answer(self, route: str, grant: str) -> Answer:

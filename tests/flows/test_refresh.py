@@ -224,6 +224,46 @@ def test_refusals_of_other_servers_fail_clearly(
     driver.assert_no_secret_leaked(logs)
 
 
+@pytest.mark.parametrize(
+    ("headers", "retry_after", "retry_at", "when"),
+    [
+        (
+            {"Retry-After": "12", "X-RateLimit-Reset": "1750000135"},
+            "12",
+            "1750000135",
+            "in 12 s",
+        ),
+        ({"retry-after": "12"}, "12", None, "in 12 s"),
+        ({}, None, None, "later"),
+    ],
+    ids=["capitalised", "lower-case", "none"],
+)
+def test_rate_limit_says_when_to_try_again(
+    logs: pytest.LogCaptureFixture,
+    headers: dict[str, str],
+    retry_after: str | None,
+    retry_at: str | None,
+    when: str,
+):
+    """A refresh answered 429 ends in rate_limited with the Retry-After and
+    X-RateLimit-Reset the server sent, in either spelling, and says when to
+    try again."""
+    limited = {"error": "too_many_requests", "error_description": "Slow down."}
+    app = Scripted([(429, limited, headers)])
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("refresh", refresh_token="rt-scripted-old-5e07")
+
+    assert (result.outcome, result.state) == ("failure", "rate_limited")
+    assert result.message == f"The tenant's rate limit was reached; try again {when}."
+    assert result.outputs == {
+        **limited,
+        "retry_after": retry_after,
+        "retry_at": retry_at,
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
 def test_step_up_not_finished_in_time_expires(
     serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
 ):
