@@ -178,6 +178,86 @@ def _assert_failed_without_tokens(result: RunResult, state: str) -> None:
     assert not {"access_token", "refresh_token"} & set(result.outputs)
 
 
+def test_blocked_user_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A user the tenant blocked ends in blocked, with the tenant's reason; a
+    wrong password for them is only a wrong password, and unblocking lets
+    them sign in."""
+    driver.tenant.block_user("plain@example.test")
+
+    result = _sign_in(driver, "plain@example.test")
+    guessed = _sign_in(driver, "plain@example.test", "not-the-password")
+    driver.tenant.unblock_user("plain@example.test")
+    unblocked = _sign_in(driver, "plain@example.test")
+
+    _assert_failed_without_tokens(result, "blocked")
+    assert result.message == "The tenant has blocked this user."
+    assert result.outputs == {
+        "error": "unauthorized",
+        "error_description": "user is blocked",
+    }
+    assert guessed.state == "wrong_password"
+    assert unblocked.state == "signed_in"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_leaked_password_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A password the tenant knows from a data breach ends in password_leaked,
+    with the tenant's description."""
+    driver.tenant.add_user("leaked@example.test", PASSWORD, password_leaked=True)
+
+    result = _sign_in(driver, "leaked@example.test")
+
+    _assert_failed_without_tokens(result, "password_leaked")
+    assert result.message == (
+        "The tenant blocked the password because it appeared in a data breach; "
+        "reset it."
+    )
+    assert result.outputs == {
+        "error": "password_leaked",
+        "error_description": (
+            "This login attempt has been blocked because the password you're using "
+            "was previously disclosed through a data breach (not in this "
+            "application)."
+        ),
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_ten_wrong_passwords_lock_the_user(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """After ten wrong passwords in a row even the right one ends in locked,
+    with the tenant's Retry-After as retry_after, until the user is unblocked."""
+    wrong = [_sign_in(driver, "plain@example.test", f"guess-{n}") for n in range(10)]
+
+    result = _sign_in(driver, "plain@example.test")
+    other = driver.start(
+        "password-grant",
+        username="otp@example.test",
+        password=PASSWORD,
+        step_up="false",
+    )
+    driver.tenant.unblock_user("plain@example.test")
+    unblocked = _sign_in(driver, "plain@example.test")
+
+    assert {attempt.state for attempt in wrong} == {"wrong_password"}
+    _assert_failed_without_tokens(result, "locked")
+    assert result.message == (
+        "Too many failed attempts; the tenant blocks sign-in for this user for a while."
+    )
+    assert result.outputs == {
+        "error": "too_many_attempts",
+        "error_description": (
+            "Your account has been blocked after multiple consecutive login attempts."
+        ),
+        "retry_after": "2592000",
+        "retry_at": None,
+    }
+    assert other.state == "mfa_required"
+    assert unblocked.state == "signed_in"
+    driver.assert_no_secret_leaked(logs)
+
+
 def test_login_rate_limit_says_when_to_try_again(
     serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
 ):
@@ -302,20 +382,6 @@ def test_429_of_other_servers_say_when_to_try_again(
     ("status", "answer", "state", "error", "description"),
     [
         (
-            401,
-            {"error": "unauthorized", "error_description": "user is blocked"},
-            "blocked",
-            "unauthorized",
-            "user is blocked",
-        ),
-        (
-            400,
-            {"error": "password_leaked", "error_description": "Leaked."},
-            "password_leaked",
-            "password_leaked",
-            "Leaked.",
-        ),
-        (
             403,
             {"error": "invalid_user_password", "error_description": "Wrong."},
             "wrong_password",
@@ -346,8 +412,10 @@ def test_error_answers_end_in_clear_failures(
     error: str,
     description: str,
 ):
-    """Each error answer of the token endpoint ends in its own failure state,
-    with the tenant's error and description as outputs and no secret shown."""
+    """Error answers the embedded tenant never gives (Auth0's legacy code for a
+    wrong password, a login page, an unknown error) each end in their own
+    failure state, with the error and description as outputs and no secret
+    shown."""
     app = Scripted([(status, answer)])
     with serve_wsgi(app) as url:
         driver = scripted_driver(url)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import requests
 from _flow_helpers import (
     BROWSER_CLIENT,
     PASSWORD,
+    PUBLIC_CLIENT,
     SCRIPTED_TOKENS,
     Driver,
     Scripted,
@@ -70,6 +72,55 @@ def test_reused_refresh_token_fails_and_revokes_the_family(
     assert reused.outputs["error"] == "invalid_grant"
     successor = driver.start("refresh", refresh_token=second)
     assert successor.state == "revoked"
+    driver.assert_no_secret_leaked(logs)
+
+
+def revoke(served: LoopbackServer, token: str) -> None:
+    """Revoke ``token`` at the tenant's /oauth/revoke, as the public client."""
+    answer = requests.post(
+        served.url + "oauth/revoke",
+        data={"token": token, "client_id": PUBLIC_CLIENT},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_revoked_refresh_token_fails(
+    driver: Driver, served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """A refresh token revoked at /oauth/revoke ends a refresh in revoked, with
+    the tenant's error, and gives no tokens."""
+    token = refresh_token_of(driver)
+    revoke(served, token)
+
+    result = driver.start("refresh", refresh_token=token)
+
+    assert (result.outcome, result.state) == ("failure", "revoked")
+    assert result.message == (
+        "The refresh token was revoked, has expired or was already used; sign in again."
+    )
+    assert result.outputs == {
+        "error": "invalid_grant",
+        "error_description": "Unknown or invalid refresh token.",
+    }
+    assert [entry.state for entry in result.history] == ["request_token", "revoked"]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_revoking_a_refresh_token_revokes_its_family(
+    driver: Driver, served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """Revoking the refresh token a sign-in gave also revokes the one its
+    rotation gave, so a refresh with that one ends in revoked too."""
+    first = refresh_token_of(driver)
+    rotated = driver.start("refresh", refresh_token=first)
+    revoke(served, first)
+
+    result = driver.start("refresh", refresh_token=rotated.outputs["refresh_token"])
+
+    assert rotated.outputs["rotated"] is True
+    assert (result.outcome, result.state) == ("failure", "revoked")
+    assert result.outputs["error"] == "invalid_grant"
     driver.assert_no_secret_leaked(logs)
 
 
