@@ -152,12 +152,13 @@ def test_reused_code_is_rejected_and_revokes_the_grant(
     runs_for: Callable[..., Runs],
     logs: pytest.LogCaptureFixture,
 ) -> None:
-    """A second exchange of the same code, by a copy of the waiting run (as a
-    second worker holding the same stored run would make), ends in
-    code_rejected; the provider then revokes what the first exchange got."""
+    """The same code exchanged again, by a copy of the waiting run (as a second
+    worker holding the stored run would send it), ends in code_rejected; the
+    provider then revokes what the first exchange got."""
     first, second = runs_for("public-app"), runs_for("public-app")
     waiting = _waiting(first)
     second.engine.store.create(first.engine.store.load(waiting.run_id))
+    # The copy was never started through second, which must check it too.
     second.run_ids.append(waiting.run_id)
     callback = Person(oidc_provider, LOGIN).consent(_link(waiting))
 
