@@ -34,7 +34,7 @@ def test_no_module_imports_a_conftest() -> None:
 
 
 def test_module_names_are_unique_across_folders() -> None:
-    """No two test or helper modules share a name, conftests apart."""
+    """No two test or support modules share a name, conftests apart."""
     names = Counter(path.name for path in _modules() if path.name != "conftest.py")
 
     assert [name for name, count in names.items() if count > 1] == []

@@ -1,9 +1,9 @@
 """Fixtures that run the shipped flows against providers written by others.
 
 django-oauth-toolkit: one Django project (see :mod:`dot_site`) is set up
-per test session, with a fresh SQLite database, and served over HTTP on
+once per test run, with a fresh SQLite database, and served over HTTP on
 127.0.0.1 from a thread. node oidc-provider (see :mod:`op_site`) runs as a
-child process per test session. The engines talk to both over real HTTP;
+child process, once per test run. The engines talk to both over real HTTP;
 each issuer is the provider's own, as its discovery document says.
 """
 

@@ -25,7 +25,7 @@ from mfaflow import Request, RunResult
 LOGIN = "ann@example.test"
 
 
-# -- helpers ---------------------------------------------------------------------
+# -- steps of the tests ----------------------------------------------------------
 
 
 def _waiting(runs: Runs, **inputs: str) -> RunResult:
