@@ -1,5 +1,9 @@
 """Headless Chromium for tests, driven through chromedriver by Selenium.
 
+Every test that needs a browser starts it here: :func:`chromium` for the
+length of a ``with`` block (a fixture's), or :func:`start_chromium` for a
+caller that quits it itself.
+
 Needs Debian's ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``
 and ``/usr/bin/chromedriver``, or on the PATH). Without them the tests are
 skipped, except when ``CI`` is set: there they fail.
@@ -9,6 +13,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,7 +23,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
-__all__ = ["CHROMEDRIVER", "CHROMIUM", "require_chromium", "start_chromium"]
+__all__ = ["CHROMEDRIVER", "CHROMIUM", "chromium", "require_chromium", "start_chromium"]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -44,12 +50,14 @@ def require_chromium() -> None:
         "install them with: apt-get install chromium chromium-driver."
     )
     if os.environ.get("CI"):
-        pytest.fail(reason)
+        pytest.fail(
+            f"{reason} (CI is set: tests that need it must run).", pytrace=False
+        )
     pytest.skip(reason)
 
 
 def start_chromium(profile: Path, *arguments: str) -> WebDriver:
-    """Start a headless Chromium with a fresh profile in ``profile``; quit it after.
+    """Start a headless Chromium with a fresh profile in ``profile``; the caller quits.
 
     ``arguments`` are added to the command line. The browser's console is
     kept, for ``driver.get_log("browser")``.
@@ -63,3 +71,16 @@ def start_chromium(profile: Path, *arguments: str) -> WebDriver:
     browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     browser.set_page_load_timeout(15)
     return browser
+
+
+@contextmanager
+def chromium(profile: Path, *arguments: str) -> Iterator[WebDriver]:
+    """A headless Chromium (as :func:`start_chromium` starts it) for a ``with`` block.
+
+    The browser is quit when the block ends, however it ends.
+    """
+    browser = start_chromium(profile, *arguments)
+    try:
+        yield browser
+    finally:
+        browser.quit()

@@ -9,7 +9,8 @@ git.
 
 :func:`run_script` runs a script of the project with ``node`` and returns
 what it printed as JSON on its last line of stdout; a script that fails,
-or prints no JSON, fails the test with its stderr.
+or prints no JSON, fails the test with its stderr. :func:`serving` runs a
+server script for the length of a ``with`` block.
 
 Where ``node`` or ``npm`` is missing, the test is skipped with the reason
 on a user's machine, and fails on CI (``CI`` set), where they must exist.
@@ -23,13 +24,16 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import pytest
+from _serve import PATIENCE, read_until
 
-__all__ = ["NodeProject", "installed", "run_script"]
+__all__ = ["NodeProject", "installed", "run_script", "serving"]
 
 #: How long ``npm ci`` may take, in seconds.
 INSTALL_TIMEOUT = 300
@@ -130,3 +134,60 @@ def run_script(
             f"node {script} printed no JSON on its last line: {lines[-1][:500]!r}",
             pytrace=False,
         )
+
+
+@contextmanager
+def serving(
+    project: NodeProject,
+    script: str,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[Any]:
+    """Run the server ``script`` of the project with node; yield its first line as JSON.
+
+    The script prints one line of JSON on stdout once it takes requests
+    (its address, say) and stops when its stdin closes, which happens when
+    the ``with`` block ends; it is killed if it does not stop. A script
+    that ends or stalls before that line fails the test with its stderr.
+    """
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(
+            [project.node, script],
+            cwd=project.directory,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+        try:
+            yield _first_line(process, script, stderr)
+        finally:
+            _stop(process)
+
+
+def _first_line(
+    process: subprocess.Popen[bytes], script: str, stderr: IO[bytes]
+) -> Any:
+    assert process.stdout is not None
+    try:
+        line = read_until(process.stdout, b"\n").decode()
+        return json.loads(line)
+    except (AssertionError, ValueError) as exc:
+        stderr.seek(0)
+        pytest.fail(
+            f"node {script} did not start: {exc}\n"
+            f"stderr:\n{stderr.read().decode(errors='replace')[-4000:]}",
+            pytrace=False,
+        )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(timeout=PATIENCE)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    assert process.stdout is not None
+    process.stdout.close()

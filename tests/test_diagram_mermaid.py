@@ -14,13 +14,13 @@ are skipped, except when ``CI`` is set: there they fail.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import pytest
+from _chromium import chromium
 from _diagrams import (
     STAR,
     Diagram,
@@ -30,10 +30,6 @@ from _diagrams import (
     parse,
     step_up_history,
 )
-from _services import unavailable
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from mfaflow import load_flow, run_path, to_mermaid
@@ -41,8 +37,6 @@ from mfaflow import load_flow, run_path, to_mermaid
 pytestmark = pytest.mark.browser
 
 SHIPPED = sorted((Path(__file__).resolve().parent.parent / "flows").glob("*.yaml"))
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 # Until it draws, Mermaid's parser holds the entity code #N; as this.
 _PLACEHOLDER = re.compile("\ufb02\u00b0\u00b0(\\d+)\u00b6\u00df")
@@ -97,32 +91,11 @@ def mermaid_bundle() -> str:
     return text
 
 
-def _require_chromium() -> None:
-    for program in (CHROMIUM, CHROMEDRIVER):
-        if not Path(program).exists():
-            problem = "not installed (apt-get install chromium chromium-driver)"
-            unavailable("Chromium", program, problem)
-
-
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """A headless Chromium with Mermaid loaded into a blank page."""
     bundle = mermaid_bundle()
-    _require_chromium()
-    options = Options()
-    options.binary_location = CHROMIUM
-    profile = tmp_path_factory.mktemp("chromium-profile")
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as driver:
         driver.get("about:blank")
         driver.execute_script(
             "const script = document.createElement('script');"
@@ -133,8 +106,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         )
         driver.set_script_timeout(60)
         yield driver
-    finally:
-        driver.quit()
 
 
 class Drawn:

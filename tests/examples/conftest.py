@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+# The support modules of the whole suite (Chromium, loopback servers) live
+# one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from _examples_kit import tenant_config
 
 from mfaflow.tenant import LoopbackServer, Tenant

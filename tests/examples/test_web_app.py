@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import re
-import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -23,15 +21,18 @@ from types import ModuleType
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from _chromium import chromium
 from _examples_kit import EXAMPLES, OTP_USER, PASSWORD
 from flask import Flask
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as shows
+from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import make_server
 
 from mfaflow import generate_key
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -77,37 +78,10 @@ def app_url(app: Flask) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[object]:
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
     """A headless Chromium driven through chromedriver."""
-    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not shutil.which(path)]
-    if missing:
-        reason = f"Chromium is needed for this test; missing: {', '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium(tmp_path / "chromium") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def otp_app_id(served: LoopbackServer) -> str:
@@ -121,19 +95,13 @@ def otp_app_id(served: LoopbackServer) -> str:
 
 @pytest.mark.browser
 def test_browser_signs_in_with_mfa_and_steps_up(
-    browser: object,
+    browser: WebDriver,
     app_url: str,
     served: LoopbackServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A person signs in with password and code, sees the profile, then steps up."""
     caplog.set_level(logging.INFO, logger="werkzeug")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.remote.webdriver import WebDriver
-    from selenium.webdriver.support import expected_conditions as shows
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    assert isinstance(browser, WebDriver)
     wait = WebDriverWait(browser, 15)
 
     def submit_code() -> None:

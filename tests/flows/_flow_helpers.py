@@ -4,28 +4,25 @@
 served tenant, does what a person's phone or app would (read a code from
 the tenant's outbox, compute a TOTP code), keeps every secret a run
 handled, and checks that none of them reached the run's history, its
-stored document or the logs.
+stored document or the logs (see :mod:`_runs`).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
-import pytest
+from _runs import Harvesting, Runs
 
 from mfaflow import (
     Client,
     Engine,
     MemoryStore,
-    Request,
     RequestsTransport,
-    Response,
     RunResult,
     Transport,
 )
@@ -57,29 +54,6 @@ RECOVERY_CODE = "N3BGPZZWJ85JLCNPZBDW6QXC"
 PHONE = "+15551234567"
 #: Auth0's factor grants and the rest the flows use.
 GRANTS = ("password", "mfa", "refresh_token", "authorization_code")
-#: Keys under which stored secrets hold values worth searching for.
-_SECRET_KEYS = frozenset(
-    {
-        "access_token",
-        "id_token",
-        "refresh_token",
-        "mfa_token",
-        "token",
-        "password",
-        "otp",
-        "binding_code",
-        "recovery_code",
-        "recovery_codes",
-        "barcode_uri",
-        "secret",
-        "oob_code",
-        "code",
-        "verifier",
-        "callback_url",
-        "client_secret",
-        "code_verifier",
-    }
-)
 
 
 def _users() -> tuple[UserConfig, ...]:
@@ -144,7 +118,7 @@ def base_config() -> TenantConfig:
     )
 
 
-class Driver:
+class Driver(Runs):
     """Drives runs of the shipped flows and remembers the secrets they handled.
 
     A driver for the embedded tenant reads the tenant's clock; one for a
@@ -154,17 +128,9 @@ class Driver:
     def __init__(
         self, engine: Engine, tenant: Tenant | None, clock: Clock | None = None
     ) -> None:
-        self.engine = engine
+        super().__init__(engine, secrets={PASSWORD, SERVER_SECRET})
         self._tenant = tenant
         self.clock = clock if clock is not None else _tenant_clock(tenant)
-        self.secrets: set[str] = {PASSWORD, SERVER_SECRET}
-        self.run_ids: list[str] = []
-        #: The stored document of each run after every start and resume.
-        self.documents: list[str] = []
-        if isinstance(engine.transport, Harvesting):
-            # Whatever secret crossed the wire counts, stored or not.
-            self.secrets = engine.transport.secrets
-            self.secrets |= {PASSWORD, SERVER_SECRET}
 
     @property
     def tenant(self) -> Tenant:
@@ -172,19 +138,7 @@ class Driver:
         assert self._tenant is not None, "this driver talks to a scripted server"
         return self._tenant
 
-    # -- driving --------------------------------------------------------
-
-    def start(self, flow: str, **inputs: Any) -> RunResult:
-        """Start ``flow`` with ``inputs``."""
-        self._remember(inputs)
-        result = self.engine.start(flow, inputs)
-        self.run_ids.append(result.run_id)
-        return self._seen(result)
-
-    def resume(self, result: RunResult, **inputs: Any) -> RunResult:
-        """Give a waiting run the inputs it asked for."""
-        self._remember(inputs)
-        return self._seen(self.engine.resume(result.run_id, inputs))
+    # -- waiting ------------------------------------------------------------
 
     def advance(self, seconds: float) -> None:
         """Move the clock, which is the engine's (and the tenant's, if any)."""
@@ -194,7 +148,7 @@ class Driver:
         """Let the time a run waits for pass, then resume it."""
         assert result.resume_at is not None, result
         self.advance(max(0.0, result.resume_at - self.clock.now()))
-        return self._seen(self.engine.resume(result.run_id))
+        return self.seen(self.engine.resume(result.run_id))
 
     def until_input(self, result: RunResult, limit: int = 10) -> RunResult:
         """Let every wait for time pass until the run ends or asks for input."""
@@ -244,50 +198,6 @@ class Driver:
         self.secrets.add(request.link)
         return request.link
 
-    # -- checks -------------------------------------------------------------
-
-    def assert_no_secret_leaked(self, caplog: pytest.LogCaptureFixture) -> None:
-        """No secret a run handled is in its history, stored document or the logs."""
-        values = set(self.secrets)
-        places: dict[str, str] = {"logs": caplog.text}
-        for index, document in enumerate(self.documents):
-            places[f"stored document {index}"] = document
-        for run_id in self.run_ids:
-            stored = self.engine.store.load(run_id)
-            values |= _secret_values(stored.secrets)
-            result = self.engine.get(run_id)
-            values |= {
-                str(result.outputs[name])
-                for name in result.secret_outputs
-                if result.outputs.get(name)
-            }
-            places[f"document of {run_id}"] = json.dumps(stored.document)
-            places[f"history of {run_id}"] = repr(result.history) + repr(result)
-            places[f"message of {run_id}"] = f"{result.message} {result.error}"
-        values = {value for value in values if value}
-        assert values, "the check found no secret to look for"
-        for where, text in places.items():
-            for value in values:
-                assert not _contains(text, value), f"a secret is in the {where}"
-
-    def _remember(self, inputs: Mapping[str, Any]) -> None:
-        for name, value in inputs.items():
-            if name in _SECRET_KEYS and isinstance(value, str):
-                self.secrets.add(value)
-
-    def _seen(self, result: RunResult) -> RunResult:
-        """Keep the secrets of ``result`` and a copy of the run's stored document."""
-        for name in result.secret_outputs:
-            value = result.outputs.get(name)
-            if isinstance(value, str):
-                self.secrets.add(value)
-            elif isinstance(value, list):
-                self.secrets.update(str(item) for item in value)
-        stored = self.engine.store.load(result.run_id)
-        self.secrets |= _secret_values(stored.secrets)
-        self.documents.append(json.dumps(stored.document))
-        return result
-
 
 def mfa_token_of(driver: Driver, user: str) -> str:
     """The mfa_token of a password login of ``user``, as mfa-api-token keeps it."""
@@ -300,59 +210,6 @@ def mfa_token_of(driver: Driver, user: str) -> str:
     assert result.state == "got_mfa_token", result
     token: str = result.outputs["token"]
     return token
-
-
-class Harvesting:
-    """A transport that notes every secret value it sends or receives.
-
-    Form fields, JSON fields and Bearer tokens under secret-looking names
-    (``password``, ``otp``, ``access_token``, ``mfa_token``, ``oob_code``,
-    ``barcode_uri``, ``recovery_codes``, ...) go to :attr:`secrets`, so a
-    test can check that none of them was stored or logged in the open.
-    """
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-        self.secrets: set[str] = set()
-
-    def send(self, request: Request) -> Response:
-        authorization = request.header("Authorization") or ""
-        if authorization.startswith("Bearer "):
-            self.secrets.add(authorization.removeprefix("Bearer "))
-        self.secrets |= _body_secrets(request.body or b"")
-        response = self.inner.send(request)
-        self.secrets |= _body_secrets(response.body)
-        return response
-
-
-def _body_secrets(body: bytes) -> set[str]:
-    text = body.decode("utf-8", "replace")
-    try:
-        parsed: Any = json.loads(text)
-    except ValueError:
-        parsed = {name: values for name, values in parse_qs(text).items()}
-    return _secret_values(parsed)
-
-
-def _secret_values(value: Any, key: str = "") -> set[str]:
-    """The strings under secret-looking keys, anywhere in a stored run's secrets."""
-    found: set[str] = set()
-    if isinstance(value, Mapping):
-        for name, item in value.items():
-            found |= _secret_values(item, str(name))
-    elif isinstance(value, list):
-        for item in value:
-            found |= _secret_values(item, key)
-    elif isinstance(value, str) and key in _SECRET_KEYS:
-        found.add(value)
-    return found
-
-
-def _contains(text: str, value: str) -> bool:
-    if len(value) <= 8 and value.isdigit():
-        # Short codes only count as whole numbers, not inside timestamps.
-        return re.search(rf"(?<!\d){re.escape(value)}(?!\d)", text) is not None
-    return value in text
 
 
 def assert_unreachable(result: RunResult, issuer: str) -> None:
@@ -430,8 +287,9 @@ def _tenant_clock(tenant: Tenant | None) -> Clock:
     return tenant.clock
 
 
-#: An answer of a scripted server: the status, and a JSON body (or raw bytes).
-Answer = tuple[int, Any]
+#: An answer of a scripted server: the status, a JSON body (or raw bytes), and
+#: optionally headers to add, their names spelled as they are to be sent.
+Answer = tuple[int, Any] | tuple[int, Any, Mapping[str, str]]
 
 
 #: The tokens a scripted server gives, long enough to be found in any text.
@@ -525,12 +383,15 @@ class Scripted:
         self.received.append(fields)
         self.requests.append(f"{route} {grant}".rstrip())
 
-        status, answer = self._answer(route, grant)
+        status, answer, *added = self._answer(route, grant)
         if isinstance(answer, bytes):
             content, kind = answer, "text/html"
         else:
             content, kind = json.dumps(answer).encode(), "application/json"
-        start_response(f"{status} Answer", [("Content-Type", kind)])
+        headers = [("Content-Type", kind)]
+        for more in added:
+            headers.extend(more.items())
+        start_response(f"{status} Answer", headers)
         return [content]
 
     def _answer(self, route: str, grant: str) -> Answer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import jwt
 import pytest
 from _flow_helpers import (
@@ -13,14 +14,17 @@ from _flow_helpers import (
     PASSWORD,
     SCRIPTED_TOKENS,
     START,
+    Answer,
     Driver,
     Scripted,
     assert_unreachable,
+    base_config,
     scripted_driver,
 )
 from _servers import closed_port, serve_wsgi
 
-from mfaflow import InputError
+from mfaflow import InputError, RunResult
+from mfaflow.tenant import Limit
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -159,44 +163,224 @@ def test_client_the_tenant_refuses_fails(
     driver.assert_no_secret_leaked(logs)
 
 
+# -- the tenant's attack protection and limits ------------------------------------
+
+
+def _sign_in(driver: Driver, user: str, password: str = PASSWORD) -> RunResult:
+    return driver.start("password-grant", username=user, password=password)
+
+
+def _assert_failed_without_tokens(result: RunResult, state: str) -> None:
+    """The run ended in the failure ``state`` after one token request."""
+    assert (result.outcome, result.state) == ("failure", state)
+    assert [entry.state for entry in result.history][:2] == ["prepare", "request_token"]
+    assert result.history[-1].state == state
+    assert not {"access_token", "refresh_token"} & set(result.outputs)
+
+
+def test_blocked_user_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A user the tenant blocked ends in blocked, with the tenant's reason; a
+    wrong password for them is only a wrong password, and unblocking lets
+    them sign in."""
+    driver.tenant.block_user("plain@example.test")
+
+    result = _sign_in(driver, "plain@example.test")
+    guessed = _sign_in(driver, "plain@example.test", "not-the-password")
+    driver.tenant.unblock_user("plain@example.test")
+    unblocked = _sign_in(driver, "plain@example.test")
+
+    _assert_failed_without_tokens(result, "blocked")
+    assert result.message == "The tenant has blocked this user."
+    assert result.outputs == {
+        "error": "unauthorized",
+        "error_description": "user is blocked",
+    }
+    assert guessed.state == "wrong_password"
+    assert unblocked.state == "signed_in"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_leaked_password_fails(driver: Driver, logs: pytest.LogCaptureFixture):
+    """A password the tenant knows from a data breach ends in password_leaked,
+    with the tenant's description."""
+    driver.tenant.add_user("leaked@example.test", PASSWORD, password_leaked=True)
+
+    result = _sign_in(driver, "leaked@example.test")
+
+    _assert_failed_without_tokens(result, "password_leaked")
+    assert result.message == (
+        "The tenant blocked the password because it appeared in a data breach; "
+        "reset it."
+    )
+    assert result.outputs == {
+        "error": "password_leaked",
+        "error_description": (
+            "This login attempt has been blocked because the password you're using "
+            "was previously disclosed through a data breach (not in this "
+            "application)."
+        ),
+    }
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_ten_wrong_passwords_lock_the_user(
+    driver: Driver, logs: pytest.LogCaptureFixture
+):
+    """After ten wrong passwords in a row even the right one ends in locked,
+    with the tenant's Retry-After as retry_after, until the user is unblocked."""
+    wrong = [_sign_in(driver, "plain@example.test", f"guess-{n}") for n in range(10)]
+
+    result = _sign_in(driver, "plain@example.test")
+    other = driver.start(
+        "password-grant",
+        username="otp@example.test",
+        password=PASSWORD,
+        step_up="false",
+    )
+    driver.tenant.unblock_user("plain@example.test")
+    unblocked = _sign_in(driver, "plain@example.test")
+
+    assert {attempt.state for attempt in wrong} == {"wrong_password"}
+    _assert_failed_without_tokens(result, "locked")
+    assert result.message == (
+        "Too many failed attempts; the tenant blocks sign-in for this user for a while."
+    )
+    assert result.outputs == {
+        "error": "too_many_attempts",
+        "error_description": (
+            "Your account has been blocked after multiple consecutive login attempts."
+        ),
+        "retry_after": "2592000",
+        "retry_at": None,
+    }
+    assert other.state == "mfa_required"
+    assert unblocked.state == "signed_in"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_login_rate_limit_says_when_to_try_again(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """Logins beyond the tenant's limit end in rate_limited, saying when to try
+    again from the 429's headers; by then the login goes through."""
+    limits = attrs.evolve(base_config().limits, logins=Limit(2, 30))
+    driver = serve(limits=limits)
+
+    allowed = [_sign_in(driver, "plain@example.test") for _ in range(2)]
+    result = _sign_in(driver, "plain@example.test")
+    driver.advance(30)
+    later = _sign_in(driver, "plain@example.test")
+
+    assert [attempt.state for attempt in allowed] == ["signed_in", "signed_in"]
+    _assert_failed_without_tokens(result, "rate_limited")
+    assert result.message == "The tenant's rate limit was reached; try again in 30 s."
+    assert result.outputs == {
+        "error": "too_many_requests",
+        "error_description": (
+            "Too many logins for this user; wait before trying again."
+        ),
+        "retry_after": "30",
+        "retry_at": str(int(START) + 30),
+    }
+    assert [entry.state for entry in result.history] == [
+        "prepare",
+        "request_token",
+        "read_retry_time",
+        "rate_limited",
+    ]
+    assert later.state == "signed_in"
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("answer", "state", "outputs", "message"),
+    [
+        (
+            (429, b"<html>Too many requests</html>"),
+            "rate_limited",
+            {
+                "error": "http.429",
+                "error_description": "The server answered http.429.",
+                "retry_after": None,
+                "retry_at": None,
+            },
+            "The tenant's rate limit was reached; try again later.",
+        ),
+        (
+            (
+                429,
+                {"error": "too_many_requests", "error_description": "Slow down."},
+                {"retry-after": "12", "x-ratelimit-reset": "1750000135"},
+            ),
+            "rate_limited",
+            {
+                "error": "too_many_requests",
+                "error_description": "Slow down.",
+                "retry_after": "12",
+                "retry_at": "1750000135",
+            },
+            "The tenant's rate limit was reached; try again in 12 s.",
+        ),
+        (
+            (
+                429,
+                {"error": "too_many_requests", "error_description": "Slow down."},
+                {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"},
+            ),
+            "rate_limited",
+            {
+                "error": "too_many_requests",
+                "error_description": "Slow down.",
+                "retry_after": "Wed, 21 Oct 2026 07:28:00 GMT",
+                "retry_at": None,
+            },
+            "The tenant's rate limit was reached; try again later.",
+        ),
+        (
+            (
+                429,
+                {"error": "too_many_attempts", "error_description": "Blocked."},
+                {"X-Ratelimit-Reset": "1750003723"},
+            ),
+            "locked",
+            {
+                "error": "too_many_attempts",
+                "error_description": "Blocked.",
+                "retry_after": None,
+                "retry_at": "1750003723",
+            },
+            "Too many failed attempts; the tenant blocks sign-in for this user for a "
+            "while.",
+        ),
+    ],
+    ids=["html-no-headers", "lower-case-headers", "http-date", "go-style-reset"],
+)
+def test_429_of_other_servers_say_when_to_try_again(
+    logs: pytest.LogCaptureFixture,
+    answer: Answer,
+    state: str,
+    outputs: dict[str, Any],
+    message: str,
+):
+    """A 429 the embedded tenant never gives (no JSON, no headers, headers in
+    lower case or another capitalisation, Retry-After as an HTTP date) ends
+    in its failure with whatever retry time the server said."""
+    app = Scripted([answer])
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "password-grant", username="someone@example.test", password=PASSWORD
+        )
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert result.outputs == outputs
+    assert result.message == message
+    driver.assert_no_secret_leaked(logs)
+
+
 @pytest.mark.parametrize(
     ("status", "answer", "state", "error", "description"),
     [
-        (
-            401,
-            {"error": "unauthorized", "error_description": "user is blocked"},
-            "blocked",
-            "unauthorized",
-            "user is blocked",
-        ),
-        (
-            429,
-            {"error": "too_many_attempts", "error_description": "Blocked."},
-            "locked",
-            "too_many_attempts",
-            "Blocked.",
-        ),
-        (
-            429,
-            {"error": "too_many_requests", "error_description": "Slow."},
-            "rate_limited",
-            "too_many_requests",
-            "Slow.",
-        ),
-        (
-            429,
-            b"<html>Too many requests</html>",
-            "rate_limited",
-            "http.429",
-            "The server answered http.429.",
-        ),
-        (
-            400,
-            {"error": "password_leaked", "error_description": "Leaked."},
-            "password_leaked",
-            "password_leaked",
-            "Leaked.",
-        ),
         (
             403,
             {"error": "invalid_user_password", "error_description": "Wrong."},
@@ -228,8 +412,10 @@ def test_error_answers_end_in_clear_failures(
     error: str,
     description: str,
 ):
-    """Each error answer of the token endpoint ends in its own failure state,
-    with the tenant's error and description as outputs and no secret shown."""
+    """Error answers the embedded tenant never gives (Auth0's legacy code for a
+    wrong password, a login page, an unknown error) each end in their own
+    failure state, with the error and description as outputs and no secret
+    shown."""
     app = Scripted([(status, answer)])
     with serve_wsgi(app) as url:
         driver = scripted_driver(url)

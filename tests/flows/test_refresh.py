@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import requests
 from _flow_helpers import (
     BROWSER_CLIENT,
     PASSWORD,
+    PUBLIC_CLIENT,
     SCRIPTED_TOKENS,
     Driver,
     Scripted,
@@ -70,6 +72,55 @@ def test_reused_refresh_token_fails_and_revokes_the_family(
     assert reused.outputs["error"] == "invalid_grant"
     successor = driver.start("refresh", refresh_token=second)
     assert successor.state == "revoked"
+    driver.assert_no_secret_leaked(logs)
+
+
+def revoke(served: LoopbackServer, token: str) -> None:
+    """Revoke ``token`` at the tenant's /oauth/revoke, as the public client."""
+    answer = requests.post(
+        served.url + "oauth/revoke",
+        data={"token": token, "client_id": PUBLIC_CLIENT},
+        timeout=5,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_revoked_refresh_token_fails(
+    driver: Driver, served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """A refresh token revoked at /oauth/revoke ends a refresh in revoked, with
+    the tenant's error, and gives no tokens."""
+    token = refresh_token_of(driver)
+    revoke(served, token)
+
+    result = driver.start("refresh", refresh_token=token)
+
+    assert (result.outcome, result.state) == ("failure", "revoked")
+    assert result.message == (
+        "The refresh token was revoked, has expired or was already used; sign in again."
+    )
+    assert result.outputs == {
+        "error": "invalid_grant",
+        "error_description": "Unknown or invalid refresh token.",
+    }
+    assert [entry.state for entry in result.history] == ["request_token", "revoked"]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_revoking_a_refresh_token_revokes_its_family(
+    driver: Driver, served: LoopbackServer, logs: pytest.LogCaptureFixture
+):
+    """Revoking the refresh token a sign-in gave also revokes the one its
+    rotation gave, so a refresh with that one ends in revoked too."""
+    first = refresh_token_of(driver)
+    rotated = driver.start("refresh", refresh_token=first)
+    revoke(served, first)
+
+    result = driver.start("refresh", refresh_token=rotated.outputs["refresh_token"])
+
+    assert rotated.outputs["rotated"] is True
+    assert (result.outcome, result.state) == ("failure", "revoked")
+    assert result.outputs["error"] == "invalid_grant"
     driver.assert_no_secret_leaked(logs)
 
 
@@ -221,6 +272,46 @@ def test_refusals_of_other_servers_fail_clearly(
     assert result.outputs["error"] == error
     assert result.message
     assert app.received[0]["grant_type"] == "refresh_token"
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after", "retry_at", "when"),
+    [
+        (
+            {"Retry-After": "12", "X-RateLimit-Reset": "1750000135"},
+            "12",
+            "1750000135",
+            "in 12 s",
+        ),
+        ({"retry-after": "12"}, "12", None, "in 12 s"),
+        ({}, None, None, "later"),
+    ],
+    ids=["capitalised", "lower-case", "none"],
+)
+def test_rate_limit_says_when_to_try_again(
+    logs: pytest.LogCaptureFixture,
+    headers: dict[str, str],
+    retry_after: str | None,
+    retry_at: str | None,
+    when: str,
+):
+    """A refresh answered 429 ends in rate_limited with the Retry-After and
+    X-RateLimit-Reset the server sent, in either spelling, and says when to
+    try again."""
+    limited = {"error": "too_many_requests", "error_description": "Slow down."}
+    app = Scripted([(429, limited, headers)])
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("refresh", refresh_token="rt-scripted-old-5e07")
+
+    assert (result.outcome, result.state) == ("failure", "rate_limited")
+    assert result.message == f"The tenant's rate limit was reached; try again {when}."
+    assert result.outputs == {
+        **limited,
+        "retry_after": retry_after,
+        "retry_at": retry_at,
+    }
     driver.assert_no_secret_leaked(logs)
 
 

@@ -1,15 +1,18 @@
-"""What the interoperability tests share: the provider, a recording transport."""
+"""What the interoperability tests share: the provider, a recording transport,
+and the checks of what a provider issued."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import attrs
+import jwt
+import requests
 from dot_site import PREFIX, Site
 
 from mfaflow import Request, RequestsTransport, Response
 
-__all__ = ["Provider", "RecordingTransport"]
+__all__ = ["Provider", "RecordingTransport", "userinfo", "verified_id_token"]
 
 
 @attrs.frozen
@@ -37,3 +40,34 @@ class RecordingTransport:
         """Keep ``request`` and send it with ``requests``."""
         self.sent.append(request)
         return self._inner.send(request)
+
+
+def userinfo(discovery: dict[str, Any], access_token: str) -> requests.Response:
+    """The provider's answer at its discovered ``userinfo_endpoint`` to the token."""
+    return requests.get(
+        discovery["userinfo_endpoint"],
+        headers={"Authorization": f"Bearer {access_token}"},
+        timeout=5,
+    )
+
+
+def verified_id_token(
+    discovery: dict[str, Any], id_token: str, audience: str
+) -> dict[str, Any]:
+    """The ID token's claims, checked against the key the provider publishes.
+
+    The signature must verify with the key of the token's ``kid`` (or the
+    only key) at the discovered ``jwks_uri``; the issuer and ``audience``
+    must match.
+    """
+    keys = requests.get(discovery["jwks_uri"], timeout=5).json()["keys"]
+    kid = jwt.get_unverified_header(id_token).get("kid")
+    (key,) = [key for key in keys if kid is None or key.get("kid") == kid]
+    claims: dict[str, Any] = jwt.decode(
+        id_token,
+        jwt.PyJWK(key),
+        algorithms=["RS256"],
+        audience=audience,
+        issuer=discovery["issuer"],
+    )
+    return claims

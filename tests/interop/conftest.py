@@ -1,15 +1,18 @@
-"""Fixtures that run the shipped flows against django-oauth-toolkit.
+"""Fixtures that run the shipped flows against providers written by others.
 
-One Django project (see :mod:`dot_site`) is set up per test session, with a
-fresh SQLite database, and served over HTTP on 127.0.0.1 from a thread.
-The engines talk to it over real HTTP; the issuer is the provider's own
-(``http://127.0.0.1:PORT/o``, as its discovery document says).
+django-oauth-toolkit: one Django project (see :mod:`dot_site`) is set up
+once per test run, with a fresh SQLite database, and served over HTTP on
+127.0.0.1 from a thread. node oidc-provider (see :mod:`op_site`) runs as a
+child process, once per test run. The engines talk to both over real HTTP;
+each issuer is the provider's own, as its discovery document says.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,8 +22,10 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _interop_kit import Provider, RecordingTransport
+from _runs import Harvesting, Runs
 from _servers import serve_wsgi
 from dot_site import PREFIX, configure
+from op_site import REDIRECT_URI, OidcProvider, running
 
 import mfaflow
 
@@ -71,3 +76,50 @@ def code_engine(provider: Provider, transport: RecordingTransport) -> mfaflow.En
         redirect_uri=provider.site.redirect_uri,
     )
     return mfaflow.Engine(client, transport=transport)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OidcProvider]:
+    """node oidc-provider with a public and a confidential client, on loopback."""
+    with running() as started:
+        # The engines are given the issuer the provider names for itself.
+        assert started.discovery["issuer"] == started.issuer
+        yield started
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything mfaflow logs, down to DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="mfaflow")
+    return caplog
+
+
+def _runs_for(
+    provider: OidcProvider, client_id: str, client_secret: str | None = None
+) -> Runs:
+    client = mfaflow.Client(
+        provider.issuer, client_id, client_secret, redirect_uri=REDIRECT_URI
+    )
+    transport = Harvesting(RecordingTransport())
+    engine = mfaflow.Engine(client, transport=transport, store=mfaflow.MemoryStore())
+    return Runs(engine, secrets=[client_secret] if client_secret else [])
+
+
+@pytest.fixture
+def public_app(oidc_provider: OidcProvider) -> Runs:
+    """Runs of the shipped flows for oidc-provider's public client (no secret)."""
+    return _runs_for(oidc_provider, "public-app")
+
+
+@pytest.fixture
+def confidential_app(oidc_provider: OidcProvider) -> Runs:
+    """Runs of the shipped flows for oidc-provider's confidential client."""
+    return _runs_for(
+        oidc_provider, "confidential-app", oidc_provider.confidential_secret
+    )
+
+
+@pytest.fixture
+def runs_for(oidc_provider: OidcProvider) -> Callable[..., Runs]:
+    """``runs_for(client_id, client_secret)``: runs for any client of oidc-provider."""
+    return functools.partial(_runs_for, oidc_provider)

@@ -9,14 +9,12 @@ Auth0-specific input (no audience, no realm).
 
 from __future__ import annotations
 
-from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-import jwt
 import pytest
 import requests
-from _interop_kit import Provider, RecordingTransport
+from _interop_kit import Provider, RecordingTransport, userinfo, verified_id_token
+from _pagekit import Page
 
 import mfaflow
 from mfaflow import Request, RunResult
@@ -45,14 +43,6 @@ def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(request.body.decode(), strict_parsing=True))
 
 
-def _userinfo(provider: Provider, access_token: str) -> requests.Response:
-    return requests.get(
-        provider.discovery["userinfo_endpoint"],
-        headers={"Authorization": f"Bearer {access_token}"},
-        timeout=5,
-    )
-
-
 def _authorize_url(result: RunResult) -> str:
     """The URL the waiting authorize run asks the person to open: its link."""
     assert [request.name for request in result.waiting_for] == ["callback_url"]
@@ -61,25 +51,14 @@ def _authorize_url(result: RunResult) -> str:
     return link
 
 
-class _HiddenFields(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        found = dict(attrs)
-        if tag == "input" and found.get("type") == "hidden" and found.get("name"):
-            self.fields[str(found["name"])] = found.get("value") or ""
-
-
 def _browse(provider: Provider, authorize_url: str) -> str:
     """Sign the user in and consent in a browser; the URL the browser is sent back to.
 
     The user's sign-in cookie is set as if they had signed in on the
     provider's own pages. Like a browser, this opens the URL the flow built
     (the discovered ``authorization_endpoint``, so no redirect happens on the
-    way), reads the consent form's hidden fields and posts them with
-    ``allow``; the provider's 302 names the callback URL.
+    way), reads the consent form's fields and posts them with ``allow``; the
+    provider's 302 names the callback URL.
     """
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -96,8 +75,7 @@ def _browse(provider: Provider, authorize_url: str) -> str:
     consent = browser.get(authorize_url, timeout=5)
     assert consent.status_code == 200, consent.text
     assert consent.history == [], "the authorization endpoint redirected"
-    form = _HiddenFields()
-    form.feed(consent.text)
+    (form,) = Page(consent.text).forms
     answer = browser.post(
         consent.url,
         data={**form.fields, "allow": "Authorize"},
@@ -135,7 +113,7 @@ def test_password_grant_signs_in_without_mfa(
     assert outputs["refresh_token"]
     assert outputs["token_type"] == "Bearer"
     assert outputs["scope"].split() == ["openid", "profile", "email", "offline_access"]
-    assert _userinfo(provider, outputs["access_token"]).status_code == 200
+    assert userinfo(provider.discovery, outputs["access_token"]).status_code == 200
 
     token_requests = [r for r in transport.sent if r.method == "POST"]
     assert [r.url for r in token_requests] == [provider.discovery["token_endpoint"]]
@@ -202,7 +180,8 @@ def test_refresh_rotates_and_the_old_token_is_revoked(
     assert refreshed.outputs["rotated"] is True
     assert refreshed.outputs["refresh_token"]
     assert refreshed.outputs["refresh_token"] != old
-    assert _userinfo(provider, refreshed.outputs["access_token"]).status_code == 200
+    answer = userinfo(provider.discovery, refreshed.outputs["access_token"])
+    assert answer.status_code == 200
     assert (reused.outcome, reused.state) == ("failure", "revoked")
     assert reused.outputs["error"] == "invalid_grant"
 
@@ -227,7 +206,8 @@ def test_refresh_without_rotation_keeps_the_token(
     assert refreshed.outputs["refresh_token"] == old
     assert (again.outcome, again.outputs["rotated"]) == ("success", False)
     assert again.outputs["refresh_token"] == old
-    assert _userinfo(provider, again.outputs["access_token"]).status_code == 200
+    answer = userinfo(provider.discovery, again.outputs["access_token"])
+    assert answer.status_code == 200
 
 
 # -- authorization code with PKCE --------------------------------------------------
@@ -272,8 +252,10 @@ def test_authorize_with_pkce_signs_in(
     assert (result.outcome, result.state) == ("success", "signed_in")
     outputs = result.outputs
     assert outputs["refresh_token"]
-    assert _userinfo(provider, outputs["access_token"]).status_code == 200
-    claims = _verified_id_token(provider, outputs["id_token"])
+    assert userinfo(provider.discovery, outputs["access_token"]).status_code == 200
+    claims = verified_id_token(
+        provider.discovery, outputs["id_token"], provider.site.code_client_id
+    )
     assert claims["nonce"] == outputs["nonce"] == sent["nonce"][0]
 
     exchange = [r for r in transport.sent if r.method == "POST"]
@@ -300,16 +282,3 @@ def test_authorize_state_mismatch_spends_no_code(
     assert result.outputs == {"error": "state_mismatch"}
     assert [r for r in transport.sent if r.method == "POST"] == []
     assert get_grant_model().objects.filter(code=code).exists()
-
-
-def _verified_id_token(provider: Provider, id_token: str) -> dict[str, Any]:
-    """The ID token's claims, checked against the provider's published key."""
-    keys = requests.get(provider.discovery["jwks_uri"], timeout=5).json()["keys"]
-    claims: dict[str, Any] = jwt.decode(
-        id_token,
-        jwt.PyJWK(keys[0]),
-        algorithms=["RS256"],
-        audience=provider.site.code_client_id,
-        issuer=provider.discovery["issuer"],
-    )
-    return claims

@@ -19,6 +19,9 @@ from mfaflow.tenant import (
     LoopbackServer,
 )
 
+#: scrypt's lowest work factor: the tests' password hashes, cheap to check.
+FAST_WORK_FACTOR = 10
+
 
 def wrong_code(secret: str, now: float) -> str:
     """Return a six-digit code that is not valid for ``secret`` around ``now``."""

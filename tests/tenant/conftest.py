@@ -21,7 +21,7 @@ import pytest
 # live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _tenantkit import Api, Serve
+from _tenantkit import FAST_WORK_FACTOR, Api, Serve
 
 from mfaflow.tenant import (
     DEMO_PASSWORD,
@@ -32,8 +32,6 @@ from mfaflow.tenant import (
     default_config,
     hash_password,
 )
-
-FAST_WORK_FACTOR = 10
 
 
 @pytest.fixture(scope="session")

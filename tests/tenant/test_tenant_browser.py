@@ -12,7 +12,7 @@ from pathlib import Path
 import pyotp
 import pytest
 import requests
-from _chromium import start_chromium
+from _chromium import chromium
 from _pagekit import CallbackServer, Pkce, authorize_url
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -29,11 +29,8 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     """A headless Chromium with a fresh profile, shared by the module's tests."""
-    browser = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
-    try:
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as browser:
         yield browser
-    finally:
-        browser.quit()
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pyotp
 import pytest
 import segno
 from _pagekit import Browser, Page, Pkce, authorize_url, page_of, redirect_params
-from _tenantkit import wrong_code
-from conftest import FAST_WORK_FACTOR
+from _tenantkit import FAST_WORK_FACTOR, wrong_code
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,7 +1,9 @@
-"""Helpers for the login pages' tests: PKCE, HTML forms, a browser made of requests.
+"""Login pages for tests: PKCE, HTML forms, a browser made of requests.
 
-Pages are read with :mod:`html.parser` only: the forms (action, fields,
-radio choices), the text of elements by id, and every tag name.
+The tenant's page tests and the interoperability tests (whose providers
+have login and consent pages of their own) read pages with
+:mod:`html.parser` only: the forms (action, fields, radio choices), the
+text of elements by id, and every tag name.
 """
 
 from __future__ import annotations
