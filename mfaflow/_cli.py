@@ -240,9 +240,10 @@ def resume(
 ) -> None:
     """Continue a stored run, giving it the inputs it waits for.
 
-    The run's id is enough: the issuer and the client id are those the run
-    recorded, unless given; the client secret comes from --client-secret or
-    the environment, as when the run started.
+    The run's id is enough: the issuer, the client id and how the client
+    authenticates are those the run recorded, unless given; the client
+    secret comes from --client-secret or the environment, as when the run
+    started.
     """
     store = _store_of_runs(setup)
     document = _stored_document(store, setup, run_id)

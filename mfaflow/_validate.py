@@ -51,6 +51,7 @@ _HOMES = {
 _ROOT_KEYS = {
     "client": (
         "audience",
+        "client_auth",
         "client_id",
         "client_secret",
         "issuer",
