@@ -3,23 +3,40 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
+from _servers import serve_wsgi
 from click.testing import CliRunner
 
 from mfaflow import (
     Client,
     DefinitionErrors,
     Engine,
+    MemoryStore,
     MockTransport,
     Request,
+    RequestsTransport,
     Response,
     RunError,
     parse_flow,
 )
 from mfaflow._cli import cli
+from mfaflow.tenant import (
+    ApiConfig,
+    AuthenticatorConfig,
+    ClientConfig,
+    Clock,
+    Tenant,
+    TenantConfig,
+    UserConfig,
+)
 
 ISSUER = "https://tenant.example.test/"
 CLIENT_ID = "server app"
@@ -247,7 +264,259 @@ states:
     assert str(caught.value).startswith(f"broken.yaml:{message}")
 
 
+# -- the shipped flows against the embedded tenant, on the wire ------------------
+
+
+class Wire:
+    """A tenant behind a recorder: what each request carried when it arrived."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        self.url = ""
+        self.requests: list[tuple[str, str | None, bytes]] = []
+        self._lock = threading.Lock()
+
+    def app(
+        self, environ: dict[str, Any], start: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Record the path, the Authorization header and the body, then answer."""
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size) if size else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self._lock:
+            self.requests.append(
+                (environ["PATH_INFO"], environ.get("HTTP_AUTHORIZATION"), body)
+            )
+        return self.tenant.with_issuer(self.url).wsgi_app(environ, start)
+
+    def to(self, path: str) -> list[tuple[str | None, bytes]]:
+        """The Authorization header and body of each request to ``path``."""
+        return [(auth, body) for where, auth, body in self.requests if where == path]
+
+
+def _config() -> TenantConfig:
+    def user(email: str, **fields: Any) -> UserConfig:
+        return UserConfig.with_password(email, PASSWORD, work_factor=10, **fields)
+
+    grants = ("password", "mfa", "refresh_token")
+    return TenantConfig(
+        name="auth",
+        clients=(
+            ClientConfig(CLIENT_ID, client_secret=SECRET, grant_types=grants),
+            ClientConfig(PUBLIC_ID, grant_types=grants),
+        ),
+        apis=(ApiConfig(API, scopes=("read:data",), allow_offline_access=True),),
+        users=(
+            user("plain@example.test"),
+            user(
+                "otp@example.test",
+                mfa="always",
+                authenticators=[AuthenticatorConfig("otp", secret=OTP_SECRET)],
+            ),
+            user("new@example.test", mfa="always"),
+        ),
+        password_work_factor=10,
+    )
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    """The test tenant served on loopback behind a recorder."""
+    with Tenant(_config(), clock=Clock.fixed(START), control=True) as tenant:
+        recorder = Wire(tenant)
+        with serve_wsgi(recorder.app) as url:
+            recorder.url = url + "/"
+            yield recorder
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything mfaflow logs, down to DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="mfaflow")
+    return caplog
+
+
+def engine_for(wire: Wire, client_id: str, secret: str | None, method: str) -> Engine:
+    """An engine for the client at the recorded tenant, on its clock."""
+    client = Client(wire.url, client_id, secret, audience=API, client_auth=method)
+    transport = RequestsTransport()
+    return Engine(
+        client, transport=transport, store=MemoryStore(), clock=wire.tenant.clock.now
+    )
+
+
+def sign_in(engine: Engine, user: str) -> Any:
+    """Start password-grant for ``user`` with a refresh token asked for."""
+    return engine.start(
+        "password-grant",
+        {
+            "username": f"{user}@example.test",
+            "password": PASSWORD,
+            "scope": "openid offline_access",
+        },
+    )
+
+
+def assert_secret_kept(engine: Engine, run_id: str, logs: pytest.LogCaptureFixture):
+    """Neither the secret nor its Basic header is in the run, its record or the logs."""
+    header = basic(CLIENT_ID, SECRET)
+    stored = engine.store.load(run_id)
+    places = [
+        json.dumps(stored.document),
+        json.dumps(stored.secrets),
+        repr(engine.get(run_id)),
+        logs.text,
+    ]
+    for place in places:
+        assert SECRET not in place
+        assert header.split()[1] not in place
+    assert stored.document["client"]["client_auth"] == "basic"
+
+
+def test_password_grant_with_basic(wire: Wire, logs: pytest.LogCaptureFixture):
+    """The embedded tenant signs a confidential client in with HTTP Basic, and
+    the secret travels only in the header."""
+    engine = engine_for(wire, CLIENT_ID, SECRET, "basic")
+
+    result = sign_in(engine, "plain")
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    ((auth, body),) = wire.to("/oauth/token")
+    assert auth == basic(CLIENT_ID, SECRET)
+    fields = parse_qs(body.decode())
+    assert fields["grant_type"] == ["password"]
+    assert "client_id" not in fields
+    assert "client_secret" not in fields
+    assert_secret_kept(engine, result.run_id, logs)
+
+
+def test_refresh_with_basic(wire: Wire, logs: pytest.LogCaptureFixture):
+    """The refresh flow exchanges a refresh token with HTTP Basic."""
+    engine = engine_for(wire, CLIENT_ID, SECRET, "basic")
+    first = sign_in(engine, "plain").outputs["refresh_token"]
+
+    result = engine.start("refresh", {"refresh_token": first})
+
+    assert (result.outcome, result.state) == ("success", "refreshed")
+    assert result.outputs["refresh_token"] != first
+    (_, (auth, body)) = wire.to("/oauth/token")
+    assert auth == basic(CLIENT_ID, SECRET)
+    assert parse_qs(body.decode())["grant_type"] == ["refresh_token"]
+    assert b"client_secret" not in body
+    assert_secret_kept(engine, result.run_id, logs)
+
+
+def test_step_up_with_basic(wire: Wire, logs: pytest.LogCaptureFixture):
+    """A step-up challenges with client_id in the JSON and Basic in the header,
+    and verifies the code with Basic."""
+    engine = engine_for(wire, CLIENT_ID, SECRET, "basic")
+    result = sign_in(engine, "otp")
+    assert result.waiting_for[0].name == "otp"
+    (authenticator,) = wire.tenant.authenticators("otp@example.test", active_only=True)
+
+    code = wire.tenant.current_totp(authenticator.id)
+    result = engine.resume(result.run_id, {"otp": code})
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    ((auth, body),) = wire.to("/mfa/challenge")
+    assert auth == basic(CLIENT_ID, SECRET)
+    assert json.loads(body)["client_id"] == CLIENT_ID
+    assert "client_secret" not in json.loads(body)
+    assert all(auth == basic(CLIENT_ID, SECRET) for auth, _ in wire.to("/oauth/token"))
+    assert_secret_kept(engine, result.run_id, logs)
+
+
+def test_enrolment_with_basic_sends_the_credentials_beside_the_bearer(
+    wire: Wire, logs: pytest.LogCaptureFixture
+):
+    """/mfa/associate carries the mfa_token as Bearer, so the credentials go in
+    its body; the confirmation uses Basic."""
+    engine = engine_for(wire, CLIENT_ID, SECRET, "basic")
+    result = sign_in(engine, "new")
+    result = engine.resume(result.run_id, {"factor": "otp"})
+    (pending,) = [
+        found
+        for found in wire.tenant.authenticators("new@example.test")
+        if found.authenticator_type == "otp"
+    ]
+
+    code = wire.tenant.current_totp(pending.id)
+    result = engine.resume(result.run_id, {"otp": code})
+
+    assert (result.outcome, result.state) == ("success", "signed_in")
+    ((auth, body),) = wire.to("/mfa/associate")
+    assert auth is not None
+    assert auth.startswith("Bearer ")
+    sent_body = json.loads(body)
+    assert (sent_body["client_id"], sent_body["client_secret"]) == (CLIENT_ID, SECRET)
+    assert wire.to("/oauth/token")[-1][0] == basic(CLIENT_ID, SECRET)
+    assert_secret_kept(engine, result.run_id, logs)
+
+
+def test_a_wrong_secret_with_basic_ends_as_client_rejected(wire: Wire):
+    """The tenant's refusal of a wrong Basic secret is the flow's client_rejected."""
+    engine = engine_for(wire, CLIENT_ID, "not the secret", "basic")
+
+    result = sign_in(engine, "plain")
+
+    assert (result.outcome, result.state) == ("failure", "client_rejected")
+    assert result.outputs["error"] == "invalid_client"
+    assert "not the secret" not in repr(result)
+
+
+def test_a_public_client_configured_for_basic_sends_its_id_in_the_body(wire: Wire):
+    """A public client has no secret to send: its client_id goes in the body."""
+    engine = engine_for(wire, PUBLIC_ID, None, "basic")
+
+    result = sign_in(engine, "plain")
+
+    assert result.outcome == "success"
+    ((auth, body),) = wire.to("/oauth/token")
+    assert auth is None
+    assert parse_qs(body.decode())["client_id"] == [PUBLIC_ID]
+
+
 # -- the command line ---------------------------------------------------------
+
+
+def _run(args: list[str], env: Mapping[str, str]) -> Any:
+    return CliRunner().invoke(cli, args, env=dict(env), catch_exceptions=False)
+
+
+def test_the_cli_authenticates_with_basic_and_resume_keeps_it(wire: Wire, tmp_path):
+    """--client-auth basic is used for the run and recorded, so resume uses it
+    too; the environment gives the secret."""
+    env = {
+        "MFAFLOW_STORE": str(tmp_path / "runs.sqlite"),
+        "MFAFLOW_STORE_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(),
+        "MFAFLOW_CLIENT_SECRET": SECRET,
+    }
+    started = _run(
+        [
+            *("run", "password-grant", "--issuer", wire.url, "--client-id", CLIENT_ID),
+            *("--client-auth", "basic", "--audience", API, "--no-input", "--json"),
+            *(
+                "--input",
+                "username=otp@example.test",
+                "--input",
+                f"password={PASSWORD}",
+            ),
+        ],
+        env,
+    )
+    assert started.exit_code == 3, started.output
+    run_id = json.loads(started.stdout)["run_id"]
+    (authenticator,) = wire.tenant.authenticators("otp@example.test", active_only=True)
+    code = wire.tenant.current_totp(authenticator.id)
+
+    resumed = _run(["resume", run_id, "--input", f"otp={code}", "--json"], env)
+
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["state"] == "signed_in"
+    assert [auth for auth, _ in wire.to("/oauth/token")] == [
+        basic(CLIENT_ID, SECRET)
+    ] * 2
+    assert SECRET not in started.output + resumed.output
 
 
 def test_the_cli_refuses_an_unknown_method():
