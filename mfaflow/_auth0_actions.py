@@ -139,20 +139,38 @@ def authorize_url(context: ActionContext, args: Mapping[str, Any]) -> Mapping[st
 def parse_callback(context: ActionContext, args: Mapping[str, Any]) -> ActionResult:
     """Read the URL the browser was sent back to after ``/authorize``.
 
-    The result has ``code``, ``state``, ``error`` and ``error_description``
-    (each null when absent), from the query or, failing that, the fragment.
-    The event is ``ok`` when the URL carries a ``code`` or an ``error``,
-    and ``invalid`` otherwise (the person pasted something else).
+    The result has ``code``, ``state``, ``iss``, ``error`` and
+    ``error_description`` (each null when absent), from the query or,
+    failing that, the fragment. Events:
+
+    - ``wrong_issuer``: ``with`` gives the ``issuer`` the request went to
+      and the callback's ``iss`` (RFC 9207) names another, so another
+      server answered (a mix-up attack); the two are compared as text, a
+      trailing slash aside;
+    - ``ok``: the URL carries a ``code`` or an ``error``;
+    - ``invalid``: it carries neither (the person pasted something else).
+
+    A callback without ``iss`` is read as ``ok``: servers that do not
+    implement RFC 9207 send none.
     """
     text = str(args.get("url") or "").strip()
     parts = urlsplit(text)
     fields = parse_qs(parts.query) or parse_qs(parts.fragment)
     found = {
         name: (fields[name][0] if fields.get(name) else None)
-        for name in ("code", "state", "error", "error_description")
+        for name in ("code", "state", "iss", "error", "error_description")
     }
+    if not _same_issuer(found["iss"], args.get("issuer")):
+        return ActionResult("wrong_issuer", found)
     event = "ok" if found["code"] or found["error"] else "invalid"
     return ActionResult(event, found)
+
+
+def _same_issuer(iss: str | None, issuer: Any) -> bool:
+    """Whether a callback's ``iss`` names ``issuer``; true when either is absent."""
+    if iss is None or _empty(issuer):
+        return True
+    return iss.rstrip("/") == str(issuer).rstrip("/")
 
 
 # -- authenticators -------------------------------------------------------------
