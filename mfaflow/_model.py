@@ -235,9 +235,13 @@ class State:
     message: Value = None
     location: Location = _NOWHERE
     #: Where the value of each key of the state (``action``, ``flow``, ...)
-    #: was written, and where each key of ``with`` was, for messages.
+    #: was written, and where each key of ``with`` and of ``on`` was, for
+    #: messages.
     locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
     arg_locations: Mapping[str, Location] = field(
+        factory=dict, converter=_frozen_mapping
+    )
+    event_locations: Mapping[str, Location] = field(
         factory=dict, converter=_frozen_mapping
     )
 
@@ -322,7 +326,8 @@ class Flow:
 
 #: Fields that say nothing of what a flow does.
 _NOT_BEHAVIOUR = frozenset(
-    {"location", "locations", "arg_locations", "description", "summary"}
+    {"location", "locations", "arg_locations", "event_locations"}
+    | {"description", "summary"}
     | {"_secret_names", "_digest"}
 )
 

@@ -151,6 +151,7 @@ class StateReader(FieldReader):
             location=at,
             locations={key: child.location for key, child in entries.items()},
             arg_locations=dict(entries["with"].keys) if "with" in entries else {},
+            event_locations=dict(entries["on"].keys) if "on" in entries else {},
         )
 
     def kind(self, node: Node, entries: dict[str, Node], where: str) -> StateKind:

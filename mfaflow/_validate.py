@@ -23,6 +23,7 @@ from ._model import (
     State,
     Transition,
     Value,
+    event_matches,
     leaves,
 )
 from ._template import Reference, Template
@@ -78,7 +79,8 @@ def check_flow(
     of a kind passed as ``None`` is not checked. ``subflows``, when given,
     returns the definition of a sub-flow by name (``None`` when it cannot
     be read), so that the ``with:`` of each sub-flow state is checked
-    against the inputs the sub-flow declares.
+    against the inputs the sub-flow declares, and its ``on:`` keys against
+    the final states and outcomes the sub-flow can end with.
     """
     checker = _Checker(flow)
     checker.targets()
@@ -89,7 +91,7 @@ def check_flow(
     checker.references()
     checker.names(actions, guards, flows)
     if subflows is not None:
-        checker.subflow_inputs(subflows)
+        checker.subflows(subflows)
     return sorted(checker.errors, key=lambda error: (error.line, error.column))
 
 
@@ -291,12 +293,13 @@ class _Checker:
                         condition.guard, guards, "guard", what, condition.location
                     )
 
-    def subflow_inputs(self, subflows: Callable[[str], Flow | None]) -> None:
-        """Check what each sub-flow state gives against the sub-flow's inputs."""
+    def subflows(self, subflows: Callable[[str], Flow | None]) -> None:
+        """Check each sub-flow state against the sub-flow: inputs and endings."""
         for state in self.flow.states.values():
             child = subflows(state.flow) if state.flow else None
             if child is not None:
                 self.given_inputs(state, child)
+                self.awaited_endings(state, child)
 
     def given_inputs(self, state: State, child: Flow) -> None:
         declared = ", ".join(child.inputs) or "none"
@@ -315,6 +318,23 @@ class _Checker:
                     f"without its required input {spec.name!r}."
                 )
                 self.fail(state.locations.get("flow", state.location), message)
+
+    def awaited_endings(self, state: State, child: Flow) -> None:
+        """Report the ``on`` keys of ``state`` that no ending of ``child`` gives.
+
+        The event of a sub-flow's end is its final state's name, when the
+        state has a key for it, else its outcome; no other event comes.
+        """
+        finals, outcomes = _endings(child)
+        for key in dict.fromkeys(t.event for t in state.transitions):
+            if any(event_matches(key, e) is not None for e in finals + outcomes):
+                continue
+            message = (
+                f"State {state.name!r} has a transition for {key!r}, which the "
+                f"sub-flow {child.name!r} never ends with; its final states: "
+                f"{', '.join(finals)}; its outcomes: {', '.join(outcomes)}."
+            )
+            self.fail(state.event_locations.get(key, state.location), message)
 
     def known(
         self, name: str, names: Container[str], kind: str, where: str, at: Location
@@ -367,6 +387,19 @@ def _can_end(flow: Flow) -> set[str]:
             ending.add(name)
             pending.extend(sources.get(name, ()))
     return ending
+
+
+def _endings(flow: Flow) -> tuple[list[str], list[str]]:
+    """The names of the final states of ``flow`` and its outcomes, in file order.
+
+    ``expired`` is an outcome too when the flow expires with no
+    ``on_expiry`` state, as a run of it then ends so.
+    """
+    finals = [state for state in flow.states.values() if state.final]
+    outcomes = [state.outcome for state in finals]
+    if flow.expires_in is not None and flow.on_expiry is None:
+        outcomes.append("expired")
+    return [state.name for state in finals], list(dict.fromkeys(outcomes))
 
 
 def _written(reference: Reference, template: Template, place: Location) -> Location:

@@ -338,8 +338,9 @@ def counting(sent: list[Request]) -> MockTransport:
         (TOKEN, "data.token, outputs.token"),
         (
             EDIT.replace("NAME", "stepping").replace(
-                "    input: {code: {}}",
-                "    flow: mfa-challenge\n    with: {mfa_token: x}",
+                "    input: {code: {}}\n    on: {ok: done}",
+                "    flow: mfa-challenge\n    with: {mfa_token: x}\n"
+                "    on: {'*': done}",
             ),
             "inputs.mfa_token",
         ),
@@ -545,7 +546,8 @@ def test_forget_revealed_is_version_checked(store: SQLiteStore) -> None:
 
 
 def test_a_sub_flow_given_an_input_it_lacks_is_refused_before_it_runs() -> None:
-    """The engine checks a sub-flow state's 'with' against the shipped sub-flow."""
+    """The engine checks a sub-flow state's 'with' and 'on' against the shipped
+    sub-flow."""
     text = EDIT.replace("NAME", "stepping").replace(
         "    input: {code: {}}", "    flow: mfa-challenge\n    with: {bogus: 1}"
     )
@@ -559,4 +561,6 @@ def test_a_sub_flow_given_an_input_it_lacks_is_refused_before_it_runs() -> None:
         "input 'mfa_token'.",
         "State 'ask' gives the sub-flow 'mfa-challenge' the input 'bogus', which "
         "it does not declare",
+        "State 'ask' has a transition for 'ok', which the sub-flow 'mfa-challenge' "
+        "never ends with",
     ]

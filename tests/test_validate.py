@@ -309,3 +309,49 @@ def test_an_invalid_template_is_reported_where_its_reference_is() -> None:
 
     assert [(error.line, error.column) for error in caught.value.errors] == [(12, 18)]
     assert caught.value.errors[0].msg.startswith("Invalid template in 'json'")
+
+
+# -- what a sub-flow ends with ------------------------------------------------
+
+CHILD = """mfaflow: 1
+name: child
+EXPIRY
+initial: ask
+states:
+  ask:
+    input: {code: {}}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def parent_of(child: Flow, key: str) -> list[DefinitionError]:
+    """The problems of a flow whose sub-flow state waits for ``key`` from ``child``."""
+    flow = parsed(
+        "mfaflow: 1\nname: parent\ninitial: step\nstates:\n"
+        f"  step: {{flow: child, on: {{success: done, {key}: done}}}}\n"
+        "  done: {final: true}\n"
+    )
+    return check_flow(
+        flow, actions=None, guards=None, flows={"child"}, subflows=lambda _: child
+    )
+
+
+def test_expired_is_an_ending_of_a_sub_flow_that_expires_without_on_expiry() -> None:
+    """A sub-flow with expires_in and no on_expiry ends as expired when it expires."""
+    child = parsed(CHILD.replace("EXPIRY", "expires_in: 60"))
+
+    assert parent_of(child, "expired") == []
+
+
+def test_expired_is_no_ending_of_a_sub_flow_that_never_expires() -> None:
+    """Waiting for expired from a sub-flow without expiry or such a state is told."""
+    child = parsed(CHILD.replace("EXPIRY", ""))
+
+    (error,) = parent_of(child, "expired")
+
+    assert (error.line, error.column) == (5, 43)
+    assert error.msg == (
+        "State 'step' has a transition for 'expired', which the sub-flow 'child' "
+        "never ends with; its final states: done; its outcomes: success."
+    )
