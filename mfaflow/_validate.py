@@ -187,8 +187,12 @@ class _Checker:
 
         Going back from the final states along the transitions finds every
         state that can still end; a loop without a way out (``a`` going to
-        ``a``, or ``b`` and ``c`` going to each other) is left over. States
-        with no way out at all are told by :meth:`exits`.
+        ``a``, or ``b`` and ``c`` going to each other) is left over. In a
+        flow with ``expires_in``, a state where the run waits (for input,
+        or for a ``delay`` before entering it) ends too: the run waits
+        there until it expires, and expiring ends it. A loop that never
+        waits takes its steps at once and never sees its expiry, so it is
+        still told. States with no way out at all are told by :meth:`exits`.
         """
         flow = self.flow
         if flow.initial not in flow.states:
@@ -369,10 +373,11 @@ def _reachable(flow: Flow) -> set[str]:
 
 
 def _can_end(flow: Flow) -> set[str]:
-    """The states from which some path leads to a final state.
+    """The states from which some path leads to a final state, or to expiry.
 
     A target that is not a state counts as one that ends: it is reported
-    as missing, and what it would lead to is unknown.
+    as missing, and what it would lead to is unknown. In a flow that
+    expires, the states where a run waits end (:func:`_waiting`).
     """
     sources: dict[str, set[str]] = {name: set() for name in flow.states}
     for state in flow.states.values():
@@ -380,6 +385,8 @@ def _can_end(flow: Flow) -> set[str]:
             sources.setdefault(target, set()).add(state.name)
     pending = [name for name in sources if name not in flow.states]
     pending += [state.name for state in flow.states.values() if state.final]
+    if flow.expires_in is not None:
+        pending += _waiting(flow)
     ending: set[str] = set()
     while pending:
         name = pending.pop()
@@ -387,6 +394,24 @@ def _can_end(flow: Flow) -> set[str]:
             ending.add(name)
             pending.extend(sources.get(name, ()))
     return ending
+
+
+def _waiting(flow: Flow) -> list[str]:
+    """The states a run of ``flow`` may wait in: input states, delayed targets.
+
+    XXX: a loop whose transitions set ``expires_in`` again never expires,
+    yet its waiting states count as ending; see
+    tests/test_validate.py::test_a_waiting_loop_that_renews_its_expiry_passes.
+    """
+    waiting = [state.name for state in flow.states.values() if state.kind == "input"]
+    for state in flow.states.values():
+        waiting += [t.target for t in state.transitions if _delays(t)]
+    return waiting
+
+
+def _delays(transition: Transition) -> bool:
+    """Whether taking ``transition`` may make the run wait (a delay, not 0)."""
+    return transition.delay is not None and transition.delay != 0
 
 
 def _endings(flow: Flow) -> tuple[list[str], list[str]]:
