@@ -153,9 +153,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         counted = f"{_count(len(problems), 'problem')} in "
         click.echo(f"{counted}{_count(len(files), 'flow file')}.", err=True)
         ctx.exit(1)
-    # XXX: the plural stays for one flow too, as the example's README shows
-    # it and tests/examples/test_custom_flow.py pins it.
-    click.echo(f"ok: {len(files)} flows")
+    click.echo(f"ok: {_count(len(files), 'flow file')}")
 
 
 def _count(number: int, noun: str) -> str:
