@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
+from ._errors import ActionError
 from ._registry import ActionContext, ActionResult
 
 if TYPE_CHECKING:
@@ -313,7 +314,7 @@ def _authenticators(value: Any) -> list[Mapping[str, Any]]:
         return []
     if not isinstance(value, list | tuple):
         kind = type(value).__name__
-        raise ValueError(
+        raise ActionError(
             f"authenticators must be the list the tenant answered, not a {kind}."
         )
     return [item for item in value if isinstance(item, Mapping)]
@@ -399,7 +400,7 @@ def _requirement_types(requirements: Any, key: str) -> frozenset[str] | None:
         try:
             requirements = json.loads(requirements)
         except ValueError:
-            raise ValueError(
+            raise ActionError(
                 "mfa_requirements must be the JSON object of the mfa_required answer."
             ) from None
     if not isinstance(requirements, Mapping):
@@ -427,13 +428,28 @@ def _whole_number(value: Any, name: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, not {value!r}.") from None
+        shown = _shown(value)
+        raise ActionError(f"{name} must be a whole number, not {shown}.") from None
 
 
 def _number(value: Any, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a number of seconds, not {value!r}."
-        ) from None
+        shown = _shown(value)
+        raise ActionError(f"{name} must be a number of seconds, not {shown}.") from None
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message that may be shown: text by its kind alone.
+
+    Text given where a number was expected may be anything the run holds,
+    a secret among them.
+    """
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)

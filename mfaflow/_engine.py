@@ -36,6 +36,7 @@ from transitions import Machine
 from . import _template
 from ._catalog import Catalog
 from ._errors import (
+    ActionError,
     ConnectError,
     InputError,
     ResponseTooLarge,
@@ -887,10 +888,11 @@ class Engine:
                 "run %s: the action %r failed with %s.",
                 run.id,
                 state.action,
-                type(exc).__name__,
+                _kind(exc),
             )
+            message = _action_failure(state.action, exc)
             return _Outcome(
-                "action.error", error=_error("action.error", message=str(exc))
+                "action.error", error=_error("action.error", message=message)
             )
         if isinstance(produced, ActionResult):
             return _Outcome(produced.event, result=produced.result)
@@ -1358,6 +1360,18 @@ def _unhandled(
         event=outcome.event,
         **context,
     )
+
+
+def _action_failure(action: str, exc: Exception) -> str:
+    """What ``${error.message}`` says of an action that raised ``exc``.
+
+    The message of an :class:`~mfaflow.ActionError`, which the action says
+    is safe to show; of any other exception, only its class: its text may
+    quote a value of the run, which may be secret.
+    """
+    if isinstance(exc, ActionError):
+        return exc.msg
+    return f"The action {action!r} failed with {_kind(exc)}."
 
 
 def _kind(exc: BaseException | None) -> str:
