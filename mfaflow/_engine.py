@@ -49,6 +49,7 @@ from ._errors import (
     UnhandledServerError,
 )
 from ._model import (
+    Call,
     CatchRule,
     Condition,
     Flow,
@@ -731,17 +732,7 @@ class Engine:
         assert call is not None
         scope = self._scope(run, frame)
         context = _context(run, frame, state.name)
-        if call.endpoint:
-            url = self._endpoint(call.endpoint, context)
-        else:
-            where = (
-                f"The url of the state {state.name!r} in the flow {frame.flow.name!r}"
-            )
-            text = _text(_template.render(call.url, scope), where, context)
-            url = urljoin(_with_slash(self.client.issuer), text)
-        query = _fields(_template.render(dict(call.query), scope))
-        if query:
-            url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
+        url = self._call_url(call, frame, state, scope, context)
 
         headers = {"Accept": "application/json"}
         headers.update(_fields(_template.render(dict(call.headers), scope)))
@@ -761,6 +752,28 @@ class Engine:
             body = json.dumps(_drop_none(payload)).encode()
             headers["Content-Type"] = "application/json"
         return Request(call.method, url, headers, body, call.timeout)
+
+    def _call_url(
+        self,
+        call: Call,
+        frame: Frame,
+        state: State,
+        scope: Mapping[str, Any],
+        context: Mapping[str, Any],
+    ) -> str:
+        """The full URL ``call`` goes to: its endpoint or url, and its query."""
+        if call.endpoint:
+            url = self._endpoint(call.endpoint, context)
+        else:
+            where = (
+                f"The url of the state {state.name!r} in the flow {frame.flow.name!r}"
+            )
+            text = _text(_template.render(call.url, scope), where, context)
+            url = urljoin(_with_slash(self.client.issuer), text)
+        query = _fields(_template.render(dict(call.query), scope))
+        if query:
+            url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
+        return url
 
     def _authenticate(
         self,
