@@ -8,6 +8,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -483,18 +484,25 @@ def _run(args: list[str], env: Mapping[str, str]) -> Any:
     return CliRunner().invoke(cli, args, env=dict(env), catch_exceptions=False)
 
 
-def test_the_cli_authenticates_with_basic_and_resume_keeps_it(wire: Wire, tmp_path):
-    """--client-auth basic is used for the run and recorded, so resume uses it
-    too; the environment gives the secret."""
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_the_cli_authenticates_with_basic_and_resume_keeps_it(
+    wire: Wire, tmp_path: Path, given: str
+):
+    """--client-auth basic (or MFAFLOW_CLIENT_AUTH) is used for the run and
+    recorded, so resume uses it too; the environment gives the secret."""
     env = {
         "MFAFLOW_STORE": str(tmp_path / "runs.sqlite"),
         "MFAFLOW_STORE_KEY": base64.urlsafe_b64encode(b"k" * 32).decode(),
         "MFAFLOW_CLIENT_SECRET": SECRET,
     }
+    option = ["--client-auth", "basic"]
+    if given == "environment":
+        env["MFAFLOW_CLIENT_AUTH"], option = "basic", []
     started = _run(
         [
             *("run", "password-grant", "--issuer", wire.url, "--client-id", CLIENT_ID),
-            *("--client-auth", "basic", "--audience", API, "--no-input", "--json"),
+            *option,
+            *("--audience", API, "--no-input", "--json"),
             *(
                 "--input",
                 "username=otp@example.test",
@@ -509,6 +517,7 @@ def test_the_cli_authenticates_with_basic_and_resume_keeps_it(wire: Wire, tmp_pa
     (authenticator,) = wire.tenant.authenticators("otp@example.test", active_only=True)
     code = wire.tenant.current_totp(authenticator.id)
 
+    env.pop("MFAFLOW_CLIENT_AUTH", None)
     resumed = _run(["resume", run_id, "--input", f"otp={code}", "--json"], env)
 
     assert resumed.exit_code == 0, resumed.output
