@@ -24,6 +24,7 @@ from ._diagram import (
 )
 from ._engine import Client, Engine, RunEvent
 from ._errors import (
+    ActionError,
     AuthorizationServerError,
     ConcurrencyError,
     ConnectError,
@@ -84,6 +85,7 @@ from ._version import __version__
 __all__ = [
     "AUTH0_ENDPOINTS",
     "ActionContext",
+    "ActionError",
     "ActionResult",
     "AuthorizationServerError",
     "Call",

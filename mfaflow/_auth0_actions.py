@@ -2,9 +2,10 @@
 
 Each action does one small thing a template cannot: pick the first value
 given, build an authorization URL, read a callback URL, choose an
-authenticator, count attempts, grow a polling interval, summarise a list of
-authenticators. None of them sends a request or logs a value: the flows do
-the talking, and the values may be secret.
+authenticator or the factors to offer for enrolment, count attempts, grow a
+polling interval, summarise a list of authenticators. None of them sends a
+request or logs a value: the flows do the talking, and the values may be
+secret.
 
 Authenticators are read as ``GET /mfa/authenticators`` lists them. Where
 sources disagree, both forms are read: ``oob_channel`` (real payloads) and
@@ -18,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
+from ._errors import ActionError
 from ._registry import ActionContext, ActionResult
 
 if TYPE_CHECKING:
@@ -36,6 +38,20 @@ _FACTOR_TYPES = {
     "push": "push-notification",
     "recovery-code": "recovery-code",
 }
+#: The factors mfa-enroll enrols, in the order it offers them.
+_ENROLLABLE = ("otp", "sms", "voice", "email", "push")
+#: The factors of each factor type ``mfa_requirements.enroll`` may list.
+_ENROLLED_AS = {
+    "otp": ("otp",),
+    "phone": ("sms", "voice"),
+    "email": ("email",),
+    "push-notification": ("push",),
+}
+#: Factors offered whatever ``enroll`` lists. Sources disagree on email:
+#: Auth0's docs give the factor type ``email`` for challenges only, so an
+#: ``enroll`` list leaves it out, yet its MFA API guide enrols email with
+#: ``/mfa/associate``. A tenant that refuses it says so when asked.
+_ALWAYS_OFFERED = frozenset({"email"})
 #: How a person is told where a code went, by kind.
 _VIA = {
     "otp": "your authenticator app",
@@ -55,6 +71,7 @@ def register(registry: Registry) -> None:
     registry.add_action("authorize_url", authorize_url)
     registry.add_action("parse_callback", parse_callback)
     registry.add_action("choose_authenticator", choose_authenticator)
+    registry.add_action("enrolment_factors", enrolment_factors)
     registry.add_action("next_attempt", next_attempt)
     registry.add_action("increase", increase)
     registry.add_action("summarize_authenticators", summarize_authenticators)
@@ -139,20 +156,38 @@ def authorize_url(context: ActionContext, args: Mapping[str, Any]) -> Mapping[st
 def parse_callback(context: ActionContext, args: Mapping[str, Any]) -> ActionResult:
     """Read the URL the browser was sent back to after ``/authorize``.
 
-    The result has ``code``, ``state``, ``error`` and ``error_description``
-    (each null when absent), from the query or, failing that, the fragment.
-    The event is ``ok`` when the URL carries a ``code`` or an ``error``,
-    and ``invalid`` otherwise (the person pasted something else).
+    The result has ``code``, ``state``, ``iss``, ``error`` and
+    ``error_description`` (each null when absent), from the query or,
+    failing that, the fragment. Events:
+
+    - ``wrong_issuer``: ``with`` gives the ``issuer`` the request went to
+      and the callback's ``iss`` (RFC 9207) names another, so another
+      server answered (a mix-up attack); the two are compared as text, a
+      trailing slash aside;
+    - ``ok``: the URL carries a ``code`` or an ``error``;
+    - ``invalid``: it carries neither (the person pasted something else).
+
+    A callback without ``iss`` is read as ``ok``: servers that do not
+    implement RFC 9207 send none.
     """
     text = str(args.get("url") or "").strip()
     parts = urlsplit(text)
     fields = parse_qs(parts.query) or parse_qs(parts.fragment)
     found = {
         name: (fields[name][0] if fields.get(name) else None)
-        for name in ("code", "state", "error", "error_description")
+        for name in ("code", "state", "iss", "error", "error_description")
     }
+    if not _same_issuer(found["iss"], args.get("issuer")):
+        return ActionResult("wrong_issuer", found)
     event = "ok" if found["code"] or found["error"] else "invalid"
     return ActionResult(event, found)
+
+
+def _same_issuer(iss: str | None, issuer: Any) -> bool:
+    """Whether a callback's ``iss`` names ``issuer``; true when either is absent."""
+    if iss is None or _empty(issuer):
+        return True
+    return iss.rstrip("/") == str(issuer).rstrip("/")
 
 
 # -- authenticators -------------------------------------------------------------
@@ -183,7 +218,7 @@ def choose_authenticator(
     """
     listed = [_described(item) for item in _authenticators(args.get("authenticators"))]
     active = [item for item in listed if item["active"] and item["kind"]]
-    allowed = _challenge_types(args.get("requirements"))
+    allowed = _requirement_types(args.get("requirements"), "challenge")
     usable = [item for item in active if allowed is None or item["type"] in allowed]
     _label_uniquely(usable)
     choices = [item["label"] for item in usable]
@@ -203,6 +238,37 @@ def choose_authenticator(
     if any(item["kind"] != "recovery-code" for item in active):
         return ActionResult("unsupported", {"choices": choices})
     return ActionResult("enrol", {"choices": choices})
+
+
+def enrolment_factors(context: ActionContext, args: Mapping[str, Any]) -> ActionResult:
+    """Choose the factors to offer for enrolment, as ``mfa_requirements`` allows.
+
+    ``with``: ``requirements`` (the ``mfa_requirements`` of the
+    ``mfa_required`` answer, a mapping or its JSON text) and ``factors``
+    (those the flow can enrol; by default ``otp``, ``sms``, ``voice``,
+    ``email``, ``push``). When the requirements list ``enroll`` types, the
+    result's ``factors`` keeps, in the order given, those of a listed type
+    (``phone`` stands for ``sms`` and ``voice``, ``push-notification`` for
+    ``push``) and ``email``, which such a list does not name (see
+    :data:`_ALWAYS_OFFERED`); otherwise all of them. Auth0's SDKs read
+    ``enroll``, though its documentation does not show it. Events:
+
+    - ``ok``: ``factors`` lists at least one;
+    - ``none``: none of ``factors`` is of a listed type (a flow that
+      cannot enrol email, and a tenant that lists only WebAuthn, say); the
+      result's ``types`` lists the types.
+    """
+    offered = [str(factor) for factor in args.get("factors") or _ENROLLABLE]
+    allowed = _requirement_types(args.get("requirements"), "enroll")
+    if allowed is None:
+        return ActionResult("ok", {"factors": offered})
+
+    accepted = {f for kind in allowed for f in _ENROLLED_AS.get(kind, ())}
+    accepted |= _ALWAYS_OFFERED
+    factors = [factor for factor in offered if factor in accepted]
+    if not factors:
+        return ActionResult("none", {"factors": [], "types": sorted(allowed)})
+    return ActionResult("ok", {"factors": factors})
 
 
 def summarize_authenticators(
@@ -248,7 +314,7 @@ def _authenticators(value: Any) -> list[Mapping[str, Any]]:
         return []
     if not isinstance(value, list | tuple):
         kind = type(value).__name__
-        raise ValueError(
+        raise ActionError(
             f"authenticators must be the list the tenant answered, not a {kind}."
         )
     return [item for item in value if isinstance(item, Mapping)]
@@ -325,22 +391,25 @@ def _matching(items: Sequence[dict[str, Any]], wanted: str) -> dict[str, Any] | 
     return None
 
 
-def _challenge_types(requirements: Any) -> frozenset[str] | None:
-    """The factor types ``mfa_requirements`` accepts; ``None`` when it says nothing."""
+def _requirement_types(requirements: Any, key: str) -> frozenset[str] | None:
+    """The factor types ``mfa_requirements`` lists under ``key``.
+
+    ``key`` is ``challenge`` or ``enroll``; ``None`` when it lists none.
+    """
     if isinstance(requirements, str) and requirements.strip():
         try:
             requirements = json.loads(requirements)
         except ValueError:
-            raise ValueError(
+            raise ActionError(
                 "mfa_requirements must be the JSON object of the mfa_required answer."
             ) from None
     if not isinstance(requirements, Mapping):
         return None
-    challenge = requirements.get("challenge")
-    if not isinstance(challenge, list | tuple):
+    listed = requirements.get(key)
+    if not isinstance(listed, list | tuple):
         return None
     return frozenset(
-        str(entry.get("type")) for entry in challenge if isinstance(entry, Mapping)
+        str(entry.get("type")) for entry in listed if isinstance(entry, Mapping)
     )
 
 
@@ -359,13 +428,28 @@ def _whole_number(value: Any, name: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a whole number, not {value!r}.") from None
+        shown = _shown(value)
+        raise ActionError(f"{name} must be a whole number, not {shown}.") from None
 
 
 def _number(value: Any, name: str) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be a number of seconds, not {value!r}."
-        ) from None
+        shown = _shown(value)
+        raise ActionError(f"{name} must be a number of seconds, not {shown}.") from None
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message that may be shown: text by its kind alone.
+
+    Text given where a number was expected may be anything the run holds,
+    a secret among them.
+    """
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return repr(value)

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from . import _auth0_actions
+from ._errors import ActionError
 from ._registry import ActionContext
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def pkce(context: ActionContext, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """
     method = args.get("method", "S256")
     if method not in ("S256", "plain"):
-        raise ValueError(f"PKCE method must be 'S256' or 'plain', not {method!r}.")
+        raise ActionError(f"PKCE method must be 'S256' or 'plain', not {method!r}.")
     verifier = secrets.token_urlsafe(48)
     challenge = verifier
     if method == "S256":

@@ -153,9 +153,7 @@ def validate(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         counted = f"{_count(len(problems), 'problem')} in "
         click.echo(f"{counted}{_count(len(files), 'flow file')}.", err=True)
         ctx.exit(1)
-    # XXX: the plural stays for one flow too, as the example's README shows
-    # it and tests/examples/test_custom_flow.py pins it.
-    click.echo(f"ok: {len(files)} flows")
+    click.echo(f"ok: {_count(len(files), 'flow file')}")
 
 
 def _count(number: int, noun: str) -> str:
@@ -240,9 +238,10 @@ def resume(
 ) -> None:
     """Continue a stored run, giving it the inputs it waits for.
 
-    The run's id is enough: the issuer and the client id are those the run
-    recorded, unless given; the client secret comes from --client-secret or
-    the environment, as when the run started.
+    The run's id is enough: the issuer, the client id and how the client
+    authenticates are those the run recorded, unless given; the client
+    secret comes from --client-secret or the environment, as when the run
+    started.
     """
     store = _store_of_runs(setup)
     document = _stored_document(store, setup, run_id)

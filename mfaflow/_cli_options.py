@@ -17,7 +17,7 @@ from click.core import ParameterSource
 
 from ._catalog import Catalog
 from ._crypto import Sealer, load_or_create_key
-from ._engine import Client, Engine, Hook
+from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook
 from ._errors import StoreError
 from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
@@ -165,6 +165,14 @@ _SETUP_OPTIONS = (
         help="The application's client secret (env MFAFLOW_CLIENT_SECRET).",
     ),
     click.option(
+        "--client-auth",
+        envvar="MFAFLOW_CLIENT_AUTH",
+        type=click.Choice(CLIENT_AUTH_METHODS),
+        help="How a client with a secret authenticates: 'post' puts it in the "
+        "body, 'basic' in an Authorization: Basic header (env MFAFLOW_CLIENT_AUTH; "
+        "default: the one the run recorded, else post).",
+    ),
+    click.option(
         "--redirect-uri", metavar="URL", help="The application's callback URL."
     ),
     click.option("--audience", help="The API the tokens are for."),
@@ -261,7 +269,13 @@ class Setup:
         recorded = document.get("client") or {}
         values = {
             name: self.given.get(name) or recorded.get(name)
-            for name in ("issuer", "client_id", "redirect_uri", "audience")
+            for name in (
+                "issuer",
+                "client_id",
+                "redirect_uri",
+                "audience",
+                "client_auth",
+            )
         }
         if not values["issuer"] or not values["client_id"]:
             raise Failure(
@@ -270,13 +284,8 @@ class Setup:
                     "client id; give --issuer and --client-id."
                 ]
             )
-        return Client(
-            values["issuer"],
-            values["client_id"],
-            self.given.get("client_secret") or None,
-            values["redirect_uri"],
-            values["audience"],
-        )
+        secret = self.given.get("client_secret")
+        return _client(values["issuer"], values["client_id"], values, secret)
 
     def engine(
         self,
@@ -312,9 +321,9 @@ class Setup:
 
         It gives again every option the run needs that the environment
         does not: the store, the key file, the CA bundle, the timeout and
-        the folders of flows, files by their full paths. The issuer and the
-        client id are recorded with the run; the client secret cannot be
-        shown (see :meth:`resume_note`).
+        the folders of flows, files by their full paths. The issuer, the
+        client id and how the client authenticates are recorded with the
+        run; the client secret cannot be shown (see :meth:`resume_note`).
         """
         words = ["mfaflow", "resume"]
         shown = shown_store(self.store)
@@ -363,6 +372,7 @@ def _with_setup(
         issuer: str | None,
         client_id: str | None,
         client_secret: str | None,
+        client_auth: str | None,
         redirect_uri: str | None,
         audience: str | None,
         ca_bundle: Path | None,
@@ -378,11 +388,11 @@ def _with_setup(
             "client_secret": client_secret,
             "redirect_uri": redirect_uri,
             "audience": audience,
+            "client_auth": client_auth,
         }
         client = None
         if issuer and client_id:
-            secret = client_secret or None
-            client = Client(issuer, client_id, secret, redirect_uri, audience)
+            client = _client(issuer, client_id, given, client_secret)
         source = click.get_current_context().get_parameter_source("client_secret")
         setup = Setup(
             client,
@@ -399,6 +409,20 @@ def _with_setup(
     options = (*_client_options(required=client_required), *_SETUP_OPTIONS)
     decorated: Callable[..., Any] = with_options(options)(build)
     return decorated
+
+
+def _client(
+    issuer: str, client_id: str, values: Mapping[str, Any], secret: str | None
+) -> Client:
+    """The client at ``issuer`` that the options or a run's record describe."""
+    return Client(
+        issuer,
+        client_id,
+        secret or None,
+        values.get("redirect_uri"),
+        values.get("audience"),
+        values.get("client_auth") or "post",
+    )
 
 
 def open_store(

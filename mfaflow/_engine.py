@@ -18,6 +18,7 @@ with :class:`~mfaflow.UnhandledServerError`, which is an
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import math
@@ -27,14 +28,15 @@ import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import quote_plus, urlencode, urljoin, urlsplit, urlunsplit
 
-from attrs import evolve, frozen
+from attrs import evolve, field, frozen
 from transitions import Machine
 
 from . import _template
 from ._catalog import Catalog
 from ._errors import (
+    ActionError,
     ConnectError,
     InputError,
     ResponseTooLarge,
@@ -47,6 +49,7 @@ from ._errors import (
     UnhandledServerError,
 )
 from ._model import (
+    Call,
     CatchRule,
     Condition,
     Flow,
@@ -77,12 +80,32 @@ log = logging.getLogger(__name__)
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
+#: How a confidential client may authenticate: the credentials in the body
+#: (``client_secret_post``) or in an ``Authorization: Basic`` header
+#: (``client_secret_basic``, RFC 6749 section 2.3.1). Auth0 accepts both.
+CLIENT_AUTH_METHODS = ("post", "basic")
+
+
+def _check_client_auth(client: Client, attribute: Any, value: str) -> None:
+    if value not in CLIENT_AUTH_METHODS:
+        allowed = ", ".join(repr(method) for method in CLIENT_AUTH_METHODS)
+        raise ValueError(f"client_auth must be one of {allowed}, not {value!r}.")
+
+
 @frozen(repr=False)
 class Client:
     """The application a flow acts for, at one authorization server.
 
     ``issuer`` is the server's base URL (``https://tenant.example.com/``).
-    The client secret is never shown by ``repr``.
+    ``client_auth`` says how a confidential client (one with a
+    ``client_secret``) authenticates the calls a flow marks ``client_auth:
+    true``: ``post`` (the default) puts ``client_id`` and ``client_secret``
+    in the body, ``basic`` sends them in an ``Authorization: Basic`` header.
+    A public client sends only its ``client_id``, either way. The client
+    secret is never shown by ``repr``.
+
+    Raises:
+        ValueError: ``client_auth`` is not ``post`` or ``basic``.
     """
 
     issuer: str
@@ -90,6 +113,7 @@ class Client:
     client_secret: str | None = None
     redirect_uri: str | None = None
     audience: str | None = None
+    client_auth: str = field(default="post", validator=_check_client_auth)
 
     @property
     def issuer_host(self) -> str:
@@ -102,6 +126,7 @@ class Client:
             "client_id": self.client_id,
             "redirect_uri": self.redirect_uri,
             "audience": self.audience,
+            "client_auth": self.client_auth,
         }
 
     def template_view(self) -> dict[str, Any]:
@@ -112,11 +137,30 @@ class Client:
             "client_secret": self.client_secret,
         }
 
+    def credentials(self, *, header: bool) -> tuple[dict[str, str], str | None]:
+        """What authenticates a request as this client: body fields, header value.
+
+        The header value (for ``Authorization``) is given only when
+        ``header`` allows one and the client authenticates with ``basic``;
+        otherwise the body fields carry ``client_id``, and ``client_secret``
+        for a confidential client. As RFC 6749 section 2.3.1 says, the id
+        and the secret are form-urlencoded before they are joined and
+        encoded in base64.
+        """
+        if self.client_secret is None:
+            return {"client_id": self.client_id}, None
+        if header and self.client_auth == "basic":
+            pair = (
+                f"{_form_encoded(self.client_id)}:{_form_encoded(self.client_secret)}"
+            )
+            return {}, "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        return {"client_id": self.client_id, "client_secret": self.client_secret}, None
+
     def __repr__(self) -> str:
         secret = "***" if self.client_secret else None
         return (
             f"Client(issuer={self.issuer!r}, client_id={self.client_id!r}, "
-            f"client_secret={secret!r})"
+            f"client_secret={secret!r}, client_auth={self.client_auth!r})"
         )
 
 
@@ -688,6 +732,36 @@ class Engine:
         assert call is not None
         scope = self._scope(run, frame)
         context = _context(run, frame, state.name)
+        url = self._call_url(call, frame, state, scope, context)
+
+        headers = {"Accept": "application/json"}
+        headers.update(_fields(_template.render(dict(call.headers), scope)))
+        bearer = _template.render(call.bearer, scope)
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        form = None if call.form is None else _template.render(dict(call.form), scope)
+        payload = None if call.json is None else _template.render(call.json, scope)
+        if call.client_auth:
+            form, payload = self._authenticate(state, headers, form, payload, context)
+
+        body = None
+        if form is not None:
+            body = urlencode(_fields(form), doseq=True).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif call.json is not None:
+            body = json.dumps(_drop_none(payload)).encode()
+            headers["Content-Type"] = "application/json"
+        return Request(call.method, url, headers, body, call.timeout)
+
+    def _call_url(
+        self,
+        call: Call,
+        frame: Frame,
+        state: State,
+        scope: Mapping[str, Any],
+        context: Mapping[str, Any],
+    ) -> str:
+        """The full URL ``call`` goes to: its endpoint or url, and its query."""
         if call.endpoint:
             url = self._endpoint(call.endpoint, context)
         else:
@@ -699,22 +773,39 @@ class Engine:
         query = _fields(_template.render(dict(call.query), scope))
         if query:
             url += ("&" if urlsplit(url).query else "?") + urlencode(query, doseq=True)
+        return url
 
-        headers = {"Accept": "application/json"}
-        headers.update(_fields(_template.render(dict(call.headers), scope)))
-        bearer = _template.render(call.bearer, scope)
-        if bearer:
-            headers["Authorization"] = f"Bearer {bearer}"
-        body = None
-        if call.form is not None:
-            body = urlencode(
-                _fields(_template.render(dict(call.form), scope)), doseq=True
-            ).encode()
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        elif call.json is not None:
-            body = json.dumps(_drop_none(_template.render(call.json, scope))).encode()
-            headers["Content-Type"] = "application/json"
-        return Request(call.method, url, headers, body, call.timeout)
+    def _authenticate(
+        self,
+        state: State,
+        headers: dict[str, str],
+        form: dict[str, Any] | None,
+        payload: Any,
+        context: Mapping[str, Any],
+    ) -> tuple[dict[str, Any] | None, Any]:
+        """Add the client's credentials to a call that ``client_auth`` marks.
+
+        They go in an ``Authorization: Basic`` header when the client uses
+        ``basic`` and the call has no ``Authorization`` of its own (a
+        bearer token); in the form or the JSON object otherwise.
+
+        Raises:
+            RunError: the JSON body is not an object, so it cannot carry
+                the credentials.
+        """
+        taken = any(name.lower() == "authorization" for name in headers)
+        fields, authorization = self.client.credentials(header=not taken)
+        if authorization is not None:
+            headers["Authorization"] = authorization
+        if form is not None:
+            return {**form, **fields}, payload
+        if not isinstance(payload, Mapping):
+            raise RunError(
+                f"The json of the state {state.name!r} must be an object to carry "
+                f"the client's credentials (client_auth), not {_kind_of(payload)}.",
+                **context,
+            )
+        return form, {**payload, **fields}
 
     def _classify(self, request: Request, response: Response) -> _Outcome:
         status = response.status
@@ -810,10 +901,11 @@ class Engine:
                 "run %s: the action %r failed with %s.",
                 run.id,
                 state.action,
-                type(exc).__name__,
+                _kind(exc),
             )
+            message = _action_failure(state.action, exc)
             return _Outcome(
-                "action.error", error=_error("action.error", message=str(exc))
+                "action.error", error=_error("action.error", message=message)
             )
         if isinstance(produced, ActionResult):
             return _Outcome(produced.event, result=produced.result)
@@ -1283,6 +1375,18 @@ def _unhandled(
     )
 
 
+def _action_failure(action: str, exc: Exception) -> str:
+    """What ``${error.message}`` says of an action that raised ``exc``.
+
+    The message of an :class:`~mfaflow.ActionError`, which the action says
+    is safe to show; of any other exception, only its class: its text may
+    quote a value of the run, which may be secret.
+    """
+    if isinstance(exc, ActionError):
+        return exc.msg
+    return f"The action {action!r} failed with {_kind(exc)}."
+
+
 def _kind(exc: BaseException | None) -> str:
     """The exception's class, as ``re.error`` or ``ValueError``; never its text.
 
@@ -1291,6 +1395,11 @@ def _kind(exc: BaseException | None) -> str:
     kind = type(exc)
     module = "" if kind.__module__ == "builtins" else kind.__module__ + "."
     return module + kind.__qualname__
+
+
+def _form_encoded(text: str) -> str:
+    """``text`` as application/x-www-form-urlencoded writes it (a space is ``+``)."""
+    return quote_plus(text, safe="")
 
 
 def _looks_like_path(text: str) -> bool:

@@ -22,7 +22,8 @@ The tree::
     ├── StoreError                 the store failed
     │   ├── ConcurrencyError       a save carried a stale version; nothing changed
     │   └── EncryptionKeyMissing   secrets would be written in plaintext
-    └── RegistryError              an action or guard name is not registered
+    ├── RegistryError              an action or guard name is not registered
+    └── ActionError                an action failed; its message is safe to show
 
 Messages are one sentence ending in a full stop. They never contain a
 secret value: where a value may be secret, only its name is shown.
@@ -31,6 +32,7 @@ secret value: where a value may be secret, only its name is shown.
 from __future__ import annotations
 
 __all__ = [
+    "ActionError",
     "AuthorizationServerError",
     "ConcurrencyError",
     "ConnectError",
@@ -254,3 +256,14 @@ class EncryptionKeyMissing(StoreError):
 
 class RegistryError(MfaflowError, LookupError):
     """An action or guard name is not registered."""
+
+
+class ActionError(MfaflowError, ValueError):
+    """An action failed, with a message that is safe to show.
+
+    An action raises it to say why it failed in words a person may read:
+    the message becomes the run's ``${error.message}``, which flows save
+    and print, so it must hold no secret. The engine shows any other
+    exception an action raises by its class alone, as its text may quote
+    a value of the run.
+    """

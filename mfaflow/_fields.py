@@ -25,7 +25,7 @@ from ._model import Location, Value
 from ._template import Reference, Template, TemplateError
 from ._yaml import Node
 
-__all__ = ["NAME_RULES", "FieldReader"]
+__all__ = ["NAME_RULES", "FieldReader", "is_one_reference"]
 
 T = TypeVar("T")
 
@@ -291,7 +291,7 @@ class FieldReader:
             parsed = self.template(node, where)
             if len(self.errors) > reported:
                 return None  # a broken template, already reported
-            if isinstance(parsed, Template) and _is_one_reference(parsed):
+            if isinstance(parsed, Template) and is_one_reference(parsed):
                 return parsed
         self.wrong(node, where, expected)
         return None
@@ -308,7 +308,8 @@ def _placed(reference: Reference, at: Location) -> Reference:
     return attrs.evolve(reference, line=at.line, column=at.column)
 
 
-def _is_one_reference(template: Template) -> bool:
+def is_one_reference(template: Template) -> bool:
+    """Whether ``template`` is exactly one reference, which gives a value itself."""
     return len(template.parts) == 1 and isinstance(template.parts[0], Reference)
 
 

@@ -123,8 +123,10 @@ class Call:
     may be a template) and ``endpoint`` (a name from the issuer's OpenID
     Connect discovery document, such as ``token_endpoint``) is set. At most
     one of ``form`` and ``json`` is set. ``bearer`` fills an
-    ``Authorization: Bearer`` header. ``timeout`` overrides the transport's
-    read timeout, in seconds.
+    ``Authorization: Bearer`` header. ``client_auth`` authenticates the
+    call as the client, the way :class:`~mfaflow.Client` says (it needs a
+    body: ``form``, or a ``json`` object). ``timeout`` overrides the
+    transport's read timeout, in seconds.
     """
 
     method: str
@@ -135,6 +137,7 @@ class Call:
     json: Value = None
     headers: Mapping[str, Value] = field(factory=dict, converter=_frozen_mapping)
     bearer: Value = None
+    client_auth: bool = False
     timeout: float | None = None
     location: Location = _NOWHERE
 
@@ -232,9 +235,13 @@ class State:
     message: Value = None
     location: Location = _NOWHERE
     #: Where the value of each key of the state (``action``, ``flow``, ...)
-    #: was written, and where each key of ``with`` was, for messages.
+    #: was written, and where each key of ``with`` and of ``on`` was, for
+    #: messages.
     locations: Mapping[str, Location] = field(factory=dict, converter=_frozen_mapping)
     arg_locations: Mapping[str, Location] = field(
+        factory=dict, converter=_frozen_mapping
+    )
+    event_locations: Mapping[str, Location] = field(
         factory=dict, converter=_frozen_mapping
     )
 
@@ -319,7 +326,8 @@ class Flow:
 
 #: Fields that say nothing of what a flow does.
 _NOT_BEHAVIOUR = frozenset(
-    {"location", "locations", "arg_locations", "description", "summary"}
+    {"location", "locations", "arg_locations", "event_locations"}
+    | {"description", "summary"}
     | {"_secret_names", "_digest"}
 )
 

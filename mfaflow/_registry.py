@@ -10,8 +10,10 @@ name flow files use; its object is the function).
 An action is called as ``action(context, args)`` with an
 :class:`ActionContext` and its ``with:`` arguments, already filled in. It
 returns an :class:`ActionResult`, or a mapping (the result of the event
-``ok``), or ``None`` (``ok`` with no result). A guard is called with its
-filled-in arguments and returns a ``bool``.
+``ok``), or ``None`` (``ok`` with no result); it fails by raising
+:class:`~mfaflow.ActionError`, whose message the run may show, or any
+other exception, which the run shows by its class alone. A guard is called
+with its filled-in arguments and returns a ``bool``.
 """
 
 from __future__ import annotations

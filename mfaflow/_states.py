@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Literal, cast
 
-from ._fields import FieldReader, sentence
+from ._fields import FieldReader, is_one_reference, sentence
 from ._model import (
     Call,
     CatchRule,
@@ -51,7 +51,7 @@ _INPUT_KEYS = (
 )
 _CALL_KEYS = (
     *("method", "url", "endpoint", "query", "form", "json", "headers", "bearer"),
-    "timeout",
+    *("client_auth", "timeout"),
 )
 _TRANSITION_KEYS = ("to", "when", "save", "delay", "expires_in")
 _RETRY_KEYS = ("errors", "interval", "backoff", "attempts", "max_delay", "jitter")
@@ -151,6 +151,7 @@ class StateReader(FieldReader):
             location=at,
             locations={key: child.location for key, child in entries.items()},
             arg_locations=dict(entries["with"].keys) if "with" in entries else {},
+            event_locations=dict(entries["on"].keys) if "on" in entries else {},
         )
 
     def kind(self, node: Node, entries: dict[str, Node], where: str) -> StateKind:
@@ -220,7 +221,8 @@ class StateReader(FieldReader):
     def call(self, node: Node, where: str) -> Call:
         entries = self.fields(node, where, _CALL_KEYS)
         self.check_call(node, entries, where)
-        return Call(
+        reported = len(self.errors)
+        call = Call(
             method=self.optional(entries, "method", where, self.method, "GET"),
             url=self.optional(entries, "url", where, self.text_value, None),
             endpoint=self.optional(entries, "endpoint", where, self.name, None),
@@ -229,9 +231,13 @@ class StateReader(FieldReader):
             json=self.optional(entries, "json", where, self.value, None),
             headers=self.optional(entries, "headers", where, self.values, EMPTY),
             bearer=self.optional(entries, "bearer", where, self.text_value, None),
+            client_auth=self.optional(entries, "client_auth", where, self.flag, False),
             timeout=self.optional(entries, "timeout", where, self.duration, None),
             location=node.location,
         )
+        if call.client_auth and len(self.errors) == reported:
+            self.check_client_auth(node, entries, call, where)
+        return call
 
     def check_call(self, node: Node, entries: dict[str, Node], where: str) -> None:
         if "url" in entries and "endpoint" in entries:
@@ -243,6 +249,36 @@ class StateReader(FieldReader):
             body = "a request has one body"
             message = f"{sentence(where)} has both 'form' and 'json'; {body}."
             self.fail(node.keys["json"], message)
+
+    def check_client_auth(
+        self, node: Node, entries: dict[str, Node], call: Call, where: str
+    ) -> None:
+        """A call that authenticates as the client needs a body for the credentials.
+
+        Called only when the call read without a problem, so that a broken
+        body is not reported twice.
+        """
+        body = call.form if call.form is not None else call.json
+        if body is None:
+            message = (
+                f"{sentence(where)} has 'client_auth' but no 'form' or 'json' body, "
+                "which a client that authenticates in the body needs."
+            )
+            self.fail(node.keys["client_auth"], message)
+        elif not isinstance(body, Mapping) and not _one_reference(body):
+            message = (
+                f"'json' in {where} must be an object, or one reference "
+                "giving one, to carry the client's credentials ('client_auth')."
+            )
+            self.fail(entries["json"], message)
+        elif isinstance(body, Mapping) and "client_secret" in body:
+            key = "form" if call.form is not None else "json"
+            message = (
+                f"{sentence(where)} has 'client_auth' and writes 'client_secret' "
+                f"in its {key!r}; leave it out, as the credentials are added the "
+                "way the client is configured."
+            )
+            self.fail(entries[key].keys["client_secret"], message)
 
     # Transitions and conditions.
 
@@ -393,3 +429,7 @@ class StateReader(FieldReader):
 
     def lifetime(self, node: Node, where: str) -> Value:
         return self.seconds(node, where, exclusive=True)
+
+
+def _one_reference(value: Value) -> bool:
+    return isinstance(value, Template) and is_one_reference(value)

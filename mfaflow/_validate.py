@@ -23,6 +23,7 @@ from ._model import (
     State,
     Transition,
     Value,
+    event_matches,
     leaves,
 )
 from ._template import Reference, Template
@@ -51,6 +52,7 @@ _HOMES = {
 _ROOT_KEYS = {
     "client": (
         "audience",
+        "client_auth",
         "client_id",
         "client_secret",
         "issuer",
@@ -77,7 +79,8 @@ def check_flow(
     of a kind passed as ``None`` is not checked. ``subflows``, when given,
     returns the definition of a sub-flow by name (``None`` when it cannot
     be read), so that the ``with:`` of each sub-flow state is checked
-    against the inputs the sub-flow declares.
+    against the inputs the sub-flow declares, and its ``on:`` keys against
+    the final states and outcomes the sub-flow can end with.
     """
     checker = _Checker(flow)
     checker.targets()
@@ -88,7 +91,7 @@ def check_flow(
     checker.references()
     checker.names(actions, guards, flows)
     if subflows is not None:
-        checker.subflow_inputs(subflows)
+        checker.subflows(subflows)
     return sorted(checker.errors, key=lambda error: (error.line, error.column))
 
 
@@ -184,8 +187,12 @@ class _Checker:
 
         Going back from the final states along the transitions finds every
         state that can still end; a loop without a way out (``a`` going to
-        ``a``, or ``b`` and ``c`` going to each other) is left over. States
-        with no way out at all are told by :meth:`exits`.
+        ``a``, or ``b`` and ``c`` going to each other) is left over. In a
+        flow with ``expires_in``, a state where the run waits (for input,
+        or for a ``delay`` before entering it) ends too: the run waits
+        there until it expires, and expiring ends it. A loop that never
+        waits takes its steps at once and never sees its expiry, so it is
+        still told. States with no way out at all are told by :meth:`exits`.
         """
         flow = self.flow
         if flow.initial not in flow.states:
@@ -290,12 +297,13 @@ class _Checker:
                         condition.guard, guards, "guard", what, condition.location
                     )
 
-    def subflow_inputs(self, subflows: Callable[[str], Flow | None]) -> None:
-        """Check what each sub-flow state gives against the sub-flow's inputs."""
+    def subflows(self, subflows: Callable[[str], Flow | None]) -> None:
+        """Check each sub-flow state against the sub-flow: inputs and endings."""
         for state in self.flow.states.values():
             child = subflows(state.flow) if state.flow else None
             if child is not None:
                 self.given_inputs(state, child)
+                self.awaited_endings(state, child)
 
     def given_inputs(self, state: State, child: Flow) -> None:
         declared = ", ".join(child.inputs) or "none"
@@ -314,6 +322,23 @@ class _Checker:
                     f"without its required input {spec.name!r}."
                 )
                 self.fail(state.locations.get("flow", state.location), message)
+
+    def awaited_endings(self, state: State, child: Flow) -> None:
+        """Report the ``on`` keys of ``state`` that no ending of ``child`` gives.
+
+        The event of a sub-flow's end is its final state's name, when the
+        state has a key for it, else its outcome; no other event comes.
+        """
+        finals, outcomes = _endings(child)
+        for key in dict.fromkeys(t.event for t in state.transitions):
+            if any(event_matches(key, e) is not None for e in finals + outcomes):
+                continue
+            message = (
+                f"State {state.name!r} has a transition for {key!r}, which the "
+                f"sub-flow {child.name!r} never ends with; its final states: "
+                f"{', '.join(finals)}; its outcomes: {', '.join(outcomes)}."
+            )
+            self.fail(state.event_locations.get(key, state.location), message)
 
     def known(
         self, name: str, names: Container[str], kind: str, where: str, at: Location
@@ -348,10 +373,11 @@ def _reachable(flow: Flow) -> set[str]:
 
 
 def _can_end(flow: Flow) -> set[str]:
-    """The states from which some path leads to a final state.
+    """The states from which some path leads to a final state, or to expiry.
 
     A target that is not a state counts as one that ends: it is reported
-    as missing, and what it would lead to is unknown.
+    as missing, and what it would lead to is unknown. In a flow that
+    expires, the states where a run waits end (:func:`_waiting`).
     """
     sources: dict[str, set[str]] = {name: set() for name in flow.states}
     for state in flow.states.values():
@@ -359,6 +385,8 @@ def _can_end(flow: Flow) -> set[str]:
             sources.setdefault(target, set()).add(state.name)
     pending = [name for name in sources if name not in flow.states]
     pending += [state.name for state in flow.states.values() if state.final]
+    if flow.expires_in is not None:
+        pending += _waiting(flow)
     ending: set[str] = set()
     while pending:
         name = pending.pop()
@@ -366,6 +394,37 @@ def _can_end(flow: Flow) -> set[str]:
             ending.add(name)
             pending.extend(sources.get(name, ()))
     return ending
+
+
+def _waiting(flow: Flow) -> list[str]:
+    """The states a run of ``flow`` may wait in: input states, delayed targets.
+
+    XXX: a loop whose transitions set ``expires_in`` again never expires,
+    yet its waiting states count as ending; see
+    tests/test_validate.py::test_a_waiting_loop_that_renews_its_expiry_passes.
+    """
+    waiting = [state.name for state in flow.states.values() if state.kind == "input"]
+    for state in flow.states.values():
+        waiting += [t.target for t in state.transitions if _delays(t)]
+    return waiting
+
+
+def _delays(transition: Transition) -> bool:
+    """Whether taking ``transition`` may make the run wait (a delay, not 0)."""
+    return transition.delay is not None and transition.delay != 0
+
+
+def _endings(flow: Flow) -> tuple[list[str], list[str]]:
+    """The names of the final states of ``flow`` and its outcomes, in file order.
+
+    ``expired`` is an outcome too when the flow expires with no
+    ``on_expiry`` state, as a run of it then ends so.
+    """
+    finals = [state for state in flow.states.values() if state.final]
+    outcomes = [state.outcome for state in finals]
+    if flow.expires_in is not None and flow.on_expiry is None:
+        outcomes.append("expired")
+    return [state.name for state in finals], list(dict.fromkeys(outcomes))
 
 
 def _written(reference: Reference, template: Template, place: Location) -> Location:

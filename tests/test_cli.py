@@ -285,7 +285,7 @@ def test_validate_accepts_a_good_flow(flow_file: Path) -> None:
     result = invoke(["validate", str(flow_file)])
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "ok: 1 flows"
+    assert result.stdout.strip() == "ok: 1 flow file"
 
 
 def test_validate_resolves_sub_flows_among_the_files_given(tmp_path: Path) -> None:
@@ -305,7 +305,7 @@ def test_validate_resolves_sub_flows_among_the_files_given(tmp_path: Path) -> No
     assert alone.exit_code == 1
     assert "inner" in alone.stdout
     assert together.exit_code == 0, together.output
-    assert together.stdout.strip() == "ok: 2 flows"
+    assert together.stdout.strip() == "ok: 2 flow files"
 
 
 BROKEN = {
@@ -1455,7 +1455,7 @@ def test_console_module_runs_as_a_program(flow_file: Path) -> None:
     done = mfaflow_process("validate", str(flow_file))
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "ok: 1 flows"
+    assert done.stdout.strip() == "ok: 1 flow file"
 
 
 @pytest.mark.parametrize("verbose", ["-v", "-vv"])

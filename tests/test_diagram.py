@@ -885,8 +885,9 @@ states:
     on: {ok: verify}
   verify:
     call: {method: POST, url: /oauth/token, form: {otp: '${inputs.otp}'}}
-    on: {ok: verified}
+    on: {ok: verified, invalid_grant: rejected}
   verified: {final: true}
+  rejected: {final: true, outcome: failure}
 """
 
 

@@ -21,13 +21,14 @@ from attrs import evolve
 from mfaflow._crypto import generate_key
 from mfaflow._engine import Client, Engine
 from mfaflow._errors import (
+    ActionError,
     ConcurrencyError,
     DefinitionErrors,
     EncryptionKeyMissing,
     RunError,
 )
 from mfaflow._loader import parse_flow
-from mfaflow._registry import default_registry
+from mfaflow._registry import Registry, default_registry
 from mfaflow._store import SQLiteStore, StoredRun
 from mfaflow._transport import MockTransport, Request, RequestsTransport, Response
 
@@ -338,8 +339,9 @@ def counting(sent: list[Request]) -> MockTransport:
         (TOKEN, "data.token, outputs.token"),
         (
             EDIT.replace("NAME", "stepping").replace(
-                "    input: {code: {}}",
-                "    flow: mfa-challenge\n    with: {mfa_token: x}",
+                "    input: {code: {}}\n    on: {ok: done}",
+                "    flow: mfa-challenge\n    with: {mfa_token: x}\n"
+                "    on: {'*': done}",
             ),
             "inputs.mfa_token",
         ),
@@ -545,7 +547,8 @@ def test_forget_revealed_is_version_checked(store: SQLiteStore) -> None:
 
 
 def test_a_sub_flow_given_an_input_it_lacks_is_refused_before_it_runs() -> None:
-    """The engine checks a sub-flow state's 'with' against the shipped sub-flow."""
+    """The engine checks a sub-flow state's 'with' and 'on' against the shipped
+    sub-flow."""
     text = EDIT.replace("NAME", "stepping").replace(
         "    input: {code: {}}", "    flow: mfa-challenge\n    with: {bogus: 1}"
     )
@@ -559,4 +562,98 @@ def test_a_sub_flow_given_an_input_it_lacks_is_refused_before_it_runs() -> None:
         "input 'mfa_token'.",
         "State 'ask' gives the sub-flow 'mfa-challenge' the input 'bogus', which "
         "it does not declare",
+        "State 'ask' has a transition for 'ok', which the sub-flow 'mfa-challenge' "
+        "never ends with",
     ]
+
+
+#: Runs the action ACTION with the password, and keeps the error's message.
+ACTING = """
+mfaflow: 1
+name: acting
+inputs:
+  password: {secret: true}
+data:
+  problem: {}
+outputs:
+  problem: {}
+initial: act
+states:
+  act:
+    action: ACTION
+    with: {password: '${inputs.password}'}
+    on: {ok: done}
+    catch:
+      - {errors: [action.error], to: failed, save: {problem: '${error.message}'}}
+  done: {final: true}
+  failed:
+    final: true
+    outcome: failure
+    message: ${data.problem}
+    output: {problem: '${data.problem}'}
+"""
+
+
+def acting_engine(tmp_path: Path, action: Callable[..., Any]) -> Engine:
+    """An engine whose registry has ``action`` as the action 'plugin'."""
+    registry = Registry(plugins=False)
+    registry.add_action("plugin", action)
+    store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+    return Engine(Client("http://127.0.0.1:9/", "app"), store=store, registry=registry)
+
+
+def test_an_action_exception_is_shown_by_its_class_alone(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A plugin that puts a secret in its exception does not leak it: the
+    run's error message names the action and the exception's class only."""
+
+    def leaky(context: Any, args: Any) -> Any:
+        raise ValueError(f"cannot log in with {args['password']}")
+
+    engine = acting_engine(tmp_path, leaky)
+    flow = parse_flow(ACTING.replace("ACTION", "plugin"), "acting.yaml")
+
+    result = engine.start(flow, {"password": "HUNTER2"})
+
+    assert (result.state, result.message) == (
+        "failed",
+        "The action 'plugin' failed with ValueError.",
+    )
+    stored = engine.store.load(result.run_id)
+    for place in (repr(result), json.dumps(stored.document), caplog.text):
+        assert "HUNTER2" not in place
+    assert "failed with ValueError" in caplog.text
+
+
+def test_an_action_error_is_shown_as_the_action_wrote_it(tmp_path: Path) -> None:
+    """An ActionError's message is the one the run shows: the action marks it safe."""
+
+    def careful(context: Any, args: Any) -> Any:
+        raise ActionError("The password has expired; reset it.")
+
+    engine = acting_engine(tmp_path, careful)
+    flow = parse_flow(ACTING.replace("ACTION", "plugin"), "acting.yaml")
+
+    result = engine.start(flow, {"password": "HUNTER2"})
+
+    assert result.outputs["problem"] == "The password has expired; reset it."
+
+
+def test_a_built_in_action_says_why_it_failed(tmp_path: Path) -> None:
+    """The built-in actions fail with ActionError, so their messages are shown,
+    and without the text they were given."""
+    flow = parse_flow(
+        ACTING.replace("ACTION", "next_attempt").replace(
+            "{password: '${inputs.password}'}", "{attempt: '${inputs.password}'}"
+        ),
+        "acting.yaml",
+    )
+    engine = Engine(
+        Client("http://127.0.0.1:9/", "app"),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+    )
+
+    result = engine.start(flow, {"password": "HUNTER2"})
+
+    assert result.outputs["problem"] == "attempt must be a whole number, not text."

@@ -22,6 +22,7 @@ from _flowfiles import (
     bad,
 )
 
+from mfaflow import Client, Engine, MockTransport, Response
 from mfaflow._errors import DefinitionError, DefinitionErrors
 from mfaflow._loader import load_flow, parse_flow
 from mfaflow._model import Flow, State, Transition
@@ -309,3 +310,142 @@ def test_an_invalid_template_is_reported_where_its_reference_is() -> None:
 
     assert [(error.line, error.column) for error in caught.value.errors] == [(12, 18)]
     assert caught.value.errors[0].msg.startswith("Invalid template in 'json'")
+
+
+# -- what a sub-flow ends with ------------------------------------------------
+
+CHILD = """mfaflow: 1
+name: child
+EXPIRY
+initial: ask
+states:
+  ask:
+    input: {code: {}}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def parent_of(child: Flow, key: str) -> list[DefinitionError]:
+    """The problems of a flow whose sub-flow state waits for ``key`` from ``child``."""
+    flow = parsed(
+        "mfaflow: 1\nname: parent\ninitial: step\nstates:\n"
+        f"  step: {{flow: child, on: {{success: done, {key}: done}}}}\n"
+        "  done: {final: true}\n"
+    )
+    return check_flow(
+        flow, actions=None, guards=None, flows={"child"}, subflows=lambda _: child
+    )
+
+
+def test_expired_is_an_ending_of_a_sub_flow_that_expires_without_on_expiry() -> None:
+    """A sub-flow with expires_in and no on_expiry ends as expired when it expires."""
+    child = parsed(CHILD.replace("EXPIRY", "expires_in: 60"))
+
+    assert parent_of(child, "expired") == []
+
+
+def test_expired_is_no_ending_of_a_sub_flow_that_never_expires() -> None:
+    """Waiting for expired from a sub-flow without expiry or such a state is told."""
+    child = parsed(CHILD.replace("EXPIRY", ""))
+
+    (error,) = parent_of(child, "expired")
+
+    assert (error.line, error.column) == (5, 43)
+    assert error.msg == (
+        "State 'step' has a transition for 'expired', which the sub-flow 'child' "
+        "never ends with; its final states: done; its outcomes: success."
+    )
+
+
+# -- expiry as a way out of waiting ---------------------------------------------
+
+WAITS = """mfaflow: 1
+name: waits
+EXPIRY
+initial: start
+states:
+  start:
+    call: {method: POST, url: /token}
+    on:
+      ok: done
+      http.4xx: ask
+      http.5xx: expired
+      authorization_pending: {to: poll, delay: 5}
+  poll:
+    call: {method: POST, url: /token}
+    on: {authorization_pending: {to: poll, delay: 5RENEW}}
+  ask:
+    input: {code: {}}
+    on: {ok: ask}
+  done: {final: true}
+  expired: {final: true, outcome: expired}
+"""
+
+
+def waits(expiry: str, renew: str = "") -> Flow:
+    """WAITS, whose poll and ask loop on themselves, with ``expiry`` at the top."""
+    return parsed(WAITS.replace("EXPIRY", expiry).replace("RENEW", renew))
+
+
+def ending_problems(flow: Flow) -> list[str]:
+    """The 'leads to no final state' problems of ``flow``."""
+    return [e.msg for e in check(flow) if "leads to no final state" in e.msg]
+
+
+def test_a_waiting_loop_never_ends_in_a_flow_that_does_not_expire() -> None:
+    """Without expires_in, a poll loop and an input loop can never end."""
+    assert ending_problems(waits("")) == [
+        "State 'poll' leads to no final state: a run that enters it can never end.",
+        "State 'ask' leads to no final state: a run that enters it can never end.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "expiry", ["expires_in: 600\non_expiry: expired", "expires_in: 600"]
+)
+def test_a_waiting_loop_ends_by_expiring(expiry: str) -> None:
+    """With expires_in (and on_expiry or not), states that wait end by expiring."""
+    assert check(waits(expiry)) == []
+
+
+def test_a_loop_that_never_waits_is_told_though_the_flow_expires() -> None:
+    """A loop without a wait takes its steps at once: expiry does not end it."""
+    flow = parsed(
+        "mfaflow: 1\nname: spin\nexpires_in: 600\ninitial: a\nstates:\n"
+        "  a: {call: {url: /x}, on: {ok: b, http.4xx: done}}\n"
+        "  b: {call: {url: /y}, on: {ok: c}}\n  c: {on: {ok: b}}\n"
+        "  done: {final: true}\n"
+    )
+
+    assert ending_problems(flow) == [
+        "State 'b' leads to no final state: a run that enters it can never end.",
+        "State 'c' leads to no final state: a run that enters it can never end.",
+    ]
+
+
+def test_a_waiting_loop_that_renews_its_expiry_passes() -> None:
+    """A poll loop that sets expires_in again on each round passes, though it
+    never expires (a known limit of the check)."""
+    flow = waits("expires_in: 600\non_expiry: expired", ", expires_in: 600")
+
+    assert ending_problems(flow) == []
+
+
+def test_a_run_in_a_waiting_loop_of_an_expiring_flow_ends() -> None:
+    """What the check counts on: a run that polls and polls ends once it expires."""
+    now = [1_000_000.0]
+    pending = b'{"error": "authorization_pending"}'
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(lambda request: Response(400, {}, pending)),
+        clock=lambda: now[0],
+    )
+    result = engine.start(waits("expires_in: 600\non_expiry: expired"))
+    while not result.ended:
+        assert result.state == "poll"
+        now[0] += 60
+        result = engine.resume(result.run_id)
+
+    assert (result.state, result.outcome) == ("expired", "expired")
+    assert now[0] - 1_000_000.0 == 600

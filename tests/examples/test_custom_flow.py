@@ -269,7 +269,7 @@ def test_validate_accepts_the_flow_with_the_plugin(tmp_path: Path) -> None:
     done = validate(os.pathsep.join([str(site), str(CUSTOM)]))
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout == "ok: 1 flows\n"
+    assert done.stdout == "ok: 1 flow file\n"
 
 
 def test_validate_rejects_the_flow_without_the_plugin() -> None:

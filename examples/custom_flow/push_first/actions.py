@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mfaflow import ActionContext, ActionResult
+from mfaflow import ActionContext, ActionError, ActionResult
 
 __all__ = ["pick_push"]
 
@@ -69,8 +69,9 @@ def _push_allowed(requirements: Any) -> bool:
         try:
             requirements = json.loads(requirements)
         except ValueError:
+            # ActionError: the message is safe to show as the run's error.
             msg = "mfa_requirements must be the JSON object of the mfa_required answer."
-            raise ValueError(msg) from None
+            raise ActionError(msg) from None
     if not isinstance(requirements, Mapping):
         return True
     challenge = requirements.get("challenge")
