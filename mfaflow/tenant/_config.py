@@ -659,7 +659,7 @@ def load_config(path: str | Path) -> TenantConfig:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else exc.reason
         msg = f"Cannot read the tenant configuration {str(path)!r}: {reason}."
-        raise TenantConfigError(msg, str(path)) from exc
+        raise TenantConfigError(msg, str(path), 1, 1) from exc
     return parse_config(text, file=str(path), base_dir=path.parent)
 
 
@@ -681,15 +681,19 @@ def parse_config(
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         msg = f"The file is not valid YAML: {exc.problem or exc.context}."
         raise TenantConfigError(msg, file, line, column) from exc
     except yaml.YAMLError as exc:
         msg = f"The file is not valid YAML: {exc}."
-        raise TenantConfigError(msg, file) from exc
+        raise TenantConfigError(msg, file, 1, 1) from exc
+    except RecursionError:
+        # PyYAML composes nested values recursively; no setting nests deeply.
+        msg = "The file nests values too deeply to be a tenant configuration."
+        raise TenantConfigError(msg, file, 1, 1) from None
     reader = _Reader(file, None if base_dir is None else Path(base_dir))
     if node is None:
-        reader.fail_at(0, 0, "The file is empty; expected a mapping of settings.")
+        reader.fail_at(1, 1, "The file is empty; expected a mapping of settings.")
     return reader.tenant(node)
 
 

@@ -44,6 +44,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import attrs
 from attrs import define, field, frozen
 
+from ._errors import TenantSetupError
 from ._limits import TokenBucket
 
 __all__ = [
@@ -294,15 +295,15 @@ class SQLiteStore:
 
     Args:
         path: The database file; created with its tables when missing.
+
+    Raises:
+        TenantSetupError: the file cannot be opened or is not a database.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None
-        )
-        self._connection.executescript(_SCHEMA)
+        self._connection = _open_database(self.path)
 
     def get_user(self, user_id: str) -> User | None:
         return self._one(User, "SELECT data FROM users WHERE id = ?", user_id)
@@ -404,6 +405,30 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+
+def _open_database(path: Path) -> sqlite3.Connection:
+    """Open the state file at ``path``, making it and its tables when missing."""
+    if not path.parent.is_dir():
+        msg = (
+            f"Cannot open the state file {str(path)!r}: its folder "
+            f"{str(path.parent)!r} does not exist."
+        )
+        raise TenantSetupError(msg)
+    try:
+        connection = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None
+        )
+    except sqlite3.Error as exc:
+        msg = f"Cannot open the state file {str(path)!r}: {exc}."
+        raise TenantSetupError(msg) from exc
+    try:
+        connection.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        connection.close()
+        msg = f"Cannot use the state file {str(path)!r}: {exc}."
+        raise TenantSetupError(msg) from exc
+    return connection
 
 
 def _dump(record: Any) -> str:

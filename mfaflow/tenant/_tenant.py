@@ -37,7 +37,7 @@ from ._config import (
     UserConfig,
     default_config,
 )
-from ._errors import OAuthError
+from ._errors import OAuthError, TenantSetupError
 from ._otp import code_at
 from ._secrets import digest, hash_password, new_token, verify_password
 from ._state import (
@@ -150,8 +150,9 @@ class Tenant:
         control: Serve the ``/__control`` endpoints (tests and demos only).
 
     Raises:
-        ValueError: the signing key file cannot be loaded, or the store
-            holds a user whose email the configuration gives another id.
+        TenantSetupError: the signing key file or the state file cannot be
+            used, or the store holds a user whose email the configuration
+            gives another id (a :class:`ValueError` too).
     """
 
     def __init__(
@@ -164,15 +165,15 @@ class Tenant:
         control: bool = False,
     ) -> None:
         self._config = default_config() if config is None else config
-        owns_store = store is None
-        if store is None:
-            state_file = self._config.state_file
-            store = MemoryStore() if state_file is None else SQLiteStore(state_file)
         if signing_key is None:
             key_file = self._config.signing_key_file
             signing_key = (
                 process_key() if key_file is None else load_private_key(key_file)
             )
+        owns_store = store is None
+        if store is None:
+            state_file = self._config.state_file
+            store = MemoryStore() if state_file is None else SQLiteStore(state_file)
         self._shared = _Shared(
             clock=clock or Clock(),
             store=store,
@@ -757,7 +758,7 @@ class Tenant:
                 f"The state store has user {config.email!r} with id {other.id!r}, "
                 f"but the configuration gives id {config.id!r}."
             )
-            raise ValueError(msg)
+            raise TenantSetupError(msg)
         user = _user_record(config)
         self.store.put_user(user)
         for index, authenticator in enumerate(config.authenticators):

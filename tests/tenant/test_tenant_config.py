@@ -252,15 +252,39 @@ def test_secret_values_stay_out_of_config_errors() -> None:
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    """Loading a file that does not exist names the file."""
-    with pytest.raises(TenantConfigError, match=r"nothing\.yaml"):
+    """Loading a file that does not exist names the file, at its start."""
+    with pytest.raises(TenantConfigError, match=r"nothing\.yaml") as raised:
         load_config(tmp_path / "nothing.yaml")
+
+    assert (raised.value.line, raised.value.column) == (1, 1)
 
 
 def test_empty_file_is_a_config_error() -> None:
-    """An empty document is refused with a clear message."""
-    with pytest.raises(TenantConfigError, match="empty"):
-        parse_config("")
+    """An empty document is refused with a clear message, at line 1, column 1."""
+    with pytest.raises(TenantConfigError, match="empty") as raised:
+        parse_config("", file="tenant.yaml")
+
+    assert str(raised.value).startswith("tenant.yaml:1:1: The file is empty")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: " + "[" * 5000 + "]" * 5000,
+        "name: " + "{a: " * 5000 + "1" + "}" * 5000,
+        "name:\n" + "".join("  " * depth + "a:\n" for depth in range(1, 3000)),
+    ],
+    ids=["lists", "flow-mappings", "block-mappings"],
+)
+def test_deeply_nested_yaml_is_a_config_error(text: str) -> None:
+    """Values nested thousands deep are refused with a message, not a RecursionError."""
+    with pytest.raises(TenantConfigError) as raised:
+        parse_config(text, file="tenant.yaml")
+
+    assert str(raised.value) == (
+        "tenant.yaml:1:1: The file nests values too deeply to be a tenant "
+        "configuration."
+    )
 
 
 def test_python_objects_check_consistency() -> None:

@@ -20,6 +20,7 @@ from mfaflow.tenant import (
     SQLiteStore,
     Tenant,
     TenantConfig,
+    TenantSetupError,
     User,
 )
 
@@ -124,9 +125,9 @@ def test_unreadable_signing_key_file_is_a_clear_error(
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a key")
 
-    with pytest.raises(ValueError, match=r"garbage\.pem"):
+    with pytest.raises(TenantSetupError, match=r"garbage\.pem"):
         Tenant(attrs.evolve(base_config, signing_key_file=str(garbage)))
-    with pytest.raises(ValueError, match=r"missing\.pem"):
+    with pytest.raises(TenantSetupError, match=r"missing\.pem"):
         Tenant(
             attrs.evolve(base_config, signing_key_file=str(tmp_path / "missing.pem"))
         )
