@@ -716,7 +716,10 @@ class _Reader:
         work_factor = DEFAULT_WORK_FACTOR
         if "password_work_factor" in keys:
             work_factor = self.integer(
-                keys["password_work_factor"], minimum=10, maximum=20
+                keys["password_work_factor"],
+                "password_work_factor",
+                minimum=10,
+                maximum=20,
             )
         kwargs: dict[str, Any] = {"password_work_factor": work_factor}
         for key in ("name", "issuer", "connection", "step_up_on_refresh"):
@@ -728,7 +731,9 @@ class _Reader:
         if "factors" in keys:
             kwargs["factors"] = self.strings(keys["factors"], "factors")
         if "recovery_codes" in keys:
-            kwargs["recovery_codes"] = self.boolean(keys["recovery_codes"])
+            kwargs["recovery_codes"] = self.boolean(
+                keys["recovery_codes"], "recovery_codes"
+            )
         if "lifetimes" in keys:
             kwargs["lifetimes"] = self.lifetimes(keys["lifetimes"])
         if "refresh_tokens" in keys:
@@ -787,9 +792,13 @@ class _Reader:
         if "scopes" in keys:
             kwargs["scopes"] = self.strings(keys["scopes"], f"{where}.scopes")
         if "allow_offline_access" in keys:
-            kwargs["allow_offline_access"] = self.boolean(keys["allow_offline_access"])
+            kwargs["allow_offline_access"] = self.boolean(
+                keys["allow_offline_access"], f"{where}.allow_offline_access"
+            )
         if "token_lifetime" in keys:
-            kwargs["token_lifetime"] = self.integer(keys["token_lifetime"], minimum=1)
+            kwargs["token_lifetime"] = self.integer(
+                keys["token_lifetime"], f"{where}.token_lifetime", minimum=1
+            )
         return self.build(node, ApiConfig, kwargs)
 
     def user(self, node: yaml.Node, where: str, work_factor: int) -> UserConfig:
@@ -801,7 +810,7 @@ class _Reader:
                 kwargs[key] = self.string(keys[key], f"{where}.{key}")
         for key in ("email_verified", "blocked", "password_leaked"):
             if key in keys:
-                kwargs[key] = self.boolean(keys[key])
+                kwargs[key] = self.boolean(keys[key], f"{where}.{key}")
         kwargs["password_hash"] = self.password_hash(node, keys, where, work_factor)
         if "authenticators" in keys:
             items = self.sequence(keys["authenticators"], f"{where}.authenticators")
@@ -834,30 +843,36 @@ class _Reader:
 
     def lifetimes(self, node: yaml.Node) -> Lifetimes:
         keys = self.mapping(node, "lifetimes", _keys(Lifetimes))
-        kwargs = {key: self.integer(value, minimum=1) for key, value in keys.items()}
+        kwargs = {
+            key: self.integer(value, f"lifetimes.{key}", minimum=1)
+            for key, value in keys.items()
+        }
         return self.build(node, Lifetimes, kwargs)
 
     def refresh_tokens(self, node: yaml.Node) -> RefreshTokenPolicy:
         keys = self.mapping(node, "refresh_tokens", _keys(RefreshTokenPolicy))
         kwargs: dict[str, Any] = {}
         if "rotation" in keys:
-            kwargs["rotation"] = self.boolean(keys["rotation"])
+            kwargs["rotation"] = self.boolean(
+                keys["rotation"], "refresh_tokens.rotation"
+            )
         if "leeway" in keys:
-            kwargs["leeway"] = self.integer(keys["leeway"], minimum=0)
+            kwargs["leeway"] = self.integer(
+                keys["leeway"], "refresh_tokens.leeway", minimum=0
+            )
         return self.build(node, RefreshTokenPolicy, kwargs)
 
     def limits(self, node: yaml.Node) -> Limits:
         keys = self.mapping(node, "limits", _keys(Limits))
         kwargs: dict[str, Any] = {}
         for key, value in keys.items():
+            where = f"limits.{key}"
             if key in ("push_poll_interval", "login_lockout"):
-                kwargs[key] = self.number(value, minimum_exclusive=0)
+                kwargs[key] = self.number(value, where, minimum_exclusive=0)
             elif key == "login_failures":
-                kwargs[key] = self.integer(value, minimum=0)
-            elif key == "logins" and _is_null(value):
-                kwargs[key] = None
+                kwargs[key] = self.integer(value, where, minimum=0)
             else:
-                kwargs[key] = self.limit(value, f"limits.{key}")
+                kwargs[key] = self.limit(value, where)
         return self.build(node, Limits, kwargs)
 
     def limit(self, node: yaml.Node, where: str) -> Limit:
@@ -866,9 +881,13 @@ class _Reader:
             node,
             Limit,
             {
-                "capacity": self.integer(keys["capacity"], minimum=1),
+                "capacity": self.integer(
+                    keys["capacity"], f"{where}.capacity", minimum=1
+                ),
                 "refill_seconds": self.number(
-                    keys["refill_seconds"], minimum_exclusive=0
+                    keys["refill_seconds"],
+                    f"{where}.refill_seconds",
+                    minimum_exclusive=0,
                 ),
             },
         )
@@ -882,7 +901,12 @@ class _Reader:
         allowed: Sequence[str] | None,
         required: Sequence[str] = (),
     ) -> dict[str, yaml.Node]:
-        """Return a mapping node's values by key; ``allowed=None`` allows any key."""
+        """Return a mapping node's values by key; ``allowed=None`` allows any key.
+
+        With ``allowed`` (a mapping of settings), a setting written as
+        ``null`` is left out, so that it takes its default, unless it is
+        ``required``.
+        """
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, f"{where} must be a mapping; got {_kind(node)}.")
         keys: dict[str, yaml.Node] = {}
@@ -896,6 +920,12 @@ class _Reader:
                     f"Unknown key {key!r} in {where}; allowed: {', '.join(allowed)}.",
                 )
             keys[key] = value_node
+        if allowed is not None:
+            keys = {
+                key: value
+                for key, value in keys.items()
+                if key in required or not _is_null(value)
+            }
         missing = [key for key in required if key not in keys]
         if missing:
             self.fail(node, f"{where} is missing {', '.join(missing)}.")
@@ -923,34 +953,33 @@ class _Reader:
             value = self.base_dir / value
         return str(value)
 
-    def boolean(self, node: yaml.Node) -> bool:
+    def boolean(self, node: yaml.Node, where: str) -> bool:
         if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL_TAG:
-            self.fail(node, f"Expected true or false; got {_kind(node)}.")
+            self.fail(node, f"{where} must be true or false; got {_kind(node)}.")
         return bool(node.value == "true")
 
     def integer(
-        self, node: yaml.Node, *, minimum: int, maximum: int | None = None
+        self, node: yaml.Node, where: str, *, minimum: int, maximum: int | None = None
     ) -> int:
         if not isinstance(node, yaml.ScalarNode) or node.tag != _INT_TAG:
-            self.fail(node, f"Expected a whole number; got {_kind(node)}.")
+            self.fail(node, f"{where} must be a whole number; got {_kind(node)}.")
         value = int(str(node.value).replace("_", ""), 0)
         if value < minimum:
-            self.fail(node, f"Expected a number of at least {minimum}; got {value!r}.")
+            self.fail(node, f"{where} must be at least {minimum}; got {value!r}.")
         if maximum is not None and value > maximum:
-            self.fail(node, f"Expected a number of at most {maximum}; got {value!r}.")
+            self.fail(node, f"{where} must be at most {maximum}; got {value!r}.")
         return value
 
-    def number(self, node: yaml.Node, *, minimum_exclusive: float) -> float:
+    def number(self, node: yaml.Node, where: str, *, minimum_exclusive: int) -> float:
         if not isinstance(node, yaml.ScalarNode) or node.tag not in (
             _INT_TAG,
             _FLOAT_TAG,
         ):
-            self.fail(node, f"Expected a number; got {_kind(node)}.")
+            self.fail(node, f"{where} must be a number; got {_kind(node)}.")
         value = float(str(node.value).replace("_", ""))
         if value <= minimum_exclusive:
-            self.fail(
-                node, f"Expected a number above {minimum_exclusive}; got {value!r}."
-            )
+            msg = f"{where} must be above {minimum_exclusive}; got {node.value}."
+            self.fail(node, msg)
         return value
 
     def build(
