@@ -10,7 +10,9 @@ default, :class:`SQLiteStore` to survive restarts):
   ``voice``, ``email`` or ``auth0`` push, or ``recovery-code``), active once
   confirmed, linked to its twin (push and its OTP; SMS and voice);
 - :class:`RefreshToken`: one refresh token, by digest, in a *family* (every
-  token issued from one original grant).
+  token issued from one original grant);
+- notes the tenant keeps about itself, as named strings: which configured
+  records it has written, how far its clock was moved.
 
 Transient records live in memory only, in :class:`TransientState`; a restart
 forgets them, as a login in progress would be forgotten:
@@ -214,6 +216,14 @@ class StateStore(Protocol):
 
     def refresh_family(self, family_id: str) -> list[RefreshToken]: ...
 
+    def get_note(self, name: str) -> str | None:
+        """Return the note ``name`` the tenant kept about itself, or ``None``."""
+        ...
+
+    def put_note(self, name: str, value: str) -> None:
+        """Keep the note ``name`` (such as which configured records are written)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -224,6 +234,7 @@ class MemoryStore:
         self._users: dict[str, User] = {}
         self._authenticators: dict[str, Authenticator] = {}
         self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._notes: dict[str, str] = {}
 
     def get_user(self, user_id: str) -> User | None:
         return self._users.get(user_id)
@@ -261,6 +272,12 @@ class MemoryStore:
     def refresh_family(self, family_id: str) -> list[RefreshToken]:
         return [t for t in self._refresh_tokens.values() if t.family_id == family_id]
 
+    def get_note(self, name: str) -> str | None:
+        return self._notes.get(name)
+
+    def put_note(self, name: str, value: str) -> None:
+        self._notes[name] = value
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -283,6 +300,10 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens (family_id);
+CREATE TABLE IF NOT EXISTS notes (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -373,6 +394,21 @@ class SQLiteStore:
             RefreshToken,
             "SELECT data FROM refresh_tokens WHERE family_id = ? ORDER BY rowid",
             family_id,
+        )
+
+    def get_note(self, name: str) -> str | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT value FROM notes WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_note(self, name: str, value: str) -> None:
+        self._write(
+            "INSERT INTO notes (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            name,
+            value,
         )
 
     def close(self) -> None:

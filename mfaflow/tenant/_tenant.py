@@ -752,6 +752,12 @@ class Tenant:
         return found
 
     def _seed_user(self, config: UserConfig) -> None:
+        """Write a configured user and its authenticators, each only once.
+
+        The store notes every configured record it has been given; from then
+        on its copy wins, so a block, a deleted authenticator or a replaced
+        recovery code stays as it is across restarts.
+        """
         other = self.store.find_user(config.email)
         if other is not None and other.id != config.id:
             msg = (
@@ -759,42 +765,57 @@ class Tenant:
                 f"but the configuration gives id {config.id!r}."
             )
             raise TenantSetupError(msg)
-        user = _user_record(config)
-        self.store.put_user(user)
+        if not self._seeded(f"user:{config.id}"):
+            self.store.put_user(_user_record(config))
+            self._note_seeded(f"user:{config.id}")
+        user = self.store.get_user(config.id)
+        if user is None:
+            return  # seeded once and gone since: the store's word stands
         for index, authenticator in enumerate(config.authenticators):
             self._seed_authenticator(user, index, authenticator)
         if config.recovery_code is not None:
-            code_id = _seed_id(user.id, "recovery-code", "recovery-code")
-            if self.store.get_authenticator(code_id) is None:
-                _factors.store_recovery_code(
-                    self,
-                    user,
-                    config.recovery_code,
-                    active=True,
-                    authenticator_id=code_id,
-                )
+            self._seed_recovery_code(user, config.recovery_code)
 
     def _seed_authenticator(
         self, user: User, index: int, config: AuthenticatorConfig
     ) -> None:
         channel = "auth0" if config.type == "push" else config.type
         primary_id = config.id or _seed_id(user.id, str(index), channel)
-        if self.store.get_authenticator(primary_id) is not None:
-            return  # seeded at an earlier start; the store's copy wins
-        twin = _factors.twin_channel(self, channel)
-        twin_id = None if twin is None else _seed_id(user.id, f"{index}-twin", twin)
-        recipient = config.phone_number
-        if config.type == "email":
-            recipient = config.email or user.email
-        _factors.create_authenticators(
-            self,
-            user,
-            config.type,
-            recipient,
-            active=True,
-            ids=(primary_id, twin_id),
-            secret=config.secret,
-        )
+        if self._seeded(f"authenticator:{primary_id}"):
+            return
+        # A store from before seeding was noted may hold the records already.
+        if self.store.get_authenticator(primary_id) is None:
+            twin = _factors.twin_channel(self, channel)
+            twin_id = None if twin is None else _seed_id(user.id, f"{index}-twin", twin)
+            recipient = config.phone_number
+            if config.type == "email":
+                recipient = config.email or user.email
+            _factors.create_authenticators(
+                self,
+                user,
+                config.type,
+                recipient,
+                active=True,
+                ids=(primary_id, twin_id),
+                secret=config.secret,
+            )
+        self._note_seeded(f"authenticator:{primary_id}")
+
+    def _seed_recovery_code(self, user: User, code: str) -> None:
+        code_id = _seed_id(user.id, "recovery-code", "recovery-code")
+        if self._seeded(f"authenticator:{code_id}"):
+            return
+        if self.store.get_authenticator(code_id) is None:
+            _factors.store_recovery_code(
+                self, user, code, active=True, authenticator_id=code_id
+            )
+        self._note_seeded(f"authenticator:{code_id}")
+
+    def _seeded(self, item: str) -> bool:
+        return self.store.get_note(f"seeded:{item}") is not None
+
+    def _note_seeded(self, item: str) -> None:
+        self.store.put_note(f"seeded:{item}", "yes")
 
 
 def _user_record(config: UserConfig) -> User:

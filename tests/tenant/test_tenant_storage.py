@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from _tenantkit import Serve
+from _tenantkit import Serve, error_of
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -143,6 +143,8 @@ def test_sqlite_store_round_trips_records(tmp_path: Path) -> None:
     )
     store.put_authenticator(Authenticator("totp|dev_2", user.id, "otp", secret="ABC"))
     store.put_authenticator(attrs.evolve(store.authenticators(user.id)[0], active=True))
+    store.put_note("seeded:user:auth0|1", "no")
+    store.put_note("seeded:user:auth0|1", "yes")
     store.close()
 
     reopened = SQLiteStore(tmp_path / "state.db")
@@ -150,6 +152,7 @@ def test_sqlite_store_round_trips_records(tmp_path: Path) -> None:
     listed = reopened.authenticators(user.id)
     reopened.delete_authenticator("totp|dev_2")
     remaining = reopened.authenticators(user.id)
+    note, missing = reopened.get_note("seeded:user:auth0|1"), reopened.get_note("x")
     reopened.close()
 
     assert found == user
@@ -159,3 +162,77 @@ def test_sqlite_store_round_trips_records(tmp_path: Path) -> None:
     ]
     assert listed[1].secret == "ABC"
     assert [a.id for a in remaining] == ["sms|dev_1"]
+    assert (note, missing) == ("yes", None)
+
+
+SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def _with_configured_otp(base: TenantConfig, state_file: Path) -> TenantConfig:
+    """The demo tenant whose user has an OTP app from the configuration, on a file."""
+    user = attrs.evolve(
+        base.users[0], authenticators=(AuthenticatorConfig("otp", secret=SECRET),)
+    )
+    return attrs.evolve(base, users=(user,), state_file=str(state_file))
+
+
+def test_a_deleted_configured_authenticator_stays_deleted(
+    base_config: TenantConfig, serve: Serve, tmp_path: Path
+) -> None:
+    """A configured OTP app deleted through the MFA API is gone after a restart."""
+    config = _with_configured_otp(base_config, tmp_path / "tenant.db")
+    with serve(config) as first:
+        access = first.mfa_api_token(
+            SECRET, scope="read:authenticators remove:authenticators"
+        )["access_token"]
+        [listed] = first.get("mfa/authenticators", token=access).json()
+        deleted = first.delete(f"mfa/authenticators/{listed['id']}", token=access)
+
+    with serve(config) as second:
+        remaining = second.tenant.authenticators(DEMO_EMAIL)
+        login = second.login()
+
+    assert deleted.status_code == 204
+    assert remaining == []
+    assert login.json()["mfa_requirements"] == {
+        "enroll": [{"type": "otp"}, {"type": "phone"}, {"type": "push-notification"}]
+    }
+
+
+def test_a_block_set_through_the_control_surface_survives_a_restart(
+    base_config: TenantConfig, serve: Serve, tmp_path: Path
+) -> None:
+    """Blocking a configured user, then restarting, keeps the block the store holds."""
+    config = attrs.evolve(base_config, state_file=str(tmp_path / "tenant.db"))
+    with serve(config) as first:
+        blocked = first.post("__control/users/block", {"user": DEMO_EMAIL})
+
+    with serve(config) as second:
+        login = second.login()
+        stored = second.tenant.find_user(DEMO_EMAIL)
+
+    assert blocked.status_code == 200
+    assert error_of(login) == (401, "unauthorized", "user is blocked")
+    assert stored is not None
+    assert stored.blocked
+
+
+def test_configured_records_are_written_at_the_first_start_only(
+    base_config: TenantConfig, tmp_path: Path
+) -> None:
+    """Once seeded, a configured user's stored record wins over a changed config."""
+    path = tmp_path / "tenant.db"
+    config = _with_configured_otp(base_config, path)
+    with Tenant(config):
+        pass
+    changed = attrs.evolve(
+        config, users=(attrs.evolve(config.users[0], name="Renamed", blocked=True),)
+    )
+
+    with Tenant(changed) as second:
+        user = second.find_user(DEMO_EMAIL)
+        channels = [a.channel for a in second.authenticators(DEMO_EMAIL)]
+
+    assert user is not None
+    assert (user.name, user.blocked) == (config.users[0].name, False)
+    assert channels == ["otp"]
