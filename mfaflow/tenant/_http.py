@@ -5,8 +5,8 @@ show), ``multipart/form-data``, or ``application/json`` (what the OpenAPI
 description and most SDKs send). In JSON, ``null`` and ``""`` count as
 absent (auth0-python sends ``"scope": null``), and one-time codes may be
 numbers (see :meth:`Params.code`). Anything else, a body that
-is not JSON or not an object, or a parameter given twice, answers 400
-``invalid_request``.
+is not JSON or not an object (or nests values too deeply to decode), or
+a parameter given twice, answers 400 ``invalid_request``.
 
 A client authenticates with ``client_secret`` in the body
 (``client_secret_post``) or HTTP Basic (``client_secret_basic``), never
@@ -173,6 +173,10 @@ def _json_object(data: bytes) -> dict[str, Any]:
         raise OAuthError(
             "invalid_request", "The request body is not valid JSON."
         ) from exc
+    except RecursionError:
+        # The decoder recurses per level: 64 KiB of brackets exhaust it.
+        msg = "The request body nests JSON values too deeply."
+        raise OAuthError("invalid_request", msg) from None
     if not isinstance(parsed, dict):
         msg = f"The JSON body must be an object; got {type(parsed).__name__}."
         raise OAuthError("invalid_request", msg)
