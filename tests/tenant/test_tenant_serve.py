@@ -210,3 +210,31 @@ def test_serve_config_problems_are_one_line_of_error(tmp_path: Path, case: str) 
     assert status == 1
     assert tenant.stderr == f"error: {expected}\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == before
+
+
+def _jwks_status(url: str, certificate: Path | None) -> int:
+    """GET the JWKS at ``url`` trusting ``certificate``; return the status."""
+    assert certificate is not None
+    answer = requests.get(
+        url + ".well-known/jwks.json", verify=str(certificate), timeout=30
+    )
+    return answer.status_code
+
+
+def test_a_second_tls_server_leaves_the_first_ones_certificate(
+    tmp_path: Path,
+) -> None:
+    """`serve --tls --host` for other names keeps the certificate a running one uses."""
+    with served("--tls", data_home=tmp_path) as first:
+        assert first.certificate is not None
+        before = first.certificate.read_bytes()
+        with served("--tls", "--host", "0.0.0.0", data_home=tmp_path) as second:
+            port = second.url.rsplit(":", 1)[1].rstrip("/")
+            statuses = [
+                _jwks_status(first.url, first.certificate),
+                _jwks_status(f"https://127.0.0.1:{port}/", second.certificate),
+            ]
+
+    assert statuses == [200, 200]
+    assert first.certificate != second.certificate
+    assert first.certificate.read_bytes() == before
