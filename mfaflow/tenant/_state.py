@@ -36,6 +36,7 @@ exception, as verifying a code needs them; they never appear in reprs.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -444,7 +445,11 @@ class SQLiteStore:
 
 
 def _open_database(path: Path) -> sqlite3.Connection:
-    """Open the state file at ``path``, making it and its tables when missing."""
+    """Open the state file at ``path``, making it and its tables when missing.
+
+    A new file is readable by its owner only, as it holds password hashes
+    and TOTP secrets; SQLite gives its journal files the same permissions.
+    """
     if not path.parent.is_dir():
         msg = (
             f"Cannot open the state file {str(path)!r}: its folder "
@@ -452,9 +457,13 @@ def _open_database(path: Path) -> sqlite3.Connection:
         )
         raise TenantSetupError(msg)
     try:
+        _create_private(path)
         connection = sqlite3.connect(
             path, check_same_thread=False, isolation_level=None
         )
+    except OSError as exc:
+        msg = f"Cannot open the state file {str(path)!r}: {exc.strerror or exc}."
+        raise TenantSetupError(msg) from exc
     except sqlite3.Error as exc:
         msg = f"Cannot open the state file {str(path)!r}: {exc}."
         raise TenantSetupError(msg) from exc
@@ -465,6 +474,18 @@ def _open_database(path: Path) -> sqlite3.Connection:
         msg = f"Cannot use the state file {str(path)!r}: {exc}."
         raise TenantSetupError(msg) from exc
     return connection
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path``, empty and with mode 0600, unless it exists.
+
+    An empty file is an SQLite database without tables.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
 
 
 def _dump(record: Any) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import stat
 from pathlib import Path
 
 import attrs
@@ -236,3 +238,36 @@ def test_configured_records_are_written_at_the_first_start_only(
     assert user is not None
     assert (user.name, user.blocked) == (config.users[0].name, False)
     assert channels == ["otp"]
+
+
+def _modes(directory: Path) -> dict[str, int]:
+    return {
+        path.name: stat.S_IMODE(path.stat().st_mode) for path in directory.iterdir()
+    }
+
+
+def test_state_file_and_its_journals_are_private(
+    base_config: TenantConfig, tmp_path: Path
+) -> None:
+    """The state file, its rollback journal, WAL and shared memory are mode 0600."""
+    path = tmp_path / "state" / "tenant.db"
+    path.parent.mkdir()
+    with Tenant(attrs.evolve(base_config, state_file=str(path))) as tenant:
+        tenant.add_user("other@example.test", "another-password-1")
+    # Another connection in the middle of a write shows SQLite's side files.
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO notes (name, value) VALUES ('a', 'b')")
+    during_write = _modes(path.parent)
+    other.execute("ROLLBACK")
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("INSERT INTO notes (name, value) VALUES ('a', 'b')")
+    in_wal_mode = _modes(path.parent)
+    other.close()
+
+    assert during_write == {"tenant.db": 0o600, "tenant.db-journal": 0o600}
+    assert in_wal_mode == {
+        "tenant.db": 0o600,
+        "tenant.db-wal": 0o600,
+        "tenant.db-shm": 0o600,
+    }
