@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 from ._otp import PERIOD
 
@@ -27,12 +28,21 @@ class Clock:
     Args:
         start: The reading of a fixed clock; ``None`` follows the system
             clock.
+        offset: How far the clock starts ahead, as if already advanced by
+            that many seconds.
+
+    Raises:
+        ValueError: ``offset`` is negative or not finite.
     """
 
-    def __init__(self, start: float | None = None) -> None:
+    def __init__(self, start: float | None = None, *, offset: float = 0.0) -> None:
+        if not 0 <= offset < math.inf:
+            msg = f"offset must be a finite number of at least 0; got {offset!r}."
+            raise ValueError(msg)
         self._lock = threading.Lock()
         self._start = start
-        self._offset = 0.0
+        self._offset = float(offset)
+        self._watchers: list[Callable[[], None]] = []
 
     @classmethod
     def fixed(cls, at: float | None = None) -> Clock:
@@ -56,6 +66,21 @@ class Clock:
         """Whether the clock stands still between calls to :meth:`advance`."""
         return self._start is not None
 
+    @property
+    def offset(self) -> float:
+        """How far :meth:`advance` has moved the clock in all, in seconds."""
+        with self._lock:
+            return self._offset
+
+    def on_advance(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every later :meth:`advance`.
+
+        A tenant keeping durable state uses it to keep :attr:`offset` with
+        that state.
+        """
+        with self._lock:
+            self._watchers.append(callback)
+
     def now(self) -> float:
         """Return the current reading, in seconds since the epoch."""
         with self._lock:
@@ -73,6 +98,9 @@ class Clock:
             raise ValueError(msg)
         with self._lock:
             self._offset += seconds
+            watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher()
 
     def __repr__(self) -> str:
         kind = "fixed" if self.is_fixed else "system"

@@ -67,6 +67,8 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _PKCE_METHODS = ("S256", "plain")
+#: The store's note of how far the tenant's own clock was moved, in seconds.
+_CLOCK_OFFSET = "clock_offset"
 
 
 def _locked(
@@ -91,6 +93,7 @@ class _Shared:
     owns_store: bool
     key: SigningKey
     control: bool
+    closed: bool = False
     transient: TransientState = attrs.Factory(TransientState)
     lock: threading.RLock = attrs.Factory(threading.RLock)
 
@@ -142,7 +145,10 @@ class Tenant:
         config: What the tenant serves; :func:`default_config` (the demo
             tenant) when omitted.
         clock: The time every expiry, limit and TOTP window reads; a
-            system clock when omitted. Tests pass ``Clock.fixed()``.
+            system clock when omitted, which then keeps how far it was
+            moved in the store, so a tenant restarted on the same state
+            file goes on at the time it had reached. Tests pass
+            ``Clock.fixed()``.
         store: Where users, authenticators and refresh tokens live; an
             SQLite file when ``config.state_file`` is set, else memory.
         signing_key: The RSA key for tokens; else ``config.signing_key_file``,
@@ -183,6 +189,8 @@ class Tenant:
         )
         try:
             with self._shared.lock:
+                if clock is None:
+                    self._keep_clock_offset()
                 for user in self._config.users:
                     self._seed_user(user)
         except BaseException:
@@ -320,8 +328,10 @@ class Tenant:
 
     def close(self) -> None:
         """Release the store, if the tenant opened it."""
-        if self._shared.owns_store:
-            self._shared.store.close()
+        with self._shared.lock:
+            self._shared.closed = True
+            if self._shared.owns_store:
+                self._shared.store.close()
 
     def __enter__(self) -> Tenant:
         return self
@@ -750,6 +760,23 @@ class Tenant:
                 "not_found", f"Authenticator {authenticator_id!r} not found.", 404
             )
         return found
+
+    def _keep_clock_offset(self) -> None:
+        """Move the clock as far as it had been moved, and note each move.
+
+        Stored records carry times of the moved clock (TOTP steps used,
+        expiries); a clock back at real time would refuse codes until real
+        time caught up.
+        """
+        noted = self.store.get_note(_CLOCK_OFFSET)
+        if noted is not None:
+            self._shared.clock = Clock(offset=float(noted))
+        self.clock.on_advance(self._note_clock_offset)
+
+    def _note_clock_offset(self) -> None:
+        with self._shared.lock:
+            if not self._shared.closed:
+                self.store.put_note(_CLOCK_OFFSET, repr(self.clock.offset))
 
     def _seed_user(self, config: UserConfig) -> None:
         """Write a configured user and its authenticators, each only once.

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import attrs
+import pyotp
 import pytest
 from _tenantkit import Serve, error_of
 from cryptography.hazmat.primitives import serialization
@@ -271,3 +272,38 @@ def test_state_file_and_its_journals_are_private(
         "tenant.db-wal": 0o600,
         "tenant.db-shm": 0o600,
     }
+
+
+def test_a_moved_clock_stays_moved_across_a_restart(
+    base_config: TenantConfig, tmp_path: Path
+) -> None:
+    """After advance(422) and a restart, the tenant's time and TOTP go on from there."""
+    config = _with_configured_otp(base_config, tmp_path / "tenant.db")
+    totp = pyotp.TOTP(SECRET)
+    with Tenant(config) as first:
+        first.clock.advance(422)
+        first.verify_otp(DEMO_EMAIL, totp.at(first.clock.now()))
+
+    with Tenant(config) as second:
+        second.clock.advance(30)  # the next TOTP step of the moved time
+        accepted = second.verify_otp(DEMO_EMAIL, totp.at(second.clock.now()))
+    with Tenant(config) as third:
+        offset = third.clock.offset
+
+    assert accepted.channel == "otp"
+    assert offset == 452
+
+
+def test_a_given_clock_is_left_as_it_is(
+    base_config: TenantConfig, tmp_path: Path
+) -> None:
+    """A clock passed to the tenant is the caller's: a restart does not move it."""
+    config = attrs.evolve(base_config, state_file=str(tmp_path / "tenant.db"))
+    with Tenant(config) as first:
+        first.clock.advance(600)
+    given = Clock.fixed(1_000_000.0)
+
+    with Tenant(config, clock=given) as second:
+        reading = second.clock.now()
+
+    assert reading == 1_000_000.0
