@@ -84,11 +84,13 @@ class LoopbackServer:
     Args:
         tenant: The tenant to serve; :attr:`tenant` is its view with the
             server's URL as issuer.
-        host: The address to listen on.
+        host: The address to listen on; an IPv6 address may be written in
+            brackets (``[::1]``), as in a URL.
         port: The port; 0 lets the system choose.
         ssl_context: Serve HTTPS with this context.
 
     Raises:
+        ValueError: ``host`` is empty.
         OSError: the address cannot be listened on (such as a port in use).
     """
 
@@ -100,6 +102,11 @@ class LoopbackServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host.strip():
+            msg = f"host must name an address to listen on; got {host!r}."
+            raise ValueError(msg)
         listener = _listen(host, port)
         try:
             self._server: BaseWSGIServer = make_server(

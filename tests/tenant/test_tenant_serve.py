@@ -46,6 +46,44 @@ def test_serve_warns_when_it_listens_beyond_loopback(tmp_path: Path) -> None:
     assert tenant.stderr.startswith(
         "Warning: listening on 0.0.0.0, not loopback: anyone who can reach this "
         "address can use the tenant and its test users.\n"
+        f"Warning: tokens name {tenant.url} as their issuer, which clients cannot "
+        "use; give --host the address clients will call instead.\n"
+    )
+
+
+def _ipv6_loopback() -> None:
+    """Skip the calling test where ::1 cannot be listened on."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"IPv6 loopback (::1) is not available here: {exc}")
+
+
+def test_serve_takes_an_ipv6_address_in_brackets(tmp_path: Path) -> None:
+    """`--host [::1]`, written as in a URL, listens on ::1 and names it as issuer."""
+    _ipv6_loopback()
+
+    with served("--host", "[::1]", data_home=tmp_path) as tenant:
+        metadata = requests.get(
+            tenant.url + ".well-known/openid-configuration", timeout=30
+        )
+
+    assert tenant.url.startswith("http://[::1]:")
+    assert metadata.json()["issuer"] == tenant.url
+    assert "Warning" not in tenant.stderr
+
+
+def test_an_empty_host_is_a_usage_error(tmp_path: Path) -> None:
+    """`--host ''` would listen on every interface: it is refused, status 2."""
+    with served("--host", "", data_home=tmp_path, expect_url=False) as tenant:
+        status = tenant.wait()
+
+    assert status == 2
+    assert tenant.stderr.splitlines()[-1] == (
+        "Error: Invalid value for '--host': Give an address to listen on, such as "
+        "127.0.0.1; an empty one would listen on every interface (write 0.0.0.0 "
+        "to mean that)."
     )
 
 
