@@ -376,6 +376,11 @@ class UserConfig:
         if "@" not in self.email:
             msg = f"email must be an email address; got {self.email!r}."
             raise ValueError(msg)
+        for name, value in (("email", self.email), ("id", self.id)):
+            # Both reach log lines, which a newline would split.
+            if not value.isprintable():
+                msg = f"{name} must not hold control characters; got {value!r}."
+                raise ValueError(msg)
         if self.recovery_code is not None and not _RECOVERY_CODE.fullmatch(
             self.recovery_code
         ):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -38,10 +39,14 @@ __all__ = [
     "bearer_token",
     "error_response",
     "json_response",
+    "loggable_path",
 ]
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: Characters that end a log line or drive a terminal: C0, DEL, C1, and
+#: Unicode's line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class TenantRequest(Request):
@@ -162,6 +167,18 @@ class Params:
 
     def __contains__(self, name: str) -> bool:
         return self.get(name) is not None
+
+
+def loggable_path(path: str) -> str:
+    """Return ``path`` with control characters percent-encoded, for a log line.
+
+    A decoded path may hold a newline (``/%0a...``) that would start a
+    forged log line, or a terminal's escape sequence.
+    """
+    return _CONTROL.sub(
+        lambda found: "".join(f"%{byte:02X}" for byte in found.group().encode()),
+        path,
+    )
 
 
 def _json_object(data: bytes) -> dict[str, Any]:

@@ -367,16 +367,12 @@ class Tenant:
         ``blocked`` and ``password_leaked`` are as in :class:`UserConfig`.
 
         Raises:
-            OAuthError: ``invalid_request`` for a malformed email or MFA
+            OAuthError: ``invalid_request`` for a malformed email, id or MFA
                 policy; 409 when the email or id is taken.
         """
         if mfa not in ("never", "always"):
             msg = f"mfa must be 'never' or 'always'; got {mfa!r}."
             raise OAuthError("invalid_request", msg)
-        if "@" not in email:
-            raise OAuthError(
-                "invalid_request", f"email must be an email address; got {email!r}."
-            )
         password_hash = hash_password(
             password, work_factor=self._config.password_work_factor
         )
@@ -389,7 +385,10 @@ class Tenant:
         if user_id is not None:
             fields["id"] = user_id
         policy: Literal["never", "always"] = "always" if mfa == "always" else "never"
-        config = UserConfig(email, password_hash, mfa=policy, **fields)
+        try:
+            config = UserConfig(email, password_hash, mfa=policy, **fields)
+        except ValueError as exc:
+            raise OAuthError("invalid_request", str(exc)) from exc
         if self.store.find_user(email) or self.store.get_user(config.id):
             raise OAuthError("invalid_request", f"User {email!r} already exists.", 409)
         user = _user_record(config)
