@@ -14,7 +14,11 @@ from collections.abc import Callable
 
 from ._otp import PERIOD
 
-__all__ = ["Clock"]
+__all__ = ["MAX_ADVANCE", "Clock"]
+
+#: The most one :meth:`Clock.advance` may move a clock, in seconds: ten years,
+#: past every lifetime and lockout a test meets, far below overflow.
+MAX_ADVANCE = 10 * 365 * 24 * 3600
 
 
 class Clock:
@@ -91,10 +95,17 @@ class Clock:
         """Move the clock forward by ``seconds``.
 
         Raises:
-            ValueError: ``seconds`` is negative; the clock never goes back.
+            ValueError: ``seconds`` is negative (the clock never goes back),
+                more than :data:`MAX_ADVANCE`, or not a number.
         """
         if seconds < 0:
             msg = f"The clock only moves forward; got seconds={seconds!r}."
+            raise ValueError(msg)
+        if not seconds <= MAX_ADVANCE:  # also refuses NaN
+            msg = (
+                f"The clock moves at most {MAX_ADVANCE} seconds (ten years) at a "
+                f"time; got seconds={seconds!r}."
+            )
             raise ValueError(msg)
         with self._lock:
             self._offset += seconds
