@@ -127,6 +127,11 @@ def _authenticators(
     return tuple(values)
 
 
+def _upper(value: str | None) -> str | None:
+    # Authenticator apps read base32 secrets in either case; keep one.
+    return None if value is None else value.upper()
+
+
 def _clients(values: Iterable[ClientConfig]) -> tuple[ClientConfig, ...]:
     return tuple(values)
 
@@ -253,6 +258,12 @@ class ClientConfig:
         if not self.client_id:
             msg = "client_id must not be empty."
             raise ValueError(msg)
+        if self.client_secret == "":
+            msg = (
+                f"Client {self.client_id!r} has an empty client_secret, which no "
+                "request can present; leave it out for a public client."
+            )
+            raise ValueError(msg)
         if self.public and CLIENT_CREDENTIALS in self.grant_types:
             msg = (
                 f"Client {self.client_id!r} is public (it has no client_secret), "
@@ -306,7 +317,8 @@ class AuthenticatorConfig:
 
     ``type`` is a factor name (``otp``, ``sms``, ``voice``, ``email``,
     ``push``). ``secret`` is the base32 TOTP secret of an ``otp``
-    authenticator (random when omitted); ``phone_number`` (E.164) is needed
+    authenticator, in either case and kept in upper case (random when
+    omitted); ``phone_number`` (E.164) is needed
     for ``sms`` and ``voice``; ``email`` defaults to the user's address. The
     twin rules apply: ``push`` also gets an ``otp`` twin, and ``sms`` and
     ``voice`` get each other when both are enabled.
@@ -314,14 +326,17 @@ class AuthenticatorConfig:
 
     type: str = field(validator=_check_choice(FACTORS))
     id: str | None = None
-    secret: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False, converter=_upper)
     phone_number: str | None = None
     email: str | None = None
     name: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.secret is not None and not _BASE32.fullmatch(self.secret):
-            msg = "secret must be base32 (A-Z and 2-7), at least 16 characters."
+            msg = (
+                "secret must be base32 (letters and the digits 2-7), "
+                "at least 16 characters."
+            )
             raise ValueError(msg)
         if self.type in ("sms", "voice"):
             if self.phone_number is None:

@@ -214,6 +214,21 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
             "limits.logins.capacity must be at least 1; got 0.",
         ),
         (
+            "clients:\n  - {client_id: a, client_secret: ''}\n",
+            2,
+            5,
+            "Client 'a' has an empty client_secret, which no request can present; "
+            "leave it out for a public client.",
+        ),
+        (
+            "users:\n  - email: a@b.test\n    password: pw\n"
+            "    authenticators: [{type: otp, secret: not-base32-at-all}]\n",
+            4,
+            22,
+            "secret must be base32 (letters and the digits 2-7), at least 16 "
+            "characters.",
+        ),
+        (
             "clients:\n  - client_id: null\n",
             2,
             16,
@@ -256,6 +271,8 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         "work-factor-too-high",
         "interval-not-a-number",
         "limit-capacity-zero",
+        "empty-client-secret",
+        "secret-not-base32",
         "required-key-null",
         "api-flag-not-a-bool",
         "no-password",
@@ -336,6 +353,17 @@ def test_null_settings_take_their_defaults(text: str) -> None:
     assert config.refresh_tokens.leeway == 0
     assert all(c.public and c.grant_types == () for c in config.clients)
     assert all(a.token_lifetime is None for a in config.apis)
+
+
+def test_lower_case_totp_secrets_are_read_as_authenticator_apps_read_them() -> None:
+    """A base32 secret in lower case is accepted, as apps accept it, in upper case."""
+    config = parse_config(
+        "users:\n  - email: a@b.test\n    password: pw\n"
+        "    authenticators: [{type: otp, secret: jbswy3dpehpk3pxp}]\n"
+    )
+
+    [authenticator] = config.users[0].authenticators
+    assert authenticator.secret == "JBSWY3DPEHPK3PXP"
 
 
 def test_secret_values_stay_out_of_config_errors() -> None:
