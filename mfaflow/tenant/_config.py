@@ -340,7 +340,7 @@ class AuthenticatorConfig:
             raise ValueError(msg)
         if self.type in ("sms", "voice"):
             if self.phone_number is None:
-                msg = f"A {self.type} authenticator needs a phone_number."
+                msg = f"An authenticator of type {self.type!r} needs a phone_number."
                 raise ValueError(msg)
             if not _PHONE_NUMBER.fullmatch(self.phone_number):
                 msg = (
@@ -552,7 +552,8 @@ class TenantConfig:
         for authenticator in user.authenticators:
             if authenticator.type not in self.factors:
                 msg = (
-                    f"User {user.email!r} has a {authenticator.type!r} authenticator, "
+                    f"User {user.email!r} has an authenticator of type "
+                    f"{authenticator.type!r}, "
                     "but that factor is not enabled; "
                     f"enabled: {', '.join(self.factors)}."
                 )

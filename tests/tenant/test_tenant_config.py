@@ -229,6 +229,21 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
             "characters.",
         ),
         (
+            "users:\n  - email: a@b.test\n    password: pw\n"
+            "    authenticators: [{type: sms}]\n",
+            4,
+            22,
+            "An authenticator of type 'sms' needs a phone_number.",
+        ),
+        (
+            "factors: [otp]\nusers:\n  - email: a@b.test\n    password: pw\n"
+            "    authenticators: [{type: push}]\n",
+            1,
+            1,
+            "User 'a@b.test' has an authenticator of type 'push', but that factor "
+            "is not enabled; enabled: otp.",
+        ),
+        (
             "clients:\n  - client_id: null\n",
             2,
             16,
@@ -273,6 +288,8 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         "limit-capacity-zero",
         "empty-client-secret",
         "secret-not-base32",
+        "sms-without-phone",
+        "factor-not-enabled",
         "required-key-null",
         "api-flag-not-a-bool",
         "no-password",
