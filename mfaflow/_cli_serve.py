@@ -20,12 +20,28 @@ class _Terminated(Exception):
     """SIGTERM arrived: stop serving as Ctrl-C would."""
 
 
+def _address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Check ``--host``, dropping the brackets of an IPv6 address (``[::1]``)."""
+    bare = value[1:-1] if value.startswith("[") and value.endswith("]") else value
+    if not bare.strip():
+        msg = (
+            "Give an address to listen on, such as 127.0.0.1; an empty one would "
+            "listen on every interface (write 0.0.0.0 to mean that)."
+        )
+        raise click.BadParameter(msg)
+    return bare
+
+
 @click.command()
 @click.option(
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="The address to listen on; anything but loopback is for trusted networks.",
+    callback=_address,
+    help=(
+        "The address to listen on, which clients use in the issuer too; "
+        "anything but loopback is for trusted networks."
+    ),
 )
 @click.option(
     "--port",
@@ -83,6 +99,12 @@ def serve(
             "this address can use the tenant and its test users.",
             err=True,
         )
+    if _is_unspecified(host):
+        click.echo(
+            f"Warning: tokens name {server.url} as their issuer, which clients "
+            "cannot use; give --host the address clients will call instead.",
+            err=True,
+        )
     click.echo(server.url)
     click.echo(f"Serving the tenant at {server.url}; Ctrl-C stops it.", err=True)
     if certificate is not None:
@@ -106,7 +128,15 @@ def _is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_unspecified(host: str) -> bool:
+    """Whether ``host`` means every interface (0.0.0.0, ::), no address of its own."""
+    try:
+        return ipaddress.ip_address(host).is_unspecified
     except ValueError:
         return False
 
@@ -114,7 +144,7 @@ def _is_loopback(host: str) -> bool:
 def _certificate_hosts(host: str) -> tuple[str, ...]:
     """The names the certificate must cover: loopback, and ``host`` if it is not."""
     names = ("127.0.0.1", "localhost")
-    return names if host in names else (*names, host.strip("[]"))
+    return names if host in names else (*names, host)
 
 
 @contextlib.contextmanager

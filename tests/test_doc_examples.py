@@ -6,7 +6,9 @@ breaks the documentation breaks a test.
 
 from __future__ import annotations
 
+import itertools
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -72,19 +74,23 @@ def test_readme_example_signs_the_demo_user_in(
 def testing_guide(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[pytest.Pytester, list[str]]:
-    """pytester with only mfaflow's plugin, and docs/testing.md's examples."""
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    """pytester as a user's project has it, and docs/testing.md's examples.
+
+    Plugins load by themselves, as they do where mfaflow is installed, and
+    each run is a pytest process of its own.
+    """
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     return pytester, python_blocks(_ROOT / "docs" / "testing.md")
 
 
 def test_testing_guide_example_test_passes(
     testing_guide: tuple[pytest.Pytester, list[str]],
 ) -> None:
-    """docs/testing.md's example test passes with the plugin."""
+    """docs/testing.md's example test passes under plain pytest, nothing enabled."""
     pytester, blocks = testing_guide
     (example,) = [b for b in blocks if "def test_" in b]
     pytester.makepyfile(test_example=example)
-    result = pytester.runpytest("-p", "mfaflow.testing", "-q")
+    result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1)
 
 
@@ -108,5 +114,41 @@ def test_testing_guide_own_configuration_is_served(
             assert channels == {"sms", "voice"}
         """
     )
-    result = pytester.runpytest("-p", "mfaflow.testing", "-q")
+    result = pytester.runpytest_subprocess("-q")
     result.assert_outcomes(passed=1)
+
+
+def pytest_commands(path: Path) -> list[tuple[dict[str, str], list[str]]]:
+    """The ``$ pytest ...`` lines of a Markdown file: variables set, and arguments."""
+    commands = []
+    for block in re.findall(r"^```console\n(.*?)^```$", path.read_text(), re.M | re.S):
+        for line in block.splitlines():
+            words = shlex.split(line.removeprefix("$ ")) if line[:2] == "$ " else []
+            settings = list(itertools.takewhile(lambda word: "=" in word, words))
+            program = words[len(settings) : len(settings) + 1]
+            if program == ["pytest"]:
+                env = dict(setting.split("=", 1) for setting in settings)
+                commands.append((env, words[len(settings) + 1 :]))
+    return commands
+
+
+def test_testing_guide_command_lines_enable_the_plugin(
+    testing_guide: tuple[pytest.Pytester, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each pytest command docs/testing.md shows runs its example test to a pass."""
+    pytester, blocks = testing_guide
+    (example,) = [b for b in blocks if "def test_" in b]
+    pytester.makepyfile(test_example=example)
+    commands = pytest_commands(_ROOT / "docs" / "testing.md")
+    outcomes = []
+    for env, arguments in commands:
+        with monkeypatch.context() as scoped:
+            for name, value in env.items():
+                scoped.setenv(name, value)
+            result = pytester.runpytest_subprocess(*arguments, "-q")
+        passed = "1 passed" in result.stdout.str()
+        outcomes.append((env, arguments, result.ret, passed))
+
+    assert commands
+    assert outcomes == [(env, arguments, 0, True) for env, arguments in commands]

@@ -1,4 +1,4 @@
-"""The pytest plugin (``mfaflow.testing``): its fixtures, run inside pytester."""
+"""The pytest plugin (``mfaflow.testing``): its fixtures, in separate pytest runs."""
 
 from __future__ import annotations
 
@@ -20,15 +20,14 @@ RunFile = Callable[[str], pytest.RunResult]
 
 @pytest.fixture
 def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> RunFile:
-    """Run a test file in pytester with the plugin enabled by ``-p``."""
-    # Entry-point plugins are not loaded, so -p is how the plugin comes in
-    # whether or not the package registers it.
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    """Run a test file with plain pytest, in its own process, as a user would."""
+    # The installed package registers the plugin: pytest loads it by itself.
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     pytester.makeini(_INI)
 
     def run_file(source: str) -> pytest.RunResult:
         pytester.makepyfile(textwrap.dedent(source))
-        return pytester.runpytest("-p", "mfaflow.testing", "-q")
+        return pytester.runpytest_subprocess("-q")
 
     return run_file
 
@@ -127,6 +126,19 @@ def test_config_fixture_can_be_overridden(run: RunFile) -> None:
     )
 
     result.assert_outcomes(passed=1)
+
+
+def test_the_plugin_is_turned_off_by_its_registered_name(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`-p no:mfaflow` keeps the plugin out: its fixtures are then unknown."""
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    pytester.makepyfile("def test_uses(mfaflow_tenant):\n    pass\n")
+
+    result = pytester.runpytest_subprocess("-p", "no:mfaflow", "-q")
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'mfaflow_tenant' not found*"])
 
 
 def test_importing_the_plugin_loads_no_tenant_and_starts_nothing() -> None:

@@ -43,7 +43,7 @@ from ._config import (
     load_config,
     parse_config,
 )
-from ._errors import OAuthError, TenantConfigError
+from ._errors import OAuthError, TenantConfigError, TenantSetupError
 from ._factors import Challenge, Enrolment
 from ._issuing import MFA_SCOPES
 from ._secrets import hash_password, verify_password
@@ -113,6 +113,7 @@ __all__ = [
     "Tenant",
     "TenantConfig",
     "TenantConfigError",
+    "TenantSetupError",
     "TransientState",
     "User",
     "UserConfig",

@@ -18,7 +18,9 @@ an :class:`OAuthError` becomes its body and status; unknown paths 404
 ``not_found``; wrong methods 405 ``method_not_allowed``; bodies over 64 KiB
 413 ``invalid_request``; any other exception 500 ``server_error``, with no
 traceback in the body. The log gets one DEBUG line per request (method,
-path without the query string, status) and, for a 500, the exception's
+path without the query string, status; control characters of the path
+percent-encoded, so that a path cannot start a line of its own) and, for
+a 500, the exception's
 type and stack frames without its message, which might hold a value from
 the request.
 
@@ -54,7 +56,7 @@ from werkzeug.routing import Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from ._errors import OAuthError
-from ._http import TenantRequest, error_response, json_response
+from ._http import TenantRequest, error_response, json_response, loggable_path
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -150,7 +152,12 @@ def handle(
         response = _dispatch(tenant, request)
     if cross_origin:
         _add_cors_headers(tenant, request, response)
-    logger.debug("%s %s -> %d", request.method, request.path, response.status_code)
+    logger.debug(
+        "%s %s -> %d",
+        loggable_path(request.method),
+        loggable_path(request.path),
+        response.status_code,
+    )
     return response(environ, start_response)
 
 
@@ -230,8 +237,8 @@ def _dispatch(tenant: Tenant, request: Request) -> Response:
         logger.error(
             "Unexpected %s while answering %s %s:\n%s",
             type(exc).__name__,
-            request.method,
-            request.path,
+            loggable_path(request.method),
+            loggable_path(request.path),
             frames,
         )
         return json_response(

@@ -10,10 +10,15 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 
 from ._otp import PERIOD
 
-__all__ = ["Clock"]
+__all__ = ["MAX_ADVANCE", "Clock"]
+
+#: The most one :meth:`Clock.advance` may move a clock, in seconds: ten years,
+#: past every lifetime and lockout a test meets, far below overflow.
+MAX_ADVANCE = 10 * 365 * 24 * 3600
 
 
 class Clock:
@@ -27,12 +32,21 @@ class Clock:
     Args:
         start: The reading of a fixed clock; ``None`` follows the system
             clock.
+        offset: How far the clock starts ahead, as if already advanced by
+            that many seconds.
+
+    Raises:
+        ValueError: ``offset`` is negative or not finite.
     """
 
-    def __init__(self, start: float | None = None) -> None:
+    def __init__(self, start: float | None = None, *, offset: float = 0.0) -> None:
+        if not 0 <= offset < math.inf:
+            msg = f"offset must be a finite number of at least 0; got {offset!r}."
+            raise ValueError(msg)
         self._lock = threading.Lock()
         self._start = start
-        self._offset = 0.0
+        self._offset = float(offset)
+        self._watchers: list[Callable[[], None]] = []
 
     @classmethod
     def fixed(cls, at: float | None = None) -> Clock:
@@ -56,6 +70,21 @@ class Clock:
         """Whether the clock stands still between calls to :meth:`advance`."""
         return self._start is not None
 
+    @property
+    def offset(self) -> float:
+        """How far :meth:`advance` has moved the clock in all, in seconds."""
+        with self._lock:
+            return self._offset
+
+    def on_advance(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every later :meth:`advance`.
+
+        A tenant keeping durable state uses it to keep :attr:`offset` with
+        that state.
+        """
+        with self._lock:
+            self._watchers.append(callback)
+
     def now(self) -> float:
         """Return the current reading, in seconds since the epoch."""
         with self._lock:
@@ -66,13 +95,23 @@ class Clock:
         """Move the clock forward by ``seconds``.
 
         Raises:
-            ValueError: ``seconds`` is negative; the clock never goes back.
+            ValueError: ``seconds`` is negative (the clock never goes back),
+                more than :data:`MAX_ADVANCE`, or not a number.
         """
         if seconds < 0:
             msg = f"The clock only moves forward; got seconds={seconds!r}."
             raise ValueError(msg)
+        if not seconds <= MAX_ADVANCE:  # also refuses NaN
+            msg = (
+                f"The clock moves at most {MAX_ADVANCE} seconds (ten years) at a "
+                f"time; got seconds={seconds!r}."
+            )
+            raise ValueError(msg)
         with self._lock:
             self._offset += seconds
+            watchers = list(self._watchers)
+        for watcher in watchers:
+            watcher()
 
     def __repr__(self) -> str:
         kind = "fixed" if self.is_fixed else "system"

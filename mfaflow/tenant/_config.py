@@ -127,6 +127,11 @@ def _authenticators(
     return tuple(values)
 
 
+def _upper(value: str | None) -> str | None:
+    # Authenticator apps read base32 secrets in either case; keep one.
+    return None if value is None else value.upper()
+
+
 def _clients(values: Iterable[ClientConfig]) -> tuple[ClientConfig, ...]:
     return tuple(values)
 
@@ -253,6 +258,12 @@ class ClientConfig:
         if not self.client_id:
             msg = "client_id must not be empty."
             raise ValueError(msg)
+        if self.client_secret == "":
+            msg = (
+                f"Client {self.client_id!r} has an empty client_secret, which no "
+                "request can present; leave it out for a public client."
+            )
+            raise ValueError(msg)
         if self.public and CLIENT_CREDENTIALS in self.grant_types:
             msg = (
                 f"Client {self.client_id!r} is public (it has no client_secret), "
@@ -306,7 +317,8 @@ class AuthenticatorConfig:
 
     ``type`` is a factor name (``otp``, ``sms``, ``voice``, ``email``,
     ``push``). ``secret`` is the base32 TOTP secret of an ``otp``
-    authenticator (random when omitted); ``phone_number`` (E.164) is needed
+    authenticator, in either case and kept in upper case (random when
+    omitted); ``phone_number`` (E.164) is needed
     for ``sms`` and ``voice``; ``email`` defaults to the user's address. The
     twin rules apply: ``push`` also gets an ``otp`` twin, and ``sms`` and
     ``voice`` get each other when both are enabled.
@@ -314,18 +326,21 @@ class AuthenticatorConfig:
 
     type: str = field(validator=_check_choice(FACTORS))
     id: str | None = None
-    secret: str | None = field(default=None, repr=False)
+    secret: str | None = field(default=None, repr=False, converter=_upper)
     phone_number: str | None = None
     email: str | None = None
     name: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.secret is not None and not _BASE32.fullmatch(self.secret):
-            msg = "secret must be base32 (A-Z and 2-7), at least 16 characters."
+            msg = (
+                "secret must be base32 (letters and the digits 2-7), "
+                "at least 16 characters."
+            )
             raise ValueError(msg)
         if self.type in ("sms", "voice"):
             if self.phone_number is None:
-                msg = f"A {self.type} authenticator needs a phone_number."
+                msg = f"An authenticator of type {self.type!r} needs a phone_number."
                 raise ValueError(msg)
             if not _PHONE_NUMBER.fullmatch(self.phone_number):
                 msg = (
@@ -376,6 +391,11 @@ class UserConfig:
         if "@" not in self.email:
             msg = f"email must be an email address; got {self.email!r}."
             raise ValueError(msg)
+        for name, value in (("email", self.email), ("id", self.id)):
+            # Both reach log lines, which a newline would split.
+            if not value.isprintable():
+                msg = f"{name} must not hold control characters; got {value!r}."
+                raise ValueError(msg)
         if self.recovery_code is not None and not _RECOVERY_CODE.fullmatch(
             self.recovery_code
         ):
@@ -532,7 +552,8 @@ class TenantConfig:
         for authenticator in user.authenticators:
             if authenticator.type not in self.factors:
                 msg = (
-                    f"User {user.email!r} has a {authenticator.type!r} authenticator, "
+                    f"User {user.email!r} has an authenticator of type "
+                    f"{authenticator.type!r}, "
                     "but that factor is not enabled; "
                     f"enabled: {', '.join(self.factors)}."
                 )
@@ -659,7 +680,7 @@ def load_config(path: str | Path) -> TenantConfig:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else exc.reason
         msg = f"Cannot read the tenant configuration {str(path)!r}: {reason}."
-        raise TenantConfigError(msg, str(path)) from exc
+        raise TenantConfigError(msg, str(path), 1, 1) from exc
     return parse_config(text, file=str(path), base_dir=path.parent)
 
 
@@ -681,15 +702,19 @@ def parse_config(
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         msg = f"The file is not valid YAML: {exc.problem or exc.context}."
         raise TenantConfigError(msg, file, line, column) from exc
     except yaml.YAMLError as exc:
         msg = f"The file is not valid YAML: {exc}."
-        raise TenantConfigError(msg, file) from exc
+        raise TenantConfigError(msg, file, 1, 1) from exc
+    except RecursionError:
+        # PyYAML composes nested values recursively; no setting nests deeply.
+        msg = "The file nests values too deeply to be a tenant configuration."
+        raise TenantConfigError(msg, file, 1, 1) from None
     reader = _Reader(file, None if base_dir is None else Path(base_dir))
     if node is None:
-        reader.fail_at(0, 0, "The file is empty; expected a mapping of settings.")
+        reader.fail_at(1, 1, "The file is empty; expected a mapping of settings.")
     return reader.tenant(node)
 
 
@@ -712,7 +737,10 @@ class _Reader:
         work_factor = DEFAULT_WORK_FACTOR
         if "password_work_factor" in keys:
             work_factor = self.integer(
-                keys["password_work_factor"], minimum=10, maximum=20
+                keys["password_work_factor"],
+                "password_work_factor",
+                minimum=10,
+                maximum=20,
             )
         kwargs: dict[str, Any] = {"password_work_factor": work_factor}
         for key in ("name", "issuer", "connection", "step_up_on_refresh"):
@@ -724,7 +752,9 @@ class _Reader:
         if "factors" in keys:
             kwargs["factors"] = self.strings(keys["factors"], "factors")
         if "recovery_codes" in keys:
-            kwargs["recovery_codes"] = self.boolean(keys["recovery_codes"])
+            kwargs["recovery_codes"] = self.boolean(
+                keys["recovery_codes"], "recovery_codes"
+            )
         if "lifetimes" in keys:
             kwargs["lifetimes"] = self.lifetimes(keys["lifetimes"])
         if "refresh_tokens" in keys:
@@ -783,9 +813,13 @@ class _Reader:
         if "scopes" in keys:
             kwargs["scopes"] = self.strings(keys["scopes"], f"{where}.scopes")
         if "allow_offline_access" in keys:
-            kwargs["allow_offline_access"] = self.boolean(keys["allow_offline_access"])
+            kwargs["allow_offline_access"] = self.boolean(
+                keys["allow_offline_access"], f"{where}.allow_offline_access"
+            )
         if "token_lifetime" in keys:
-            kwargs["token_lifetime"] = self.integer(keys["token_lifetime"], minimum=1)
+            kwargs["token_lifetime"] = self.integer(
+                keys["token_lifetime"], f"{where}.token_lifetime", minimum=1
+            )
         return self.build(node, ApiConfig, kwargs)
 
     def user(self, node: yaml.Node, where: str, work_factor: int) -> UserConfig:
@@ -797,7 +831,7 @@ class _Reader:
                 kwargs[key] = self.string(keys[key], f"{where}.{key}")
         for key in ("email_verified", "blocked", "password_leaked"):
             if key in keys:
-                kwargs[key] = self.boolean(keys[key])
+                kwargs[key] = self.boolean(keys[key], f"{where}.{key}")
         kwargs["password_hash"] = self.password_hash(node, keys, where, work_factor)
         if "authenticators" in keys:
             items = self.sequence(keys["authenticators"], f"{where}.authenticators")
@@ -830,30 +864,36 @@ class _Reader:
 
     def lifetimes(self, node: yaml.Node) -> Lifetimes:
         keys = self.mapping(node, "lifetimes", _keys(Lifetimes))
-        kwargs = {key: self.integer(value, minimum=1) for key, value in keys.items()}
+        kwargs = {
+            key: self.integer(value, f"lifetimes.{key}", minimum=1)
+            for key, value in keys.items()
+        }
         return self.build(node, Lifetimes, kwargs)
 
     def refresh_tokens(self, node: yaml.Node) -> RefreshTokenPolicy:
         keys = self.mapping(node, "refresh_tokens", _keys(RefreshTokenPolicy))
         kwargs: dict[str, Any] = {}
         if "rotation" in keys:
-            kwargs["rotation"] = self.boolean(keys["rotation"])
+            kwargs["rotation"] = self.boolean(
+                keys["rotation"], "refresh_tokens.rotation"
+            )
         if "leeway" in keys:
-            kwargs["leeway"] = self.integer(keys["leeway"], minimum=0)
+            kwargs["leeway"] = self.integer(
+                keys["leeway"], "refresh_tokens.leeway", minimum=0
+            )
         return self.build(node, RefreshTokenPolicy, kwargs)
 
     def limits(self, node: yaml.Node) -> Limits:
         keys = self.mapping(node, "limits", _keys(Limits))
         kwargs: dict[str, Any] = {}
         for key, value in keys.items():
+            where = f"limits.{key}"
             if key in ("push_poll_interval", "login_lockout"):
-                kwargs[key] = self.number(value, minimum_exclusive=0)
+                kwargs[key] = self.number(value, where, minimum_exclusive=0)
             elif key == "login_failures":
-                kwargs[key] = self.integer(value, minimum=0)
-            elif key == "logins" and _is_null(value):
-                kwargs[key] = None
+                kwargs[key] = self.integer(value, where, minimum=0)
             else:
-                kwargs[key] = self.limit(value, f"limits.{key}")
+                kwargs[key] = self.limit(value, where)
         return self.build(node, Limits, kwargs)
 
     def limit(self, node: yaml.Node, where: str) -> Limit:
@@ -862,9 +902,13 @@ class _Reader:
             node,
             Limit,
             {
-                "capacity": self.integer(keys["capacity"], minimum=1),
+                "capacity": self.integer(
+                    keys["capacity"], f"{where}.capacity", minimum=1
+                ),
                 "refill_seconds": self.number(
-                    keys["refill_seconds"], minimum_exclusive=0
+                    keys["refill_seconds"],
+                    f"{where}.refill_seconds",
+                    minimum_exclusive=0,
                 ),
             },
         )
@@ -878,7 +922,12 @@ class _Reader:
         allowed: Sequence[str] | None,
         required: Sequence[str] = (),
     ) -> dict[str, yaml.Node]:
-        """Return a mapping node's values by key; ``allowed=None`` allows any key."""
+        """Return a mapping node's values by key; ``allowed=None`` allows any key.
+
+        With ``allowed`` (a mapping of settings), a setting written as
+        ``null`` is left out, so that it takes its default, unless it is
+        ``required``.
+        """
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, f"{where} must be a mapping; got {_kind(node)}.")
         keys: dict[str, yaml.Node] = {}
@@ -892,6 +941,12 @@ class _Reader:
                     f"Unknown key {key!r} in {where}; allowed: {', '.join(allowed)}.",
                 )
             keys[key] = value_node
+        if allowed is not None:
+            keys = {
+                key: value
+                for key, value in keys.items()
+                if key in required or not _is_null(value)
+            }
         missing = [key for key in required if key not in keys]
         if missing:
             self.fail(node, f"{where} is missing {', '.join(missing)}.")
@@ -919,34 +974,33 @@ class _Reader:
             value = self.base_dir / value
         return str(value)
 
-    def boolean(self, node: yaml.Node) -> bool:
+    def boolean(self, node: yaml.Node, where: str) -> bool:
         if not isinstance(node, yaml.ScalarNode) or node.tag != _BOOL_TAG:
-            self.fail(node, f"Expected true or false; got {_kind(node)}.")
+            self.fail(node, f"{where} must be true or false; got {_kind(node)}.")
         return bool(node.value == "true")
 
     def integer(
-        self, node: yaml.Node, *, minimum: int, maximum: int | None = None
+        self, node: yaml.Node, where: str, *, minimum: int, maximum: int | None = None
     ) -> int:
         if not isinstance(node, yaml.ScalarNode) or node.tag != _INT_TAG:
-            self.fail(node, f"Expected a whole number; got {_kind(node)}.")
+            self.fail(node, f"{where} must be a whole number; got {_kind(node)}.")
         value = int(str(node.value).replace("_", ""), 0)
         if value < minimum:
-            self.fail(node, f"Expected a number of at least {minimum}; got {value!r}.")
+            self.fail(node, f"{where} must be at least {minimum}; got {value!r}.")
         if maximum is not None and value > maximum:
-            self.fail(node, f"Expected a number of at most {maximum}; got {value!r}.")
+            self.fail(node, f"{where} must be at most {maximum}; got {value!r}.")
         return value
 
-    def number(self, node: yaml.Node, *, minimum_exclusive: float) -> float:
+    def number(self, node: yaml.Node, where: str, *, minimum_exclusive: int) -> float:
         if not isinstance(node, yaml.ScalarNode) or node.tag not in (
             _INT_TAG,
             _FLOAT_TAG,
         ):
-            self.fail(node, f"Expected a number; got {_kind(node)}.")
+            self.fail(node, f"{where} must be a number; got {_kind(node)}.")
         value = float(str(node.value).replace("_", ""))
         if value <= minimum_exclusive:
-            self.fail(
-                node, f"Expected a number above {minimum_exclusive}; got {value!r}."
-            )
+            msg = f"{where} must be above {minimum_exclusive}; got {node.value}."
+            self.fail(node, msg)
         return value
 
     def build(

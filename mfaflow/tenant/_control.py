@@ -21,6 +21,7 @@ Bodies are JSON or forms; a user is named by id or email.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -109,11 +110,14 @@ def advance(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Respon
     try:
         seconds = float(raw)
     except (TypeError, ValueError):
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        msg = f"seconds must be a number of at least 0; got {raw!r}."
+        seconds = math.nan
+    if isinstance(raw, bool) or math.isnan(seconds):
+        msg = f"seconds must be a number; got {raw!r}."
         raise OAuthError("invalid_request", msg)
-    tenant.clock.advance(seconds)
+    try:
+        tenant.clock.advance(seconds)
+    except ValueError as exc:
+        raise OAuthError("invalid_request", str(exc)) from exc
     return json_response({"now": tenant.clock.now()})
 
 

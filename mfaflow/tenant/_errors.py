@@ -9,6 +9,17 @@ error, seen from the server's side.
 
 :class:`TenantConfigError` locates a broken configuration file by file, line
 and column, like :class:`mfaflow.DefinitionError` does for flow files.
+
+:class:`TenantSetupError` says why a tenant cannot start although its
+configuration reads well: the signing key file or the state file it names
+cannot be used. The tree, under mfaflow's root::
+
+    MfaflowError
+    ├── AuthorizationServerError
+    │   └── OAuthError          an OAuth error answer (error, description, status)
+    ├── DefinitionError
+    │   └── TenantConfigError   a broken configuration (file, line, column)
+    └── TenantSetupError        an unusable signing key or state file (a ValueError)
 """
 
 from __future__ import annotations
@@ -16,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .._errors import AuthorizationServerError, DefinitionError
+from .._errors import AuthorizationServerError, DefinitionError, MfaflowError
 
-__all__ = ["OAuthError", "TenantConfigError"]
+__all__ = ["OAuthError", "TenantConfigError", "TenantSetupError"]
 
 
 class OAuthError(AuthorizationServerError):
@@ -57,3 +68,7 @@ class OAuthError(AuthorizationServerError):
 
 class TenantConfigError(DefinitionError):
     """A tenant configuration is broken; ``file``, ``line`` and ``column`` say where."""
+
+
+class TenantSetupError(MfaflowError, ValueError):
+    """A tenant cannot start: its signing key or state file cannot be used."""

@@ -608,7 +608,9 @@ def start_challenge(
     tenant.transient.prune(now)
     tenant.transient.challenges[challenge.code_hash] = challenge
     logger.debug(
-        "Started a %s challenge for authenticator %s", channel, authenticator.id
+        "Started a challenge by %s for authenticator %s",
+        "push" if channel == "auth0" else channel,
+        authenticator.id,
     )
     return Challenge(
         "oob",

@@ -5,8 +5,8 @@ show), ``multipart/form-data``, or ``application/json`` (what the OpenAPI
 description and most SDKs send). In JSON, ``null`` and ``""`` count as
 absent (auth0-python sends ``"scope": null``), and one-time codes may be
 numbers (see :meth:`Params.code`). Anything else, a body that
-is not JSON or not an object, or a parameter given twice, answers 400
-``invalid_request``.
+is not JSON or not an object (or nests values too deeply to decode), or
+a parameter given twice, answers 400 ``invalid_request``.
 
 A client authenticates with ``client_secret`` in the body
 (``client_secret_post``) or HTTP Basic (``client_secret_basic``), never
@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -38,10 +39,14 @@ __all__ = [
     "bearer_token",
     "error_response",
     "json_response",
+    "loggable_path",
 ]
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: Characters that end a log line or drive a terminal: C0, DEL, C1, and
+#: Unicode's line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class TenantRequest(Request):
@@ -164,6 +169,18 @@ class Params:
         return self.get(name) is not None
 
 
+def loggable_path(path: str) -> str:
+    """Return ``path`` with control characters percent-encoded, for a log line.
+
+    A decoded path may hold a newline (``/%0a...``) that would start a
+    forged log line, or a terminal's escape sequence.
+    """
+    return _CONTROL.sub(
+        lambda found: "".join(f"%{byte:02X}" for byte in found.group().encode()),
+        path,
+    )
+
+
 def _json_object(data: bytes) -> dict[str, Any]:
     if not data.strip():
         return {}
@@ -173,6 +190,10 @@ def _json_object(data: bytes) -> dict[str, Any]:
         raise OAuthError(
             "invalid_request", "The request body is not valid JSON."
         ) from exc
+    except RecursionError:
+        # The decoder recurses per level: 64 KiB of brackets exhaust it.
+        msg = "The request body nests JSON values too deeply."
+        raise OAuthError("invalid_request", msg) from None
     if not isinstance(parsed, dict):
         msg = f"The JSON body must be an object; got {type(parsed).__name__}."
         raise OAuthError("invalid_request", msg)

@@ -9,7 +9,9 @@ The password grants and the login pages both sign users in through
   passwords for one user block their logins for ``limits.login_lockout``
   seconds (30 days, the longest Auth0 keeps such a block), answering 429
   ``too_many_attempts`` ``Your account has been blocked after multiple
-  consecutive login attempts.`` even for the right password. Auth0 counts
+  consecutive login attempts.`` even for the right password, with the
+  seconds until the block ends (rounded up) as ``Retry-After`` and no
+  ``X-RateLimit-*`` headers, as it is no rate limit. Auth0 counts
   per user and IP address; every client of a test tenant is on loopback,
   so the tenant counts per user. A right password resets the count;
   :meth:`Tenant.unblock_user` (``POST /__control/users/unblock``) lifts
@@ -30,6 +32,7 @@ The password grants and the login pages both sign users in through
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING
 
 import attrs
@@ -107,7 +110,8 @@ def _check_lockout(tenant: Tenant, user: User) -> None:
         return
     now = tenant.clock.now()
     if now < lockout.blocked_until:
-        wait = f"{lockout.blocked_until - now:.0f}"
+        # A block, not a rate limit: Retry-After alone, never early.
+        wait = str(math.ceil(lockout.blocked_until - now))
         raise OAuthError(
             "too_many_attempts", LOCKED_OUT, 429, headers={"Retry-After": wait}
         )

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from ._http import loggable_path
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
@@ -36,14 +38,16 @@ class _Handler(WSGIRequestHandler):
     A query string may carry codes and a malformed request line may be a
     form body sent as one (``username=...&password=...``), so neither is
     ever logged: a request that could not be parsed is logged by its status
-    alone.
+    alone. Control characters of what is logged are percent-encoded, so
+    that a request cannot forge a log line.
     """
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         if self.command is None or not hasattr(self, "path"):
             logger.debug("HTTP server: refused a malformed request (%s)", code)
             return
-        logger.debug('"%s %s" %s', self.command, _QUERY.sub("", self.path), code)
+        path = loggable_path(_QUERY.sub("", self.path))
+        logger.debug('"%s %s" %s', loggable_path(self.command), path, code)
 
     def log_error(self, format: str, *args: Any) -> None:
         # The arguments are the server's reason, which quotes the request.
@@ -53,7 +57,9 @@ class _Handler(WSGIRequestHandler):
         )
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("HTTP server: %s", _QUERY.sub("?...", format % args))
+        logger.debug(
+            "HTTP server: %s", loggable_path(_QUERY.sub("?...", format % args))
+        )
 
 
 def _not_ready(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
@@ -84,11 +90,13 @@ class LoopbackServer:
     Args:
         tenant: The tenant to serve; :attr:`tenant` is its view with the
             server's URL as issuer.
-        host: The address to listen on.
+        host: The address to listen on; an IPv6 address may be written in
+            brackets (``[::1]``), as in a URL.
         port: The port; 0 lets the system choose.
         ssl_context: Serve HTTPS with this context.
 
     Raises:
+        ValueError: ``host`` is empty.
         OSError: the address cannot be listened on (such as a port in use).
     """
 
@@ -100,6 +108,11 @@ class LoopbackServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not host.strip():
+            msg = f"host must name an address to listen on; got {host!r}."
+            raise ValueError(msg)
         listener = _listen(host, port)
         try:
             self._server: BaseWSGIServer = make_server(

@@ -10,7 +10,9 @@ default, :class:`SQLiteStore` to survive restarts):
   ``voice``, ``email`` or ``auth0`` push, or ``recovery-code``), active once
   confirmed, linked to its twin (push and its OTP; SMS and voice);
 - :class:`RefreshToken`: one refresh token, by digest, in a *family* (every
-  token issued from one original grant).
+  token issued from one original grant);
+- notes the tenant keeps about itself, as named strings: which configured
+  records it has written, how far its clock was moved.
 
 Transient records live in memory only, in :class:`TransientState`; a restart
 forgets them, as a login in progress would be forgotten:
@@ -34,6 +36,7 @@ exception, as verifying a code needs them; they never appear in reprs.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -44,6 +47,7 @@ from typing import Any, Literal, Protocol, TypeVar
 import attrs
 from attrs import define, field, frozen
 
+from ._errors import TenantSetupError
 from ._limits import TokenBucket
 
 __all__ = [
@@ -213,6 +217,14 @@ class StateStore(Protocol):
 
     def refresh_family(self, family_id: str) -> list[RefreshToken]: ...
 
+    def get_note(self, name: str) -> str | None:
+        """Return the note ``name`` the tenant kept about itself, or ``None``."""
+        ...
+
+    def put_note(self, name: str, value: str) -> None:
+        """Keep the note ``name`` (such as which configured records are written)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -223,6 +235,7 @@ class MemoryStore:
         self._users: dict[str, User] = {}
         self._authenticators: dict[str, Authenticator] = {}
         self._refresh_tokens: dict[str, RefreshToken] = {}
+        self._notes: dict[str, str] = {}
 
     def get_user(self, user_id: str) -> User | None:
         return self._users.get(user_id)
@@ -260,6 +273,12 @@ class MemoryStore:
     def refresh_family(self, family_id: str) -> list[RefreshToken]:
         return [t for t in self._refresh_tokens.values() if t.family_id == family_id]
 
+    def get_note(self, name: str) -> str | None:
+        return self._notes.get(name)
+
+    def put_note(self, name: str, value: str) -> None:
+        self._notes[name] = value
+
     def close(self) -> None:
         """Nothing to release."""
 
@@ -282,6 +301,10 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS refresh_tokens_by_family ON refresh_tokens (family_id);
+CREATE TABLE IF NOT EXISTS notes (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -294,15 +317,15 @@ class SQLiteStore:
 
     Args:
         path: The database file; created with its tables when missing.
+
+    Raises:
+        TenantSetupError: the file cannot be opened or is not a database.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(
-            self.path, check_same_thread=False, isolation_level=None
-        )
-        self._connection.executescript(_SCHEMA)
+        self._connection = _open_database(self.path)
 
     def get_user(self, user_id: str) -> User | None:
         return self._one(User, "SELECT data FROM users WHERE id = ?", user_id)
@@ -374,6 +397,21 @@ class SQLiteStore:
             family_id,
         )
 
+    def get_note(self, name: str) -> str | None:
+        with self._lock:
+            row = self._connection.execute(
+                "SELECT value FROM notes WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_note(self, name: str, value: str) -> None:
+        self._write(
+            "INSERT INTO notes (name, value) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            name,
+            value,
+        )
+
     def close(self) -> None:
         """Close the database connection."""
         with self._lock:
@@ -404,6 +442,50 @@ class SQLiteStore:
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
+
+
+def _open_database(path: Path) -> sqlite3.Connection:
+    """Open the state file at ``path``, making it and its tables when missing.
+
+    A new file is readable by its owner only, as it holds password hashes
+    and TOTP secrets; SQLite gives its journal files the same permissions.
+    """
+    if not path.parent.is_dir():
+        msg = (
+            f"Cannot open the state file {str(path)!r}: its folder "
+            f"{str(path.parent)!r} does not exist."
+        )
+        raise TenantSetupError(msg)
+    try:
+        _create_private(path)
+        connection = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None
+        )
+    except OSError as exc:
+        msg = f"Cannot open the state file {str(path)!r}: {exc.strerror or exc}."
+        raise TenantSetupError(msg) from exc
+    except sqlite3.Error as exc:
+        msg = f"Cannot open the state file {str(path)!r}: {exc}."
+        raise TenantSetupError(msg) from exc
+    try:
+        connection.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        connection.close()
+        msg = f"Cannot use the state file {str(path)!r}: {exc}."
+        raise TenantSetupError(msg) from exc
+    return connection
+
+
+def _create_private(path: Path) -> None:
+    """Create ``path``, empty and with mode 0600, unless it exists.
+
+    An empty file is an SQLite database without tables.
+    """
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
 
 
 def _dump(record: Any) -> str:

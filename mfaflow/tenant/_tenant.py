@@ -37,7 +37,7 @@ from ._config import (
     UserConfig,
     default_config,
 )
-from ._errors import OAuthError
+from ._errors import OAuthError, TenantSetupError
 from ._otp import code_at
 from ._secrets import digest, hash_password, new_token, verify_password
 from ._state import (
@@ -67,6 +67,8 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _PKCE_METHODS = ("S256", "plain")
+#: The store's note of how far the tenant's own clock was moved, in seconds.
+_CLOCK_OFFSET = "clock_offset"
 
 
 def _locked(
@@ -91,6 +93,7 @@ class _Shared:
     owns_store: bool
     key: SigningKey
     control: bool
+    closed: bool = False
     transient: TransientState = attrs.Factory(TransientState)
     lock: threading.RLock = attrs.Factory(threading.RLock)
 
@@ -142,7 +145,10 @@ class Tenant:
         config: What the tenant serves; :func:`default_config` (the demo
             tenant) when omitted.
         clock: The time every expiry, limit and TOTP window reads; a
-            system clock when omitted. Tests pass ``Clock.fixed()``.
+            system clock when omitted, which then keeps how far it was
+            moved in the store, so a tenant restarted on the same state
+            file goes on at the time it had reached. Tests pass
+            ``Clock.fixed()``.
         store: Where users, authenticators and refresh tokens live; an
             SQLite file when ``config.state_file`` is set, else memory.
         signing_key: The RSA key for tokens; else ``config.signing_key_file``,
@@ -150,8 +156,9 @@ class Tenant:
         control: Serve the ``/__control`` endpoints (tests and demos only).
 
     Raises:
-        ValueError: the signing key file cannot be loaded, or the store
-            holds a user whose email the configuration gives another id.
+        TenantSetupError: the signing key file or the state file cannot be
+            used, or the store holds a user whose email the configuration
+            gives another id (a :class:`ValueError` too).
     """
 
     def __init__(
@@ -164,15 +171,15 @@ class Tenant:
         control: bool = False,
     ) -> None:
         self._config = default_config() if config is None else config
-        owns_store = store is None
-        if store is None:
-            state_file = self._config.state_file
-            store = MemoryStore() if state_file is None else SQLiteStore(state_file)
         if signing_key is None:
             key_file = self._config.signing_key_file
             signing_key = (
                 process_key() if key_file is None else load_private_key(key_file)
             )
+        owns_store = store is None
+        if store is None:
+            state_file = self._config.state_file
+            store = MemoryStore() if state_file is None else SQLiteStore(state_file)
         self._shared = _Shared(
             clock=clock or Clock(),
             store=store,
@@ -182,6 +189,8 @@ class Tenant:
         )
         try:
             with self._shared.lock:
+                if clock is None:
+                    self._keep_clock_offset()
                 for user in self._config.users:
                     self._seed_user(user)
         except BaseException:
@@ -319,8 +328,10 @@ class Tenant:
 
     def close(self) -> None:
         """Release the store, if the tenant opened it."""
-        if self._shared.owns_store:
-            self._shared.store.close()
+        with self._shared.lock:
+            self._shared.closed = True
+            if self._shared.owns_store:
+                self._shared.store.close()
 
     def __enter__(self) -> Tenant:
         return self
@@ -356,16 +367,12 @@ class Tenant:
         ``blocked`` and ``password_leaked`` are as in :class:`UserConfig`.
 
         Raises:
-            OAuthError: ``invalid_request`` for a malformed email or MFA
+            OAuthError: ``invalid_request`` for a malformed email, id or MFA
                 policy; 409 when the email or id is taken.
         """
         if mfa not in ("never", "always"):
             msg = f"mfa must be 'never' or 'always'; got {mfa!r}."
             raise OAuthError("invalid_request", msg)
-        if "@" not in email:
-            raise OAuthError(
-                "invalid_request", f"email must be an email address; got {email!r}."
-            )
         password_hash = hash_password(
             password, work_factor=self._config.password_work_factor
         )
@@ -378,7 +385,10 @@ class Tenant:
         if user_id is not None:
             fields["id"] = user_id
         policy: Literal["never", "always"] = "always" if mfa == "always" else "never"
-        config = UserConfig(email, password_hash, mfa=policy, **fields)
+        try:
+            config = UserConfig(email, password_hash, mfa=policy, **fields)
+        except ValueError as exc:
+            raise OAuthError("invalid_request", str(exc)) from exc
         if self.store.find_user(email) or self.store.get_user(config.id):
             raise OAuthError("invalid_request", f"User {email!r} already exists.", 409)
         user = _user_record(config)
@@ -750,50 +760,88 @@ class Tenant:
             )
         return found
 
+    def _keep_clock_offset(self) -> None:
+        """Move the clock as far as it had been moved, and note each move.
+
+        Stored records carry times of the moved clock (TOTP steps used,
+        expiries); a clock back at real time would refuse codes until real
+        time caught up.
+        """
+        noted = self.store.get_note(_CLOCK_OFFSET)
+        if noted is not None:
+            self._shared.clock = Clock(offset=float(noted))
+        self.clock.on_advance(self._note_clock_offset)
+
+    def _note_clock_offset(self) -> None:
+        with self._shared.lock:
+            if not self._shared.closed:
+                self.store.put_note(_CLOCK_OFFSET, repr(self.clock.offset))
+
     def _seed_user(self, config: UserConfig) -> None:
+        """Write a configured user and its authenticators, each only once.
+
+        The store notes every configured record it has been given; from then
+        on its copy wins, so a block, a deleted authenticator or a replaced
+        recovery code stays as it is across restarts.
+        """
         other = self.store.find_user(config.email)
         if other is not None and other.id != config.id:
             msg = (
                 f"The state store has user {config.email!r} with id {other.id!r}, "
                 f"but the configuration gives id {config.id!r}."
             )
-            raise ValueError(msg)
-        user = _user_record(config)
-        self.store.put_user(user)
+            raise TenantSetupError(msg)
+        if not self._seeded(f"user:{config.id}"):
+            self.store.put_user(_user_record(config))
+            self._note_seeded(f"user:{config.id}")
+        user = self.store.get_user(config.id)
+        if user is None:
+            return  # seeded once and gone since: the store's word stands
         for index, authenticator in enumerate(config.authenticators):
             self._seed_authenticator(user, index, authenticator)
         if config.recovery_code is not None:
-            code_id = _seed_id(user.id, "recovery-code", "recovery-code")
-            if self.store.get_authenticator(code_id) is None:
-                _factors.store_recovery_code(
-                    self,
-                    user,
-                    config.recovery_code,
-                    active=True,
-                    authenticator_id=code_id,
-                )
+            self._seed_recovery_code(user, config.recovery_code)
 
     def _seed_authenticator(
         self, user: User, index: int, config: AuthenticatorConfig
     ) -> None:
         channel = "auth0" if config.type == "push" else config.type
         primary_id = config.id or _seed_id(user.id, str(index), channel)
-        if self.store.get_authenticator(primary_id) is not None:
-            return  # seeded at an earlier start; the store's copy wins
-        twin = _factors.twin_channel(self, channel)
-        twin_id = None if twin is None else _seed_id(user.id, f"{index}-twin", twin)
-        recipient = config.phone_number
-        if config.type == "email":
-            recipient = config.email or user.email
-        _factors.create_authenticators(
-            self,
-            user,
-            config.type,
-            recipient,
-            active=True,
-            ids=(primary_id, twin_id),
-            secret=config.secret,
-        )
+        if self._seeded(f"authenticator:{primary_id}"):
+            return
+        # A store from before seeding was noted may hold the records already.
+        if self.store.get_authenticator(primary_id) is None:
+            twin = _factors.twin_channel(self, channel)
+            twin_id = None if twin is None else _seed_id(user.id, f"{index}-twin", twin)
+            recipient = config.phone_number
+            if config.type == "email":
+                recipient = config.email or user.email
+            _factors.create_authenticators(
+                self,
+                user,
+                config.type,
+                recipient,
+                active=True,
+                ids=(primary_id, twin_id),
+                secret=config.secret,
+            )
+        self._note_seeded(f"authenticator:{primary_id}")
+
+    def _seed_recovery_code(self, user: User, code: str) -> None:
+        code_id = _seed_id(user.id, "recovery-code", "recovery-code")
+        if self._seeded(f"authenticator:{code_id}"):
+            return
+        if self.store.get_authenticator(code_id) is None:
+            _factors.store_recovery_code(
+                self, user, code, active=True, authenticator_id=code_id
+            )
+        self._note_seeded(f"authenticator:{code_id}")
+
+    def _seeded(self, item: str) -> bool:
+        return self.store.get_note(f"seeded:{item}") is not None
+
+    def _note_seeded(self, item: str) -> None:
+        self.store.put_note(f"seeded:{item}", "yes")
 
 
 def _user_record(config: UserConfig) -> User:

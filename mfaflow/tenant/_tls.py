@@ -10,19 +10,24 @@ that a client trusts explicitly (``requests.get(url, verify=cert_path)``)::
 
 The certificate and key are kept in ``directory`` and reused while they are
 valid, so a client that trusts the certificate once keeps trusting it. The
-key file is readable by its owner only.
+key file is readable by its owner only. Each set of host names has a pair
+of files of its own (:data:`CERT_FILE` and :data:`KEY_FILE` for loopback
+alone), so a server started for other names never replaces the
+certificate of one already running; making a pair is serialised between
+processes by a lock file in ``directory`` where the system offers one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import ipaddress
 import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -45,10 +50,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The certificate's file name in the directory given to :func:`self_signed`.
+#: The certificate's file name, for loopback alone, in :func:`self_signed`'s directory.
 CERT_FILE = "tenant-cert.pem"
-#: The private key's file name (mode 0600).
+#: The private key's file name (mode 0600), for loopback alone.
 KEY_FILE = "tenant-key.pem"
+#: Taken while a pair of files is checked and made.
+_LOCK_FILE = ".tenant-tls.lock"
 
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 _VALIDITY = datetime.timedelta(days=365)
@@ -61,10 +68,13 @@ def self_signed(
 ) -> tuple[Path, Path]:
     """Return the paths of a self-signed certificate for ``hosts`` and its key.
 
-    Reuses the files in ``directory`` when they hold a certificate that
-    names every host, matches the key and stays valid for at least a week;
-    otherwise makes a new pair (an ECDSA P-256 key, valid for a year) and
-    writes it there, creating the directory if needed.
+    Each set of hosts has its own pair of files in ``directory``:
+    :data:`CERT_FILE` and :data:`KEY_FILE` for 127.0.0.1 and localhost,
+    names with a digest of the hosts for any other set. The pair is reused
+    when it holds a certificate that names every host, matches the key and
+    stays valid for at least a week; otherwise a new pair (an ECDSA P-256
+    key, valid for a year) is written there, creating the directory if
+    needed.
 
     Args:
         directory: Where the certificate and key are kept.
@@ -77,17 +87,47 @@ def self_signed(
     if not hosts:
         msg = "hosts must name at least one IP address or DNS name; got none."
         raise ValueError(msg)
-    cert_path, key_path = directory / CERT_FILE, directory / KEY_FILE
+    cert_name, key_name = _file_names(hosts)
+    cert_path, key_path = directory / cert_name, directory / key_name
     if _reusable(cert_path, key_path, hosts):
         logger.debug("Reusing the tenant's TLS certificate in %s", directory)
         return cert_path, key_path
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = _certificate(key, hosts)
-    _write(key_path, _key_pem(key), mode=0o600)
-    _write(cert_path, certificate.public_bytes(serialization.Encoding.PEM), mode=0o644)
-    logger.debug("Made a TLS certificate for %s in %s", ", ".join(hosts), directory)
+    with _locked(directory / _LOCK_FILE):
+        # Another process may have made the pair while this one waited.
+        if not _reusable(cert_path, key_path, hosts):
+            key = ec.generate_private_key(ec.SECP256R1())
+            certificate = _certificate(key, hosts)
+            _write(key_path, _key_pem(key), mode=0o600)
+            pem = certificate.public_bytes(serialization.Encoding.PEM)
+            _write(cert_path, pem, mode=0o644)
+            logger.debug("Made a TLS certificate for %s", ", ".join(hosts))
     return cert_path, key_path
+
+
+def _file_names(hosts: Sequence[str]) -> tuple[str, str]:
+    """The certificate's and key's file names for ``hosts``."""
+    names = sorted(set(hosts))
+    if names == sorted(_LOOPBACK_HOSTS):
+        return CERT_FILE, KEY_FILE
+    tag = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    return f"tenant-{tag}-cert.pem", f"tenant-{tag}-key.pem"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (POSIX); elsewhere, go on without one."""
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this system
+        yield
+        return
+    with path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def server_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:

@@ -21,6 +21,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ._errors import TenantSetupError
 from ._secrets import b64url
 
 __all__ = ["SigningKey", "load_private_key", "process_key"]
@@ -38,25 +39,27 @@ def load_private_key(path: str | Path) -> rsa.RSAPrivateKey:
     """Load an unencrypted RSA private key from a PEM file.
 
     Raises:
-        ValueError: the file cannot be read or holds no RSA private key.
+        TenantSetupError: the file cannot be read or holds no unencrypted
+            RSA private key (a :class:`ValueError` too).
     """
+    shown = str(path)
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        msg = f"Cannot read the signing key file {str(path)!r}: {exc.strerror}."
-        raise ValueError(msg) from exc
+        msg = f"Cannot read the signing key file {shown!r}: {exc.strerror or exc}."
+        raise TenantSetupError(msg) from exc
     try:
         key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        msg = (
-            f"The signing key file {str(path)!r} holds no unencrypted PEM private key."
-        )
-        raise ValueError(msg) from exc
+    except TypeError as exc:
+        # cryptography's way of saying the key needs a password.
+        msg = f"The signing key file {shown!r} is encrypted; give an unencrypted key."
+        raise TenantSetupError(msg) from exc
+    except ValueError as exc:
+        msg = f"The signing key file {shown!r} holds no PEM private key."
+        raise TenantSetupError(msg) from exc
     if not isinstance(key, rsa.RSAPrivateKey):
-        msg = (
-            f"The signing key file {str(path)!r} holds a non-RSA key; RS256 needs RSA."
-        )
-        raise ValueError(msg)
+        msg = f"The signing key file {shown!r} holds a non-RSA key; RS256 needs RSA."
+        raise TenantSetupError(msg)
     return key
 
 

@@ -81,6 +81,22 @@ def test_otp_challenge_and_verification(steps: Steps) -> None:
     assert wrong["description"] == "Invalid otp_code."
 
 
+def test_an_mfa_token_lists_the_confirmed_app_and_recovery_code(
+    steps: Steps,
+) -> None:
+    """listAuthenticators takes an mfa_token and lists the OTP app, both active."""
+    listed = _by_id_prefix(steps.ok("otp: list with the mfa_token"))
+
+    assert set(listed) == {"totp", "recovery-code"}
+    assert (listed["totp"]["authenticatorType"], listed["totp"]["type"]) == (
+        "otp",
+        "otp",
+    )
+    assert listed["totp"]["active"] is True
+    assert listed["recovery-code"]["authenticatorType"] == "recovery-code"
+    assert listed["recovery-code"]["active"] is True
+
+
 def test_list_model_misses_the_observed_singular_oob_channel(steps: Steps) -> None:
     """listAuthenticators parses; it reads oob_channels, so oobChannels is unset."""
     listed = _by_id_prefix(steps.ok("manage: list with the access token"))

@@ -4,8 +4,9 @@ The page (``node/spa.html``, with the SDK's bundle from the pinned npm
 project) signs in through the tenant's login pages, then calls the tenant
 cross-origin (CORS): the code exchange, a refresh that asks for step-up
 (``mfa_required``), and the SDK's MFA API to list, challenge and verify.
-The tenant is served over HTTPS, as the SDK only speaks ``https``; the
-browser is told to accept its self-signed certificate.
+The tenant is ``mfaflow serve --tls --control --config FILE``, a child
+process serving HTTPS, as the SDK only speaks ``https``; the browser is
+told to accept its self-signed certificate.
 """
 
 from __future__ import annotations
@@ -14,27 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pyotp
 import pytest
+import requests
 from _chromium import start_chromium
 from _node import installed
 from _sdkkit import NODE_PROJECT, Steps
+from _serve import Served, served
 from _servers import serve_wsgi
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from mfaflow.tenant import (
-    AuthenticatorConfig,
-    Clock,
-    LoopbackServer,
-    Tenant,
-    UserConfig,
-    default_config,
-    loopback_tls,
-)
+from mfaflow.tenant import DEMO_API, DEMO_CLIENT_ID
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -42,30 +36,56 @@ EMAIL = "spa@example.test"
 PASSWORD = "spa-password-1"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 BUNDLE = "node_modules/@auth0/auth0-spa-js/dist/auth0-spa-js.production.js"
+#: The tenant: the demo's public client and API, and a user with OTP who
+#: must pass MFA on refresh too.
+CONFIG = f"""\
+name: spa
+password_work_factor: 10
+step_up_on_refresh: always
+clients:
+  - client_id: {DEMO_CLIENT_ID}
+    grant_types: [password, mfa, refresh_token, authorization_code]
+    callbacks: [http://127.0.0.1/callback]
+    web_origins: [http://127.0.0.1]
+apis:
+  - identifier: {DEMO_API}
+    scopes: [read:data]
+    allow_offline_access: true
+users:
+  - email: {EMAIL}
+    password: {PASSWORD}
+    mfa: always
+    authenticators:
+      - {{type: otp, secret: {SECRET}}}
+"""
 
 
 @pytest.fixture
-def tenant(tmp_path: Path) -> Iterator[LoopbackServer]:
-    """A tenant over HTTPS whose user has OTP and must pass MFA on refresh too."""
-    user = UserConfig.with_password(
-        EMAIL,
-        PASSWORD,
-        work_factor=10,
-        mfa="always",
-        authenticators=(AuthenticatorConfig("otp", secret=SECRET),),
+def tenant(tmp_path: Path) -> Iterator[Served]:
+    """`mfaflow serve --tls --control --config` with the test's configuration."""
+    config = tmp_path / "tenant.yaml"
+    config.write_text(CONFIG)
+    with served(
+        "--tls", "--control", "--config", str(config), data_home=tmp_path
+    ) as running:
+        yield running
+
+
+def _control(tenant: Served, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the served tenant's control surface; return the JSON answer."""
+    url = tenant.url + "__control/" + path
+    answer = (
+        requests.get(url, verify=str(tenant.certificate), timeout=30)
+        if body is None
+        else requests.post(url, json=body, verify=str(tenant.certificate), timeout=30)
     )
-    config = attrs.evolve(
-        default_config(),
-        users=(user,),
-        step_up_on_refresh="always",
-        password_work_factor=10,
-    )
-    context, _ = loopback_tls(tmp_path / "tls")
-    with (
-        Tenant(config, clock=Clock.fixed_for_tests(), control=True) as built,
-        LoopbackServer(built, ssl_context=context) as served,
-    ):
-        yield served
+    assert answer.ok, answer.text
+    return answer.json()
+
+
+def _now(tenant: Served) -> float:
+    now: float = _control(tenant, "clock")["now"]
+    return now
 
 
 @pytest.fixture
@@ -122,7 +142,7 @@ def _wait_for(driver: WebDriver, element_id: str) -> None:
     )
 
 
-def _sign_in(driver: WebDriver, page: str, tenant: LoopbackServer, otp: str) -> str:
+def _sign_in(driver: WebDriver, page: str, tenant: Served, otp: str) -> str:
     domain = tenant.url.removeprefix("https://").rstrip("/")
     driver.get(f"{page}/?domain={domain}")
     _wait_for(driver, "password")
@@ -143,17 +163,18 @@ def _sign_in(driver: WebDriver, page: str, tenant: LoopbackServer, otp: str) -> 
 
 
 def test_spa_signs_in_steps_up_and_passes_mfa_across_origins(
-    driver: WebDriver, page: str, tenant: LoopbackServer
+    driver: WebDriver, page: str, tenant: Served
 ) -> None:
     """spa-js exchanges its code, gets mfa_required on refresh, and passes OTP."""
-    clock = tenant.tenant.clock
     totp = pyotp.TOTP(SECRET)
-    # The previous step's code signs in; the current one is left for step-up.
-    status = _sign_in(driver, page, tenant, totp.at(clock.now() - 30))
+    # One second into a TOTP step of the tenant's clock, the previous step's
+    # code signs in while that step lasts; the current one is left for step-up.
+    _control(tenant, "clock/advance", {"seconds": 31 - _now(tenant) % 30})
+    status = _sign_in(driver, page, tenant, totp.at(_now(tenant) - 30))
     refresh = _call(driver, "return await client.getTokenSilently({cacheMode: 'off'});")
     step_up = Steps({"refresh": refresh}).refused("refresh")
     token = repr(step_up["mfaToken"])
-    otp = repr(totp.at(clock.now()))
+    otp = repr(totp.at(_now(tenant)))
     steps = Steps(
         {
             "list": _call(

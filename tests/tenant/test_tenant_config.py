@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from mfaflow.tenant import (
     PASSWORD,
     PASSWORD_REALM,
     ClientConfig,
+    Lifetimes,
     Limit,
+    Limits,
     TenantConfig,
     TenantConfigError,
     UserConfig,
@@ -30,6 +33,7 @@ from mfaflow.tenant import (
     parse_config,
     verify_password,
 )
+from mfaflow.tenant._secrets import DEFAULT_WORK_FACTOR
 
 FULL = """\
 name: acme
@@ -172,7 +176,12 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
             1,
             "Unknown key 'flavour' in the configuration; allowed: issuer, name",
         ),
-        ("recovery_codes: yes\n", 1, 17, "Expected true or false; got 'yes'"),
+        (
+            "recovery_codes: yes\n",
+            1,
+            17,
+            "recovery_codes must be true or false; got 'yes'",
+        ),
         ("clients:\n  - name: x\n", 2, 5, "clients[0] is missing client_id"),
         (
             "clients:\n  - client_id: a\n    grant_types: [client_credentials]\n",
@@ -180,7 +189,72 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
             5,
             "is public",
         ),
-        ("lifetimes: {access_token: 0}\n", 1, 27, "at least 1"),
+        (
+            "lifetimes: {access_token: 0}\n",
+            1,
+            27,
+            "lifetimes.access_token must be at least 1; got 0.",
+        ),
+        (
+            "password_work_factor: 40\n",
+            1,
+            23,
+            "password_work_factor must be at most 20; got 40.",
+        ),
+        (
+            "limits:\n  push_poll_interval: soon\n",
+            2,
+            23,
+            "limits.push_poll_interval must be a number; got 'soon'.",
+        ),
+        (
+            "limits:\n  logins: {capacity: 0, refill_seconds: 1}\n",
+            2,
+            22,
+            "limits.logins.capacity must be at least 1; got 0.",
+        ),
+        (
+            "clients:\n  - {client_id: a, client_secret: ''}\n",
+            2,
+            5,
+            "Client 'a' has an empty client_secret, which no request can present; "
+            "leave it out for a public client.",
+        ),
+        (
+            "users:\n  - email: a@b.test\n    password: pw\n"
+            "    authenticators: [{type: otp, secret: not-base32-at-all}]\n",
+            4,
+            22,
+            "secret must be base32 (letters and the digits 2-7), at least 16 "
+            "characters.",
+        ),
+        (
+            "users:\n  - email: a@b.test\n    password: pw\n"
+            "    authenticators: [{type: sms}]\n",
+            4,
+            22,
+            "An authenticator of type 'sms' needs a phone_number.",
+        ),
+        (
+            "factors: [otp]\nusers:\n  - email: a@b.test\n    password: pw\n"
+            "    authenticators: [{type: push}]\n",
+            1,
+            1,
+            "User 'a@b.test' has an authenticator of type 'push', but that factor "
+            "is not enabled; enabled: otp.",
+        ),
+        (
+            "clients:\n  - client_id: null\n",
+            2,
+            16,
+            "clients[0].client_id must be a string; got nothing (null).",
+        ),
+        (
+            "apis:\n  - identifier: x\n    allow_offline_access: 1\n",
+            3,
+            27,
+            "apis[0].allow_offline_access must be true or false; got '1'.",
+        ),
         (
             "users:\n  - email: a@b.test\n",
             2,
@@ -209,6 +283,15 @@ def test_yaml_configuration_is_read_into_objects(tmp_path: Path) -> None:
         "missing-key",
         "public-client-credentials",
         "zero-lifetime",
+        "work-factor-too-high",
+        "interval-not-a-number",
+        "limit-capacity-zero",
+        "empty-client-secret",
+        "secret-not-base32",
+        "sms-without-phone",
+        "factor-not-enabled",
+        "required-key-null",
+        "api-flag-not-a-bool",
         "no-password",
         "not-a-list",
         "bad-yaml",
@@ -232,6 +315,74 @@ def test_configuration_errors_name_the_place(
     assert str(error).startswith(f"tenant.yaml:{line}:{column}: ")
 
 
+def _documented_yaml() -> str:
+    """The YAML block of docs/tenant.md that shows every key and its default."""
+    text = (Path(__file__).parents[2] / "docs" / "tenant.md").read_text()
+    (block,) = re.findall(r"^```yaml\n(.*?)^```$", text, re.M | re.S)
+    return block
+
+
+def test_documented_configuration_reads_as_written() -> None:
+    """docs/tenant.md's YAML of every key parses as written, to the defaults."""
+    config = parse_config(_documented_yaml())
+
+    defaults = TenantConfig()
+    [client] = config.clients
+    [api] = config.apis
+    [user] = config.users
+    for name in ("issuer", "name", "connection", "factors", "recovery_codes"):
+        assert getattr(config, name) == getattr(defaults, name), name
+    assert config.step_up_on_refresh == defaults.step_up_on_refresh
+    assert config.password_work_factor == DEFAULT_WORK_FACTOR
+    assert (config.signing_key_file, config.state_file) == (None, None)
+    assert config.lifetimes == defaults.lifetimes
+    assert config.refresh_tokens == defaults.refresh_tokens
+    assert config.limits == defaults.limits
+    assert (client.client_secret, client.public, client.web_origins) == (None, True, ())
+    assert api.token_lifetime is None
+    assert user.id == UserConfig(user.email, user.password_hash).id
+    assert (user.recovery_code, user.blocked, user.password_leaked) == (
+        None,
+        False,
+        False,
+    )
+    assert [a.type for a in user.authenticators] == ["otp", "sms", "email", "push"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "signing_key_file: null\nstate_file: ~\n",
+        "limits: {push_poll_interval: null, logins: null, login_lockout: null}\n",
+        "lifetimes: {access_token: null}\nrefresh_tokens: {leeway: null}\n",
+        "clients:\n  - {client_id: a, client_secret: null, grant_types: null}\n",
+        "apis:\n  - {identifier: https://a.test/, token_lifetime: null}\n",
+    ],
+    ids=["files", "limits", "lifetimes", "client", "api"],
+)
+def test_null_settings_take_their_defaults(text: str) -> None:
+    """A setting written as null reads as if it were left out."""
+    config = parse_config(text)
+
+    assert (config.signing_key_file, config.state_file) == (None, None)
+    assert config.limits == Limits()
+    assert config.lifetimes.access_token == Lifetimes().access_token
+    assert config.refresh_tokens.leeway == 0
+    assert all(c.public and c.grant_types == () for c in config.clients)
+    assert all(a.token_lifetime is None for a in config.apis)
+
+
+def test_lower_case_totp_secrets_are_read_as_authenticator_apps_read_them() -> None:
+    """A base32 secret in lower case is accepted, as apps accept it, in upper case."""
+    config = parse_config(
+        "users:\n  - email: a@b.test\n    password: pw\n"
+        "    authenticators: [{type: otp, secret: jbswy3dpehpk3pxp}]\n"
+    )
+
+    [authenticator] = config.users[0].authenticators
+    assert authenticator.secret == "JBSWY3DPEHPK3PXP"
+
+
 def test_secret_values_stay_out_of_config_errors() -> None:
     """A malformed recovery code or TOTP secret is reported without its value."""
     text = textwrap.dedent(
@@ -252,15 +403,39 @@ def test_secret_values_stay_out_of_config_errors() -> None:
 
 
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
-    """Loading a file that does not exist names the file."""
-    with pytest.raises(TenantConfigError, match=r"nothing\.yaml"):
+    """Loading a file that does not exist names the file, at its start."""
+    with pytest.raises(TenantConfigError, match=r"nothing\.yaml") as raised:
         load_config(tmp_path / "nothing.yaml")
+
+    assert (raised.value.line, raised.value.column) == (1, 1)
 
 
 def test_empty_file_is_a_config_error() -> None:
-    """An empty document is refused with a clear message."""
-    with pytest.raises(TenantConfigError, match="empty"):
-        parse_config("")
+    """An empty document is refused with a clear message, at line 1, column 1."""
+    with pytest.raises(TenantConfigError, match="empty") as raised:
+        parse_config("", file="tenant.yaml")
+
+    assert str(raised.value).startswith("tenant.yaml:1:1: The file is empty")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: " + "[" * 5000 + "]" * 5000,
+        "name: " + "{a: " * 5000 + "1" + "}" * 5000,
+        "name:\n" + "".join("  " * depth + "a:\n" for depth in range(1, 3000)),
+    ],
+    ids=["lists", "flow-mappings", "block-mappings"],
+)
+def test_deeply_nested_yaml_is_a_config_error(text: str) -> None:
+    """Values nested thousands deep are refused with a message, not a RecursionError."""
+    with pytest.raises(TenantConfigError) as raised:
+        parse_config(text, file="tenant.yaml")
+
+    assert str(raised.value) == (
+        "tenant.yaml:1:1: The file nests values too deeply to be a tenant "
+        "configuration."
+    )
 
 
 def test_python_objects_check_consistency() -> None:

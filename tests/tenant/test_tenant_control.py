@@ -115,7 +115,41 @@ def test_clock_reads_and_advances(api: Api) -> None:
 
     assert advanced == before + 601
     assert api.tenant.clock.now() == advanced
-    assert error_of(refused)[:2] == (400, "invalid_request")
+    assert error_of(refused) == (
+        400,
+        "invalid_request",
+        "The clock only moves forward; got seconds=-5.0.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("seconds", "described"),
+    [
+        (
+            1e308,
+            "The clock moves at most 315360000 seconds (ten years) at a time; "
+            "got seconds=1e+308.",
+        ),
+        ("nan", "seconds must be a number; got 'nan'."),
+        ("soon", "seconds must be a number; got 'soon'."),
+        (True, "seconds must be a number; got True."),
+        (None, "seconds must be a number; got None."),
+    ],
+    ids=["huge", "nan", "text", "boolean", "missing"],
+)
+def test_clock_refuses_to_move_by_what_is_not_a_sensible_number(
+    api: Api, seconds: object, described: str
+) -> None:
+    """Moving the clock by a huge amount or a non-number answers 400; time stays."""
+    before = api.tenant.clock.now()
+
+    first = api.post("__control/clock/advance", {"seconds": seconds})
+    second = api.post("__control/clock/advance", {"seconds": seconds})
+    token = api.login()
+
+    assert error_of(first) == error_of(second) == (400, "invalid_request", described)
+    assert api.tenant.clock.now() == before
+    assert token.status_code == 403  # mfa_required, as before: grants still work
 
 
 def test_totp_endpoint_computes_the_current_code(api: Api) -> None:

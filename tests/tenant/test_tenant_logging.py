@@ -8,7 +8,7 @@ import socket
 import pytest
 from _pagekit import Browser, Pkce, authorize_url, page_of, redirect_params
 from _servers import read_request_head
-from _tenantkit import Api
+from _tenantkit import Api, error_of
 
 from mfaflow.tenant import (
     DEMO_EMAIL,
@@ -186,3 +186,59 @@ def test_malformed_requests_are_logged_without_their_content(
     assert "HTTP server: refused a malformed request (4" in logged
     assert "HUNTER2" not in logged
     assert "Bad request" not in logged
+
+
+@pytest.mark.parametrize(
+    ("target", "shown"),
+    [
+        (b"/%0aHUNTER2SECRET", "/%0AHUNTER2SECRET"),
+        (b"/%0d%0aHUNTER2SECRET", "/%0D%0AHUNTER2SECRET"),
+        (b"/%e2%80%a8HUNTER2SECRET", "/%E2%80%A8HUNTER2SECRET"),
+        (b"/\x1b[2JHUNTER2SECRET", "/%1B[2JHUNTER2SECRET"),
+    ],
+    ids=["newline", "carriage-return", "line-separator", "escape-sequence"],
+)
+def test_control_characters_in_paths_cannot_forge_log_lines(
+    server: LoopbackServer,
+    caplog: pytest.LogCaptureFixture,
+    target: bytes,
+    shown: str,
+) -> None:
+    """A path with a newline or escape sequence is logged on one line, encoded."""
+    caplog.set_level(logging.DEBUG)
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as client:
+        client.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = read_request_head(client)
+
+    lines = [
+        record.getMessage()
+        for record in caplog.records
+        if record.name.startswith("mfaflow")
+    ]
+    assert answer.startswith(b"HTTP/1.1 404")
+    assert [line for line in lines if not line.isprintable()] == []
+    assert [line for line in lines if shown in line]
+
+
+@pytest.mark.parametrize(
+    ("body", "described"),
+    [
+        (
+            {"email": "a\nforged@example.test", "password": "pw-123456789"},
+            "email must not hold control characters; got 'a\\nforged@example.test'.",
+        ),
+        (
+            {"email": "b@example.test", "password": "pw-123456789", "id": "x\ny"},
+            "id must not hold control characters; got 'x\\ny'.",
+        ),
+    ],
+    ids=["email", "id"],
+)
+def test_user_names_with_control_characters_are_refused(
+    api: Api, body: dict[str, str], described: str
+) -> None:
+    """An email or user id with a newline, which logs would show, answers 400."""
+    answer = api.post("__control/users", body)
+
+    assert error_of(answer) == (400, "invalid_request", described)

@@ -65,6 +65,18 @@ def test_ten_wrong_passwords_block_even_the_right_one(api: Api, pat: str) -> Non
     assert wrong == [403] * 10
     assert error_of(locked) == (429, "too_many_attempts", LOCKED_OUT)
     assert int(locked.headers["Retry-After"]) == 30 * 24 * 3600
+    assert not [name for name in locked.headers if name.startswith("X-RateLimit")]
+
+
+def test_the_blocks_retry_after_is_rounded_up(api: Api, pat: str) -> None:
+    """Retry-After never names a time before the block ends."""
+    for _ in range(10):
+        _login(api, "wrong")
+    api.tenant.clock.advance(0.7)
+
+    locked = _login(api)
+
+    assert locked.headers["Retry-After"] == str(30 * 24 * 3600)
 
 
 def test_a_right_password_resets_the_count(api: Api, pat: str) -> None:

@@ -172,7 +172,11 @@ def test_clock_only_moves_forward() -> None:
     assert clock.is_fixed
     with pytest.raises(ValueError, match="only moves forward"):
         clock.advance(-1)
+    with pytest.raises(ValueError, match=r"at most 315360000 seconds \(ten years\)"):
+        clock.advance(float("inf"))
+    assert clock.now() == 1002.5
     assert not Clock().is_fixed
+    assert Clock(10.0, offset=5.0).now() == 15.0
 
 
 def test_public_names_are_exported() -> None:

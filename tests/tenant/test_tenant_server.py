@@ -80,6 +80,12 @@ def test_tenant_is_served_over_https(base_config: TenantConfig, tmp_path: Path) 
     assert answer.json()["keys"][0]["alg"] == "RS256"
 
 
+def test_an_empty_host_is_refused(base_config: TenantConfig) -> None:
+    """An empty host, which would bind every interface, is a ValueError."""
+    with pytest.raises(ValueError, match=r"^host must name an address .*; got ''\.$"):
+        LoopbackServer(Tenant(base_config), host="")
+
+
 def test_a_busy_port_is_a_clear_error(base_config: TenantConfig) -> None:
     """Listening on a port already in use raises OSError naming the address."""
     with socket.socket() as taken:

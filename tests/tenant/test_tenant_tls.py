@@ -120,29 +120,44 @@ def test_certificate_names_the_hosts_and_lasts_a_year(tmp_path: Path) -> None:
 LOOPBACK = ("127.0.0.1", "localhost")
 
 
-@pytest.mark.parametrize(
-    ("damage", "hosts"),
-    [
-        ("garbage", LOOPBACK),
-        ("missing-key", LOOPBACK),
-        ("none", (*LOOPBACK, "tenant.test")),
-    ],
-)
-def test_unusable_files_are_replaced(
-    tmp_path: Path, damage: str, hosts: tuple[str, ...]
-) -> None:
-    """A broken certificate, a lost key, or a certificate for other hosts is remade."""
+@pytest.mark.parametrize("damage", ["garbage", "missing-key"])
+def test_unusable_files_are_replaced(tmp_path: Path, damage: str) -> None:
+    """A broken certificate or a lost key is remade in place."""
     cert, key = self_signed(tmp_path)
     before = cert.read_bytes()
     if damage == "garbage":
         cert.write_text("not a certificate")
-    elif damage == "missing-key":
+    else:
         key.unlink()
 
-    self_signed(tmp_path, hosts)
+    again = self_signed(tmp_path, LOOPBACK)
 
+    assert again == (cert, key)
     assert cert.read_bytes() != before
     assert key.exists()
+
+
+def test_other_hosts_get_their_own_pair_and_leave_loopback_alone(
+    tmp_path: Path,
+) -> None:
+    """A certificate for more names is a new pair of files; the loopback one stays."""
+    cert, key = self_signed(tmp_path)
+    before = cert.read_bytes(), key.read_bytes()
+
+    other_cert, other_key = self_signed(tmp_path, (*LOOPBACK, "tenant.test"))
+    again = self_signed(tmp_path, (*LOOPBACK, "tenant.test"))
+
+    names = (
+        x509.load_pem_x509_certificate(other_cert.read_bytes())
+        .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        .value.get_values_for_type(x509.DNSName)
+    )
+    assert (cert.read_bytes(), key.read_bytes()) == before
+    assert {other_cert, other_key}.isdisjoint({cert, key})
+    assert other_cert.parent == tmp_path
+    assert again == (other_cert, other_key)
+    assert names == ["localhost", "tenant.test"]
+    assert stat.S_IMODE(other_key.stat().st_mode) == 0o600
 
 
 def test_no_hosts_is_an_error(tmp_path: Path) -> None:

@@ -294,6 +294,29 @@ def test_malformed_bodies_are_invalid_request(
     assert description.endswith(".")
 
 
+@pytest.mark.parametrize(
+    "path", ["oauth/token", "mfa/challenge", "oauth/revoke", "__control/users"]
+)
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 20_000 + b"]" * 20_000, b'{"a": ' * 8_000 + b"1" + b"}" * 8_000],
+    ids=["arrays", "objects"],
+)
+def test_deeply_nested_json_is_invalid_request(
+    api: Api, path: str, body: bytes
+) -> None:
+    """A JSON body nested thousands deep answers 400, not a server error."""
+    answer = api.session.post(
+        api.url + path, data=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert error_of(answer) == (
+        400,
+        "invalid_request",
+        "The request body nests JSON values too deeply.",
+    )
+
+
 def test_missing_password_is_invalid_request(api: Api) -> None:
     """A password grant without a password names the missing parameter."""
     answer = api.token(grant_type=PASSWORD, username=DEMO_EMAIL)
