@@ -3,11 +3,11 @@
 The plugin serves the embedded tenant on a loopback port for each test, so
 a test drives real HTTP against a tenant it fully controls: it reads the
 codes the tenant "sent", approves pushes, and moves the tenant's clock
-instead of sleeping. Installing mfaflow registers it with pytest under the
-name ``mfaflow`` (entry point ``pytest11``), so it loads by itself; with
-``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, enable it with ``-p mfaflow``.
-Naming the module instead (``-p mfaflow.testing``, ``pytest_plugins``)
-registers it twice, which pytest refuses. Fixtures:
+instead of sleeping. Installing mfaflow registers it with pytest under
+this module's name (entry point ``pytest11``), so it loads by itself; with
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD`` set, enable it with
+``-p mfaflow.testing`` or ``pytest_plugins = ["mfaflow.testing"]``.
+Fixtures:
 
 - ``mfaflow_config``: the tenant's configuration (session-scoped): the demo
   tenant with cheap password hashes; override it to serve another one;

@@ -131,14 +131,34 @@ def test_config_fixture_can_be_overridden(run: RunFile) -> None:
 def test_the_plugin_is_turned_off_by_its_registered_name(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`-p no:mfaflow` keeps the plugin out: its fixtures are then unknown."""
+    """`-p no:mfaflow.testing` keeps the plugin out: its fixtures are then unknown."""
     monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
     pytester.makepyfile("def test_uses(mfaflow_tenant):\n    pass\n")
 
-    result = pytester.runpytest_subprocess("-p", "no:mfaflow", "-q")
+    result = pytester.runpytest_subprocess("-p", "no:mfaflow.testing", "-q")
 
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*fixture 'mfaflow_tenant' not found*"])
+
+
+@pytest.mark.parametrize("autoload", [True, False], ids=["autoload", "no-autoload"])
+def test_conftest_naming_the_plugin_loads_it_once(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, autoload: bool
+) -> None:
+    """pytest_plugins naming mfaflow.testing works whether or not pytest loaded it."""
+    if autoload:
+        monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    else:
+        monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makeini(_INI)
+    pytester.makeconftest('pytest_plugins = ["mfaflow.testing"]\n')
+    pytester.makepyfile(
+        "def test_uses(mfaflow_tenant):\n    assert mfaflow_tenant.url\n"
+    )
+
+    result = pytester.runpytest_subprocess("-q")
+
+    result.assert_outcomes(passed=1)
 
 
 def test_importing_the_plugin_loads_no_tenant_and_starts_nothing() -> None:
