@@ -109,6 +109,9 @@ _NO_DOT_FOR_FILES = (
 _DIGEST = re.compile(r"mfaflow dot sha256 ([0-9a-f]{64})")
 _SVG = "{http://www.w3.org/2000/svg}"
 _MARKER = "drawn by mfaflow."
+#: How a README that write_all wrote begins (after its title): any other
+#: README.md in the folder is the user's own, and is never replaced.
+_README_MARK = "Drawn by mfaflow from the flow definitions"
 
 # Pseudo-nodes; state ids always start with "s_" or "x_", so these never clash.
 _START, _END, _EXPIRY = "start", "end", "expiry"
@@ -715,9 +718,10 @@ def write_all(flows: Iterable[Flow], out_dir: str | Path) -> list[Path]:
         The paths written or removed, in order.
 
     Raises:
-        DiagramError: two flows share a name, a name cannot name a file, an
-            SVG is due and ``dot`` is missing or fails, or the folder cannot
-            be written.
+        DiagramError: two flows share a name, a name cannot name a file, the
+            folder holds a README.md that mfaflow did not write, an SVG is
+            due and ``dot`` is missing or fails, or the folder cannot be
+            written.
     """
     chosen = _by_name(flows)
     out = Path(out_dir)
@@ -749,10 +753,12 @@ def check_all(flows: Iterable[Flow], out_dir: str | Path) -> list[str]:
     listed too, as due for removal.
 
     Raises:
-        DiagramError: two flows share a name, or a name cannot name a file.
+        DiagramError: two flows share a name, a name cannot name a file, or
+            the folder holds a README.md that mfaflow did not write.
     """
     chosen = _by_name(flows)
     out = Path(out_dir)
+    _refuse_foreign_readme(out / "README.md")
     due: list[str] = []
     for flow in chosen.values():
         for name in (f"{flow.name}.mmd", f"{flow.name}.svg"):
@@ -778,6 +784,18 @@ def _by_name(flows: Iterable[Flow]) -> dict[str, Flow]:
             )
         chosen[flow.name] = flow
     return dict(sorted(chosen.items()))
+
+
+def _refuse_foreign_readme(path: Path) -> None:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return  # missing, or unreadable: writing it says what is wrong
+    if not re.match(rf"# [^\n]*\n\n{re.escape(_README_MARK)}", text):
+        raise DiagramError(
+            f"The folder {str(path.parent)!r} holds a README.md that mfaflow did "
+            "not write; move it, or draw the diagrams into another folder."
+        )
 
 
 def _current(flows: Mapping[str, Flow], path: Path) -> bool:
@@ -843,8 +861,7 @@ def _orphans(flows: Mapping[str, Flow], out: Path) -> list[str]:
 def _readme(flows: Mapping[str, Flow]) -> str:
     parts = [
         "# Diagrams of the shipped flows\n",
-        "Drawn by mfaflow from the flow definitions; do not edit them by hand. "
-        "Regenerate them with:\n",
+        f"{_README_MARK}; do not edit them by hand. Regenerate them with:\n",
         f"    {REGENERATE_COMMAND}\n",
         "Yellow states wait for input (and the yellow *run expires* stands for "
         "the run's expiry), blue states run a sub-flow, and green, red and grey "

@@ -1432,6 +1432,27 @@ def test_diagram_all_without_dot_is_one_line_and_writes_nothing(
     assert not folder.exists()
 
 
+def test_diagram_all_keeps_the_users_own_readme(
+    flow_file: Path, tmp_path: Path
+) -> None:
+    """`--all -o DIR` refuses, in one line, a DIR whose README.md is the user's own."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("# notes\n")
+
+    result = invoke(
+        ["diagram", "--all", "-o", str(folder), "--flows", str(flow_file.parent)]
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: The folder {str(folder)!r} holds a README.md that mfaflow did not "
+        "write; move it, or draw the diagrams into another folder.\n"
+    )
+    assert [path.name for path in folder.iterdir()] == ["README.md"]
+    assert (folder / "README.md").read_text() == "# notes\n"
+
+
 def test_diagram_refuses_clashing_options(flow_file: Path, tmp_path: Path) -> None:
     """--all without -o, or with FLOW, is a usage error."""
     assert invoke(["diagram", "--all"]).exit_code == 2

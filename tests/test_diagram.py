@@ -679,6 +679,22 @@ def test_write_all_into_a_file_fails_clearly(tmp_path: Path) -> None:
     assert blocker.read_text() == "a file, not a folder"
 
 
+def test_write_all_keeps_a_readme_it_did_not_write(tmp_path: Path) -> None:
+    """A README.md of the user's own stops write_all and check_all; none is written."""
+    (tmp_path / "README.md").write_text("# notes\n\nMine.\n")
+
+    for call in (write_all, check_all):
+        with pytest.raises(
+            DiagramError,
+            match=r"^The folder '.*' holds a README\.md that mfaflow did not write; "
+            r"move it, or draw the diagrams into another folder\.$",
+        ):
+            call([small_flow("one")], tmp_path)
+
+    assert [path.name for path in tmp_path.iterdir()] == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "# notes\n\nMine.\n"
+
+
 def test_write_all_refuses_clashing_or_unsafe_names(tmp_path: Path) -> None:
     """Two flows with one name, or a name that is not a plain file name, are refused."""
     with pytest.raises(DiagramError, match=r"^Two flows are named 'one'"):
