@@ -69,6 +69,15 @@ __all__ = ["diagram"]
     type=click.Path(file_okay=False, path_type=Path),
     help="Exit 1 listing the diagrams in DIR that --all would change.",
 )
+@click.option(
+    "--embed",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --all (or --check), also bring up to date (or check) the "
+    "mermaid block below each '<!-- diagram: NAME -->' line of FILE, such as "
+    "a project's README; repeatable.",
+)
 @FLOWS_OPTION
 @STORE_OPTION
 @KEY_OPTION
@@ -79,6 +88,7 @@ def diagram(
     run_id: str | None,
     draw_all: bool,
     check_dir: Path | None,
+    embed: tuple[Path, ...],
     flow_dirs: tuple[Path, ...],
     store: str | None,
     key_file: Path | None,
@@ -90,20 +100,22 @@ def diagram(
     started) or name any flow the run entered, such as the sub-flow a
     login waits in. With --all -o DIR, draw every flow (Mermaid and SVG,
     with a README): the flows of the --flows folders when given, else the
-    shipped flows. With --check DIR, tell whether such a folder is up to
-    date.
+    shipped flows; with --embed FILE, also the diagram blocks of FILE.
+    With --check DIR, tell whether all of these are up to date.
     """
     catalog = Catalog(flow_dirs)
     if check_dir is not None:
         _refuse_with("--check", flow=flow, run=run_id, all=draw_all, output=output)
-        _check(_every_flow(flow_dirs), check_dir, flow_dirs)
+        _check(_every_flow(flow_dirs), check_dir, flow_dirs, embed)
     elif draw_all:
         _refuse_with("--all", flow=flow, run=run_id)
         if output is None:
             raise click.UsageError(
                 "--all needs -o DIR, the folder to draw the diagrams in."
             )
-        _write_all(_every_flow(flow_dirs), output)
+        _write_all(_every_flow(flow_dirs), output, flow_dirs, embed)
+    elif embed:
+        raise click.UsageError("--embed needs --all or --check.")
     elif run_id is None:
         if flow is None:
             raise click.UsageError("Give FLOW, --run RUN_ID, --all or --check DIR.")
@@ -133,20 +145,28 @@ def _every_flow(flow_dirs: tuple[Path, ...]) -> list[Flow]:
     return [load_checked(path, known) for path in files.values()]
 
 
-def _check(flows: list[Flow], folder: Path, flow_dirs: tuple[Path, ...]) -> None:
-    stale = check_all(flows, folder)
+def _check(
+    flows: list[Flow],
+    folder: Path,
+    flow_dirs: tuple[Path, ...],
+    embed: tuple[Path, ...],
+) -> None:
+    stale = check_all(flows, folder, flow_dirs=flow_dirs, embed=embed)
     for name in stale:
         click.echo(folder / name)
     if stale:
-        command = regenerate_command(folder, flow_dirs)
-        raise Failure(
-            [f"{len(stale)} diagram files in {folder} are out of date; run: {command}"]
-        )
+        command = regenerate_command(folder, flow_dirs, embed)
+        raise Failure([f"{len(stale)} diagram files are out of date; run: {command}"])
     click.echo(f"ok: the diagrams in {folder} are up to date")
 
 
-def _write_all(flows: list[Flow], folder: Path) -> None:
-    changed = write_all(flows, folder)
+def _write_all(
+    flows: list[Flow],
+    folder: Path,
+    flow_dirs: tuple[Path, ...],
+    embed: tuple[Path, ...],
+) -> None:
+    changed = write_all(flows, folder, flow_dirs=flow_dirs, embed=embed)
     for path in changed:
         click.echo(f"{'wrote' if path.exists() else 'removed'} {path}")
     if not changed:

@@ -83,19 +83,30 @@ FORMATS = ("mermaid", "dot", "svg", "png")
 
 
 def regenerate_command(
-    out_dir: str | os.PathLike[str], flow_dirs: Iterable[str | os.PathLike[str]] = ()
+    out_dir: str | os.PathLike[str],
+    flow_dirs: Iterable[str | os.PathLike[str]] = (),
+    embed: Iterable[str | os.PathLike[str]] = (),
 ) -> str:
     """The ``mfaflow`` command that draws the flows of ``flow_dirs`` into ``out_dir``.
 
-    Without ``flow_dirs`` the command draws the flows shipped with mfaflow.
+    Without ``flow_dirs`` the command draws the flows shipped with mfaflow;
+    with ``embed`` it also brings the diagram blocks of those files up to
+    date (see :func:`write_all`). Paths are shown as :class:`~pathlib.Path`
+    shows them, so ``diagrams/`` and ``diagrams`` give the same command.
     """
-    flows = "".join(f" --flows {shlex.quote(os.fspath(path))}" for path in flow_dirs)
-    return f"mfaflow diagram --all{flows} -o {shlex.quote(os.fspath(out_dir))}"
+    flows = "".join(f" --flows {_shown(path)}" for path in flow_dirs)
+    files = "".join(f" --embed {_shown(path)}" for path in embed)
+    return f"mfaflow diagram --all{flows} -o {_shown(out_dir)}{files}"
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    return shlex.quote(os.fspath(Path(path)))
 
 
 #: The command that regenerates the committed diagrams from the flows of a
-#: checkout (not those of the installed package), named in their README.
-REGENERATE_COMMAND = regenerate_command("diagrams/", ["flows/"])
+#: checkout (not those of the installed package), with the diagram the
+#: project's README embeds; named in the diagrams' README.
+REGENERATE_COMMAND = regenerate_command("diagrams", ["flows"], ["README.md"])
 
 _INSTALL_DOT = "Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz"
 _NO_DOT = (
@@ -703,70 +714,152 @@ def _graphviz(dot: str, format: str, timeout: float, missing: str) -> bytes:
 
 # -- committed diagrams --------------------------------------------------------
 
+#: Where a file names a diagram to embed: the ``mermaid`` block below the line.
+_EMBEDDED = re.compile(
+    r"^<!-- diagram: (?P<name>\S+) -->\r?\n```mermaid\r?\n(?P<text>.*?)^```(?=\r?$)",
+    re.M | re.S,
+)
 
-def write_all(flows: Iterable[Flow], out_dir: str | Path) -> list[Path]:
+_Paths = Iterable[str | os.PathLike[str]]
+
+
+def write_all(
+    flows: Iterable[Flow],
+    out_dir: str | os.PathLike[str],
+    *,
+    flow_dirs: _Paths | None = None,
+    embed: _Paths = (),
+) -> list[Path]:
     """Write ``<name>.mmd`` and ``<name>.svg`` for each flow, and a README.md.
 
-    The README embeds each diagram as a ``mermaid`` block, links its SVG and
-    names :data:`REGENERATE_COMMAND`. Only files that are missing or out of
-    date (as :func:`check_all` sees them) are written, so an SVG is not
-    redrawn, and does not change, merely because another version of
-    Graphviz is installed. Diagrams drawn by mfaflow for flows no longer
-    given are removed.
+    The README embeds each diagram as a ``mermaid`` block and links its SVG.
+    Only files that are missing or out of date (as :func:`check_all` sees
+    them) are written, so an SVG is not redrawn, and does not change, merely
+    because another version of Graphviz is installed. Diagrams drawn by
+    mfaflow for flows no longer given are removed.
+
+    Args:
+        flows: the flows to draw.
+        out_dir: the folder to draw them in.
+        flow_dirs: the folders the flows were read from, for the README's
+            title and the command it gives to draw them again (see
+            :func:`regenerate_command`); empty for the shipped flows. When
+            not given the README names no command.
+        embed: files (such as a project's README) whose diagram blocks are
+            brought up to date too: each ``mermaid`` block right below a
+            line ``<!-- diagram: NAME -->`` becomes the diagram of the flow
+            ``NAME``; the rest of the file is kept as it is.
 
     Returns:
         The paths written or removed, in order.
 
     Raises:
         DiagramError: two flows share a name, a name cannot name a file, the
-            folder holds a README.md that mfaflow did not write, an SVG is
-            due and ``dot`` is missing or fails, or the folder cannot be
+            folder holds a README.md that mfaflow did not write, a file to
+            embed in has no diagram block or names a flow not given, an SVG
+            is due and ``dot`` is missing or fails, or a file cannot be
             written.
     """
-    chosen = _by_name(flows)
-    out = Path(out_dir)
+    folder = _Folder.of(flows, out_dir, flow_dirs, embed)
     # Draw everything before writing anything: a missing or failing Graphviz
     # then leaves the folder as it was.
-    due = {name: _expected(chosen, name) for name in check_all(chosen.values(), out)}
+    due = {name: folder.expected(name) for name in folder.due()}
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        folder.out.mkdir(parents=True, exist_ok=True)
         for name, content in due.items():
             if content is None:
-                (out / name).unlink()
+                (folder.out / name).unlink()
             else:
-                (out / name).write_bytes(content)
+                (folder.out / name).write_bytes(content)
     except OSError as exc:
         raise DiagramError(
-            f"Cannot write the diagrams to {str(out)!r}: {exc.strerror or exc}."
+            f"Cannot write the diagrams to {str(folder.out)!r}: {exc.strerror or exc}."
         ) from exc
-    return [out / name for name in due]
+    return [folder.out / name for name in due]
 
 
-def check_all(flows: Iterable[Flow], out_dir: str | Path) -> list[str]:
-    """The file names in ``out_dir`` that :func:`write_all` would write or remove.
+def check_all(
+    flows: Iterable[Flow],
+    out_dir: str | os.PathLike[str],
+    *,
+    flow_dirs: _Paths | None = None,
+    embed: _Paths = (),
+) -> list[str]:
+    """The files that :func:`write_all` would write or remove, given the same arguments.
 
-    A ``.mmd`` file and the README must equal a fresh rendering byte for
-    byte. An SVG is current when the digest in its comment is the SHA-256 of
-    the flow's DOT text now, and it parses as an SVG document whose nodes
-    are those of the DOT text: the check needs no Graphviz and does not
-    depend on its version. Diagrams drawn by mfaflow for flows not given are
-    listed too, as due for removal.
+    Files of ``out_dir`` are named relative to it, files to embed in by
+    their absolute paths. A ``.mmd`` file, the README and a file to embed
+    in must equal a fresh rendering byte for byte. An SVG is current when
+    the digest in its comment is the SHA-256 of the flow's DOT text now,
+    and it parses as an SVG document whose nodes are those of the DOT text:
+    the check needs no Graphviz and does not depend on its version.
+    Diagrams drawn by mfaflow for flows not given are listed too, as due
+    for removal.
 
     Raises:
-        DiagramError: two flows share a name, a name cannot name a file, or
-            the folder holds a README.md that mfaflow did not write.
+        DiagramError: two flows share a name, a name cannot name a file, the
+            folder holds a README.md that mfaflow did not write, or a file
+            to embed in cannot be read, has no diagram block or names a
+            flow not given.
     """
-    chosen = _by_name(flows)
-    out = Path(out_dir)
-    _refuse_foreign_readme(out / "README.md")
-    due: list[str] = []
-    for flow in chosen.values():
-        for name in (f"{flow.name}.mmd", f"{flow.name}.svg"):
-            if not _current(chosen, out / name):
-                due.append(name)
-    if not _current(chosen, out / "README.md"):
-        due.append("README.md")
-    return due + _orphans(chosen, out)
+    return _Folder.of(flows, out_dir, flow_dirs, embed).due()
+
+
+@frozen
+class _Folder:
+    """A folder of diagrams of ``flows``, and how its README says to redraw it."""
+
+    flows: Mapping[str, Flow]
+    out: Path
+    flow_dirs: tuple[Path, ...] | None
+    embed: tuple[Path, ...]
+
+    @classmethod
+    def of(
+        cls,
+        flows: Iterable[Flow],
+        out_dir: str | os.PathLike[str],
+        flow_dirs: _Paths | None,
+        embed: _Paths,
+    ) -> _Folder:
+        dirs = None if flow_dirs is None else tuple(map(Path, flow_dirs))
+        folder = cls(_by_name(flows), Path(out_dir), dirs, tuple(map(Path, embed)))
+        _refuse_foreign_readme(folder.out / "README.md")
+        return folder
+
+    def due(self) -> list[str]:
+        """The files to write or remove, named as :func:`check_all` names them."""
+        names = [f"{flow}.{kind}" for flow in self.flows for kind in ("mmd", "svg")]
+        names += ["README.md"]
+        due = [name for name in names if not self._current(name)]
+        due += _orphans(self.flows, self.out)
+        embedded = [os.path.abspath(path) for path in self.embed]
+        return due + [name for name in embedded if not self._current(name)]
+
+    def expected(self, name: str) -> bytes | None:
+        """The content ``name`` should have; ``None`` when it should not exist."""
+        if os.path.isabs(name):
+            return _embedded(self.flows, Path(name)).encode()
+        if name == "README.md":
+            return _readme(self).encode()
+        stem, _, suffix = name.rpartition(".")
+        if stem not in self.flows:
+            return None
+        if suffix == "svg":
+            dot = _with_digest(to_dot(self.flows[stem]))
+            return _graphviz(dot, "svg", 30.0, _NO_DOT_FOR_FILES)
+        return to_mermaid(self.flows[stem]).encode()
+
+    def _current(self, name: str) -> bool:
+        try:
+            stored = (self.out / name).read_bytes()
+        except OSError:
+            if os.path.isabs(name):
+                _embedded(self.flows, Path(name))  # raises, saying why
+            return False
+        if name.endswith(".svg") and not os.path.isabs(name):
+            return _svg_current(self.flows[name.removesuffix(".svg")], stored)
+        return stored == self.expected(name)
 
 
 def _by_name(flows: Iterable[Flow]) -> dict[str, Flow]:
@@ -798,16 +891,6 @@ def _refuse_foreign_readme(path: Path) -> None:
         )
 
 
-def _current(flows: Mapping[str, Flow], path: Path) -> bool:
-    try:
-        stored = path.read_bytes()
-    except OSError:
-        return False
-    if path.suffix != ".svg":
-        return stored == _expected(flows, path.name)
-    return _svg_current(flows[path.stem], stored)
-
-
 def _svg_current(flow: Flow, stored: bytes) -> bool:
     """Whether ``stored`` is a whole SVG that Graphviz drew from the DOT text now.
 
@@ -833,19 +916,6 @@ def _svg_current(flow: Flow, stored: bytes) -> bool:
     return root.tag == f"{_SVG}svg" and sorted(map(str, drawn)) == sorted(nodes)
 
 
-def _expected(flows: Mapping[str, Flow], name: str) -> bytes | None:
-    """The content ``name`` should have; ``None`` when it should not exist."""
-    stem, _, suffix = name.rpartition(".")
-    if name == "README.md":
-        return _readme(flows).encode()
-    if stem not in flows:
-        return None
-    if suffix == "svg":
-        dot = _with_digest(to_dot(flows[stem]))
-        return _graphviz(dot, "svg", 30.0, _NO_DOT_FOR_FILES)
-    return to_mermaid(flows[stem]).encode()
-
-
 def _orphans(flows: Mapping[str, Flow], out: Path) -> list[str]:
     """Our diagrams (Mermaid files carrying our marker) of flows not given."""
     found: list[str] = []
@@ -858,22 +928,68 @@ def _orphans(flows: Mapping[str, Flow], out: Path) -> list[str]:
     return found
 
 
-def _readme(flows: Mapping[str, Flow]) -> str:
-    parts = [
-        "# Diagrams of the shipped flows\n",
-        f"{_README_MARK}; do not edit them by hand. Regenerate them with:\n",
-        f"    {REGENERATE_COMMAND}\n",
-        "Yellow states wait for input (and the yellow *run expires* stands for "
-        "the run's expiry), blue states run a sub-flow, and green, red and grey "
-        "final states end in success, failure and expiry. A state that polls, "
-        "such as `poll_push`, is not yellow; the transitions that wait before "
-        "they are taken say for how long (`after 5s`, or `after delay` when the "
-        "server sets it) or, for a retry, how many attempts (`\u00d72`), and the SVGs "
-        "draw them dashed.\n",
-    ]
-    for flow in flows.values():
+def _embedded(flows: Mapping[str, Flow], path: Path) -> str:
+    """The text of ``path`` with each diagram block holding its flow's diagram now."""
+    try:
+        # Bytes, decoded as they are: the file's own line ends are kept.
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8"
+        raise DiagramError(
+            f"Cannot read {str(path)!r} to embed diagrams in: {reason or exc}."
+        ) from exc
+    names = [found["name"] for found in _EMBEDDED.finditer(text)]
+    if not names:
+        raise DiagramError(
+            f"{str(path)!r} has no line '<!-- diagram: NAME -->' right above a "
+            "mermaid block, so no diagram can be embedded in it."
+        )
+    for name in names:
+        if name not in flows:
+            raise DiagramError(
+                f"{str(path)!r} embeds the diagram of the flow {name!r}, which is "
+                f"not among the flows drawn ({', '.join(map(repr, flows))})."
+            )
+
+    def current(found: re.Match[str]) -> str:
+        above = found[0][: found.start("text") - found.start()]
+        return f"{above}{to_mermaid(flows[found['name']])}```"
+
+    return _EMBEDDED.sub(current, text)
+
+
+def _readme(folder: _Folder) -> str:
+    parts = [*_readme_head(folder), _LEGEND]
+    for flow in folder.flows.values():
         summary = " ".join(flow.summary.split())
         parts += [f"## {flow.name}\n", *([f"{summary}\n"] if summary else [])]
         parts.append(f"[SVG]({flow.name}.svg) · [Mermaid source]({flow.name}.mmd)\n")
         parts.append(f"```mermaid\n{to_mermaid(flow)}```\n")
     return "\n".join(parts)
+
+
+def _readme_head(folder: _Folder) -> list[str]:
+    """The README's title, and how to draw its diagrams again."""
+    if folder.flow_dirs is None:
+        return [
+            "# Flow diagrams\n",
+            f"{_README_MARK}; do not edit them by hand, but draw them again.\n",
+        ]
+    shown = " and ".join(f"`{os.fspath(path)}/`" for path in folder.flow_dirs)
+    command = regenerate_command(folder.out, folder.flow_dirs, folder.embed)
+    return [
+        f"# Diagrams of {f'the flows in {shown}' if shown else 'the shipped flows'}\n",
+        f"{_README_MARK}; do not edit them by hand. Regenerate them with:\n",
+        f"    {command}\n",
+    ]
+
+
+_LEGEND = (
+    "Yellow states wait for input (and the yellow *run expires* stands for "
+    "the run's expiry), blue states run a sub-flow, and green, red and grey "
+    "final states end in success, failure and expiry. A state that polls, "
+    "such as `poll_push`, is not yellow; the transitions that wait before "
+    "they are taken say for how long (`after 5s`, or `after delay` when the "
+    "server sets it) or, for a retry, how many attempts (`\u00d72`), and the SVGs "
+    "draw them dashed.\n"
+)

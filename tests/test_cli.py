@@ -1370,32 +1370,40 @@ def test_diagram_check_names_the_command_that_redraws_the_same_flows(
     assert invoke(["diagram", "--check", str(folder), *flows]).exit_code == 0
 
 
+@needs_dot
 def test_the_regeneration_command_draws_the_flows_of_the_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The documented command reads flows/ of the folder it runs in, not the package."""
+    """The documented command redraws diagrams/ and README.md from flows/."""
     root = Path(__file__).resolve().parent.parent
-    shutil.copytree(root / "flows", tmp_path / "flows")
-    shutil.copytree(root / "diagrams", tmp_path / "diagrams")
-    changed = tmp_path / "flows" / "refresh.yaml"
-    changed.write_text(
-        re.sub(
-            r"^summary: .*$", "summary: Changed here.", changed.read_text(), flags=re.M
-        )
-    )
+    for part in ("flows", "diagrams"):
+        shutil.copytree(root / part, tmp_path / part)
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    changed = tmp_path / "flows" / "password-grant.yaml"
+    changed.write_text(changed.read_text().replace("wrong_password", "bad_password"))
     monkeypatch.chdir(tmp_path)
+    check = ["diagram", "--check", "diagrams/", "--flows", "flows/"]
 
-    stale = invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"])
+    stale = invoke([*check, "--embed", "README.md"])
     redrawn = invoke(shlex.split(REGENERATE_COMMAND)[1:])
 
     assert stale.exit_code == 1
-    assert stale.stderr.endswith(" --flows flows -o diagrams\n")
-    assert redrawn.exit_code == 0, redrawn.output
-    assert redrawn.stdout == "wrote diagrams/README.md\n"
-    assert "\nChanged here.\n" in (tmp_path / "diagrams" / "README.md").read_text()
-    assert (
-        invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"]).exit_code == 0
+    assert stale.stdout.splitlines() == [
+        "diagrams/password-grant.mmd",
+        "diagrams/password-grant.svg",
+        "diagrams/README.md",
+        str(tmp_path / "README.md"),
+    ]
+    assert stale.stderr == (
+        "error: 4 diagram files are out of date; run: mfaflow diagram --all "
+        "--flows flows -o diagrams --embed README.md\n"
     )
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout.splitlines()[-1] == f"wrote {tmp_path / 'README.md'}"
+    drawn = to_mermaid(load_flow(changed))
+    assert f"```mermaid\n{drawn}```" in (tmp_path / "README.md").read_text()
+    assert f"```mermaid\n{drawn}```" in (tmp_path / "diagrams/README.md").read_text()
+    assert invoke([*check, "--embed", "README.md"]).exit_code == 0
 
 
 @needs_dot
@@ -1410,6 +1418,16 @@ def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
     assert written.exit_code == 0, written.output
     assert (folder / "otp-login.svg").is_file()
     assert checked.exit_code == 0, checked.output
+    command = f"mfaflow diagram --all --flows {flow_file.parent} -o {folder}"
+    assert (
+        (folder / "README.md")
+        .read_text()
+        .startswith(
+            f"# Diagrams of the flows in `{flow_file.parent}/`\n\nDrawn by mfaflow "
+            "from the flow definitions; do not edit them by hand. Regenerate them "
+            f"with:\n\n    {command}\n"
+        )
+    )
 
 
 def test_diagram_all_without_dot_is_one_line_and_writes_nothing(
@@ -1454,8 +1472,9 @@ def test_diagram_all_keeps_the_users_own_readme(
 
 
 def test_diagram_refuses_clashing_options(flow_file: Path, tmp_path: Path) -> None:
-    """--all without -o, or with FLOW, is a usage error."""
+    """--all without -o, or with FLOW, or --embed without --all, is a usage error."""
     assert invoke(["diagram", "--all"]).exit_code == 2
+    assert invoke(["diagram", str(flow_file), "--embed", "x.md"]).exit_code == 2
     assert (
         invoke(["diagram", str(flow_file), "--all", "-o", str(tmp_path)]).exit_code == 2
     )

@@ -578,12 +578,110 @@ def test_write_all_writes_diagrams_and_readme(tmp_path: Path) -> None:
     assert (out / "alpha.mmd").read_text() == to_mermaid(flows[1])
     assert ET.fromstring((out / "beta.svg").read_bytes()).tag == f"{SVG}svg"
     readme = (out / "README.md").read_text()
-    assert REGENERATE_COMMAND in readme
+    assert readme.startswith(
+        "# Flow diagrams\n\nDrawn by mfaflow from the flow definitions; do not "
+        "edit them by hand, but draw them again.\n"
+    )
+    assert "mfaflow diagram" not in readme
     assert f"```mermaid\n{to_mermaid(flows[0])}```" in readme
     assert "[SVG](alpha.svg)" in readme
     assert readme.index("## alpha") < readme.index("## beta")
     assert check_all(flows, out) == []
     assert write_all(flows, out) == []
+
+
+@needs_dot
+@pytest.mark.parametrize(
+    ("flow_dirs", "title", "command"),
+    [
+        ((), "the shipped flows", "mfaflow diagram --all -o out"),
+        (
+            ("my flows/", "more"),
+            "the flows in `my flows/` and `more/`",
+            "mfaflow diagram --all --flows 'my flows' --flows more -o out",
+        ),
+    ],
+)
+def test_the_readme_names_the_folders_drawn_and_the_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flow_dirs: tuple[str, ...],
+    title: str,
+    command: str,
+) -> None:
+    """The README's title and command name the folders the flows came from."""
+    monkeypatch.chdir(tmp_path)
+
+    write_all([small_flow("one")], "out", flow_dirs=flow_dirs)
+
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert readme.startswith(
+        f"# Diagrams of {title}\n\nDrawn by mfaflow from the flow definitions; do "
+        f"not edit them by hand. Regenerate them with:\n\n    {command}\n\n"
+    )
+    assert check_all([small_flow("one")], "out", flow_dirs=flow_dirs) == []
+    assert check_all([small_flow("one")], "out") == ["README.md"]
+
+
+EMBEDDING = """\
+# My project
+
+<!-- diagram: one -->
+```mermaid
+stateDiagram-v2
+    old
+```
+
+Text kept as it is.
+
+<!-- diagram: two -->
+```mermaid
+```
+"""
+
+
+@needs_dot
+def test_write_all_brings_embedded_diagrams_up_to_date(tmp_path: Path) -> None:
+    """Each mermaid block below a diagram line becomes that flow's diagram; no more."""
+    notes = tmp_path / "notes.md"
+    notes.write_text(EMBEDDING)
+    flows = [small_flow("one"), small_flow("two", "finished")]
+
+    stale = check_all(flows, tmp_path / "out", embed=[notes])
+    written = write_all(flows, tmp_path / "out", embed=[notes])
+
+    assert stale[-1] == str(notes)
+    assert written[-1] == notes
+    assert notes.read_text() == (
+        EMBEDDING.replace("stateDiagram-v2\n    old\n", to_mermaid(flows[0])).replace(
+            "```mermaid\n```", f"```mermaid\n{to_mermaid(flows[1])}```"
+        )
+    )
+    assert check_all(flows, tmp_path / "out", embed=[notes]) == []
+    assert write_all(flows, tmp_path / "out", embed=[notes]) == []
+
+
+def test_a_file_to_embed_in_must_name_flows_drawn(tmp_path: Path) -> None:
+    """A file to embed in that is missing, names no diagram or an unknown flow fails."""
+    plain, unknown = tmp_path / "plain.md", tmp_path / "unknown.md"
+    plain.write_text("# Nothing to embed\n")
+    unknown.write_text(EMBEDDING)
+    out = tmp_path / "out"
+
+    cases = {
+        tmp_path / "missing.md": r"^Cannot read '.*missing\.md' to embed diagrams in: "
+        r"No such file or directory\.$",
+        plain: r"^'.*plain\.md' has no line '<!-- diagram: NAME -->' right above a "
+        r"mermaid block, so no diagram can be embedded in it\.$",
+        unknown: r"^'.*unknown\.md' embeds the diagram of the flow 'two', which is "
+        r"not among the flows drawn \('one'\)\.$",
+    }
+    for path, message in cases.items():
+        with pytest.raises(DiagramError, match=message):
+            write_all([small_flow("one")], out, embed=[path])
+
+    assert not out.exists()
+    assert unknown.read_text() == EMBEDDING
 
 
 @needs_dot
@@ -769,11 +867,17 @@ def test_shipped_flow_is_drawn_whole(path: Path) -> None:
     assert_shows(flow, parse(to_mermaid(flow)))
 
 
-def test_committed_diagrams_are_current() -> None:
-    """The diagrams in diagrams/ match the shipped flows."""
+def test_committed_diagrams_are_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diagrams in diagrams/, and the one README.md embeds, match the flows."""
     assert SHIPPED, "flows/ holds no flow"
+    monkeypatch.chdir(REPO)
 
-    stale = check_all([load_flow(path) for path in SHIPPED], REPO / "diagrams")
+    stale = check_all(
+        [load_flow(path) for path in SHIPPED],
+        "diagrams",
+        flow_dirs=["flows"],
+        embed=["README.md"],
+    )
 
     assert stale == [], f"stale diagrams {stale}; run: {REGENERATE_COMMAND}"
 
@@ -797,10 +901,12 @@ def test_committed_svg_is_a_whole_drawing(path: Path) -> None:
 
 
 def test_the_regeneration_command_is_documented() -> None:
-    """The README and the diagrams' README name the command the check names."""
-    assert REGENERATE_COMMAND == "mfaflow diagram --all --flows flows/ -o diagrams/"
-    for readme in (REPO / "README.md", REPO / "diagrams" / "README.md"):
-        assert REGENERATE_COMMAND in readme.read_text(encoding="utf-8")
+    """The READMEs and the diagrams guide name the command the check names."""
+    assert REGENERATE_COMMAND == (
+        "mfaflow diagram --all --flows flows -o diagrams --embed README.md"
+    )
+    for doc in ("README.md", "diagrams/README.md", "docs/diagrams.md"):
+        assert REGENERATE_COMMAND in (REPO / doc).read_text(encoding="utf-8")
 
 
 ENGINE_FLOW = """\
