@@ -342,8 +342,10 @@ def _state_edges(state: State) -> list[_Edge]:
 
     edges = []
     for target, group in by_target.items():
-        parts = tuple(dict.fromkeys((_transition_text(t), t.event) for t in group))
-        label = ", ".join(dict.fromkeys(text for text, _ in parts))
+        # Every transition is named, even one whose text another has: they
+        # differ by what a diagram does not show (a guard's arguments).
+        parts = tuple((_transition_text(t), t.event) for t in group)
+        label = ", ".join(text for text, _ in parts)
         events = tuple(dict.fromkeys(t.event for t in group))
         wait = any(t.delay is not None for t in group)
         edges.append(
@@ -541,8 +543,7 @@ def _taken_text(edge: _Edge) -> str:
         return " ".join(part for part in (edge.label, "✓") if part)
     # Transitions on the same event differ by their guards, which a run's
     # history does not record: each of them gets the mark.
-    texts = dict.fromkeys(text + (" ✓" if tick else "") for text, tick in ticked)
-    return ", ".join(texts)
+    return ", ".join(text + (" ✓" if tick else "") for text, tick in ticked)
 
 
 # -- Graphviz ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from _diagrams import (
     NASTY,
     SECRET,
+    Diagram,
     assert_shows,
     full_flow,
     nasty_flow,
@@ -137,6 +139,56 @@ def test_mermaid_marks_waits_subflows_and_outcomes() -> None:
     assert diagram.named_class("expired") == {"expired"}
     assert diagram.labels["s_step_up"] == "step_up\nsub-flow mfa-challenge"
     assert diagram.labels["s_ask_code"] == "ask_code\nwaits for otp"
+
+
+def relabelled(diagram: Diagram, old: str, new: str) -> Diagram:
+    """``diagram`` with ``old`` in its edge labels written ``new``."""
+    edges = [(s, d, label.replace(old, new)) for s, d, label in diagram.edges]
+    assert edges != diagram.edges, f"no edge label holds {old!r}"
+    return dataclasses.replace(diagram, edges=edges)
+
+
+def twice_guarded_flow() -> Flow:
+    """Two transitions of one state to one target, on one event, guards alike."""
+    guard = Condition("equals", (template("${inputs.kind}"), "otp"))
+    twice = (t("ok", "b", when=guard), t("ok", "b", when=evolve(guard, args=("x",))))
+    states = {"a": State("a", "pass", transitions=twice), "b": State("b", "final")}
+    return Flow(name="twice", initial="a", states=states)
+
+
+@pytest.mark.parametrize(
+    ("flow", "old", "new"),
+    [
+        (full_flow(), "invalid_grant [equals]", "invalid_grant"),
+        (full_flow(), "slow_down (after delay)", "slow_down"),
+        (full_flow(), "transport.timeout \u00d73", "transport.timeout \u00d72"),
+        (full_flow(), "http.5xx, transport.*", "http.5xx, transport.*, http.5xx"),
+        (twice_guarded_flow(), "ok [equals], ok [equals]", "ok [equals]"),
+    ],
+    ids=["guard", "delay", "attempts", "repeated", "same-text"],
+)
+def test_the_walk_notices_a_label_that_says_too_little_or_too_much(
+    flow: Flow, old: str, new: str
+) -> None:
+    """The side-by-side walk fails on a guard, delay, attempt or transition amiss."""
+    diagram = parse(to_mermaid(flow))
+    assert_shows(flow, diagram)
+
+    with pytest.raises(AssertionError):
+        assert_shows(flow, relabelled(diagram, old, new))
+
+
+def test_the_walk_notices_an_expiry_leading_elsewhere() -> None:
+    """The side-by-side walk fails when the run's expiry leads to another state."""
+    flow = full_flow()
+    diagram = parse(to_mermaid(flow))
+    edges = [
+        (s, "s_rejected" if s == "expiry" else d, label)
+        for s, d, label in diagram.edges
+    ]
+
+    with pytest.raises(AssertionError):
+        assert_shows(flow, dataclasses.replace(diagram, edges=edges))
 
 
 def test_mermaid_ids_avoid_keywords() -> None:
