@@ -560,7 +560,7 @@ def to_dot(flow: Flow, *, run: RunPath | None = None) -> str:
         DiagramError: ``run`` names states or transitions the flow lacks.
     """
     graph = _graph(flow, run)
-    title = _dot_quote(f"{flow.name} v{flow.version}")
+    title = _dot_quote(_dot_label(_dot_title(flow)))
     lines = [
         f"digraph {_dot_quote(flow.name)} {{",
         f'  graph [{_FONT}, label={title}, labelloc="t"];',
@@ -568,8 +568,9 @@ def to_dot(flow: Flow, *, run: RunPath | None = None) -> str:
         'fillcolor="#ffffff"];',
         f'  edge [{_FONT}, fontsize="10"];',
         f'  "{_START}" [shape="circle", {_POINT}, width="0.2"];',
-        f'  "{_END}" [shape="doublecircle", {_POINT}, width="0.15"];',
     ]
+    if _ends(graph):
+        lines.append(f'  "{_END}" [shape="doublecircle", {_POINT}, width="0.15"];')
     lines += [
         f"  {_dot_quote(n.id)} [{_dot_attrs(_dot_node(n))}];" for n in graph.nodes
     ]
@@ -579,6 +580,15 @@ def to_dot(flow: Flow, *, run: RunPath | None = None) -> str:
         lines.append(f"  {ends} [{attrs}];" if attrs else f"  {ends};")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_title(flow: Flow) -> str:
+    return f"{flow.name} v{flow.version}"
+
+
+def _ends(graph: _Graph) -> bool:
+    """Whether an edge of ``graph`` leads to the end, which is then drawn."""
+    return any(edge.target == _END for edge in graph.edges)
 
 
 def _dot_node(node: _Node) -> dict[str, str]:
@@ -612,7 +622,15 @@ def _dot_edge(edge: _Edge) -> dict[str, str]:
 
 
 def _dot_attrs(attrs: Mapping[str, str]) -> str:
-    return ", ".join(f"{key}={_dot_quote(value)}" for key, value in attrs.items())
+    return ", ".join(
+        f"{key}={_dot_quote(_dot_label(value))}" for key, value in attrs.items()
+    )
+
+
+def _dot_label(text: str) -> str:
+    # Graphviz decodes HTML entities in a label (and a tooltip): '&amp;' of
+    # a URL path would be drawn '&'. Every '&' is written as an entity.
+    return text.replace("&", "&amp;")
 
 
 def _dot_quote(text: str) -> str:
@@ -792,8 +810,9 @@ def check_all(
     their absolute paths. A ``.mmd`` file, the README and a file to embed
     in must equal a fresh rendering byte for byte. An SVG is current when
     the digest in its comment is the SHA-256 of the flow's DOT text now,
-    and it parses as an SVG document whose nodes are those of the DOT text:
-    the check needs no Graphviz and does not depend on its version.
+    and it parses as an SVG document whose nodes, edges and lines of text
+    are those of the DOT text: the check needs no Graphviz and does not
+    depend on its version.
     Diagrams drawn by mfaflow for flows not given are listed too, as due
     for removal.
 
@@ -896,25 +915,50 @@ def _svg_current(flow: Flow, stored: bytes) -> bool:
     """Whether ``stored`` is a whole SVG that Graphviz drew from the DOT text now.
 
     It must carry the digest of that text, parse as XML with an ``<svg>``
-    root, and draw exactly the nodes of the DOT text: a file cut short or
-    edited by hand is due, even with the right digest.
+    root, and draw exactly the nodes, the edges and the texts of the DOT
+    text: a file cut short or edited by hand is due, even with the right
+    digest.
     """
     found = _DIGEST.search(stored.decode(errors="replace"))
     if found is None or found.group(1) != _digest(to_dot(flow)):
         return False
     try:
         # Expat, as Python 3.11 and later ship it, refuses entity expansion
-        # attacks; the file is only read for its node titles.
+        # attacks; the file is only read for its titles and texts.
         root = ElementTree.fromstring(stored)  # noqa: S314
     except ElementTree.ParseError:
         return False
-    drawn = [
-        group.findtext(f"{_SVG}title")
-        for group in root.iter(f"{_SVG}g")
-        if group.get("class") == "node"
+    return root.tag == f"{_SVG}svg" and _svg_drawing(root) == _dot_drawing(flow)
+
+
+#: What an SVG drawing shows: the titles of its nodes, of its edges, and its
+#: lines of text, each sorted.
+_Drawing = tuple[list[str], list[str], list[str]]
+
+
+def _svg_drawing(root: ElementTree.Element) -> _Drawing:
+    titles: dict[str, list[str]] = {"node": [], "edge": []}
+    for group in root.iter(f"{_SVG}g"):
+        kind = group.get("class")
+        if kind in titles:
+            titles[kind].append(group.findtext(f"{_SVG}title") or "")
+    # Graphviz writes a run of spaces with no-break spaces, to keep them.
+    texts = [
+        " ".join("".join(text.itertext()).replace("\u00a0", " ").split())
+        for text in root.iter(f"{_SVG}text")
     ]
-    nodes = [_START, _END, *(node.id for node in _graph(flow, None).nodes)]
-    return root.tag == f"{_SVG}svg" and sorted(map(str, drawn)) == sorted(nodes)
+    return sorted(titles["node"]), sorted(titles["edge"]), sorted(texts)
+
+
+def _dot_drawing(flow: Flow) -> _Drawing:
+    """What Graphviz draws of the flow's DOT text, found without Graphviz."""
+    graph = _graph(flow, None)
+    nodes = [_START, *([_END] if _ends(graph) else []), *(n.id for n in graph.nodes)]
+    edges = [f"{edge.source}->{edge.target}" for edge in graph.edges]
+    labels = [_dot_title(flow), *(_dot_node(node)["label"] for node in graph.nodes)]
+    labels += [edge.label for edge in graph.edges]
+    texts = [" ".join(line.split()) for label in labels for line in label.split("\n")]
+    return sorted(nodes), sorted(edges), sorted(text for text in texts if text)
 
 
 def _orphans(flows: Mapping[str, Flow], out: Path) -> list[str]:

@@ -796,6 +796,34 @@ def test_svg_cut_short_or_edited_is_redrawn(tmp_path: Path) -> None:
     assert check_all(flows, tmp_path) == []
 
 
+@needs_dot
+def test_svg_with_an_edge_or_a_text_edited_is_redrawn(tmp_path: Path) -> None:
+    """An SVG with the right digest but edges removed or a label changed is redrawn."""
+    flows = [full_flow("one"), full_flow("two")]
+    write_all(flows, tmp_path)
+    one, two = tmp_path / "one.svg", tmp_path / "two.svg"
+    edge = r'<g id="edge\d+" class="edge">.*?</g>\n'
+    one.write_text(re.sub(edge, "", one.read_text(), count=3, flags=re.S))
+    two.write_text(two.read_text().replace(">catch: *<", ">catch: http.*<"))
+
+    assert check_all(flows, tmp_path) == ["one.svg", "two.svg"]
+
+
+@needs_dot
+def test_svg_shows_an_ampersand_as_written() -> None:
+    """A URL path holding '&amp;' is drawn as written, not decoded to '&'."""
+    flow = parse_flow(
+        "mfaflow: 1\nname: amp\ninitial: a\nstates:\n  a:\n    call: "
+        "{method: POST, url: '/x&amp;y'}\n    on: {ok: done}\n  done: {final: true}\n",
+        "amp.yaml",
+    )
+
+    svg = ET.fromstring(render(flow, "svg"))
+
+    texts = ["".join(text.itertext()) for text in svg.iter(f"{SVG}text")]
+    assert "POST /x&amp;y" in texts
+
+
 def test_write_all_without_dot_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
