@@ -290,12 +290,30 @@ def _graph(flow: Flow, run: RunPath | None) -> _Graph:
     edges = [_Edge(_START, _node_id(flow.initial), "", "start")]
     for state in flow.states.values():
         edges += _state_edges(state)
-    if flow.on_expiry is not None or flow.expires_in is not None:
-        nodes.append(_Node(_EXPIRY, "run expires", _after(flow.expires_in), "wait"))
+    expiry = _expiry_text(flow)
+    if expiry is not None:
+        nodes.append(_Node(_EXPIRY, "run expires", expiry, "wait"))
         target = _END if flow.on_expiry is None else _node_id(flow.on_expiry)
         edges.append(_Edge(_EXPIRY, target, "", "expiry"))
     graph = _Graph(tuple(nodes), tuple(edges))
     return graph if run is None else _highlight(graph, flow, run)
+
+
+def _expiry_text(flow: Flow) -> str | None:
+    """When a run of ``flow`` expires, in a few words; ``None`` if it never does.
+
+    The flow's ``expires_in`` counts from the start; a transition's sets
+    the expiry anew when it is taken.
+    """
+    by_transition = any(
+        t.expires_in is not None for s in flow.states.values() for t in s.transitions
+    )
+    if flow.expires_in is not None:
+        again = ", or as a transition resets it" if by_transition else ""
+        return _after(flow.expires_in) + again
+    if by_transition:
+        return "as a transition sets it"
+    return "" if flow.on_expiry is not None else None
 
 
 def _state_node(state: State) -> _Node:
@@ -368,6 +386,8 @@ def _transition_text(transition: Transition) -> str:
         text += f" [{_guard_text(transition.when)}]"
     if transition.delay is not None:
         text += f" ({_after(transition.delay)})"
+    if transition.expires_in is not None:
+        text += f" ({_expires(transition.expires_in)})"
     return text
 
 
@@ -385,12 +405,23 @@ def _guard_text(condition: Condition) -> str:
     return condition.guard
 
 
+def _expires(seconds: Any) -> str:
+    return _seconds(seconds, "expires in {}s", "sets expiry")
+
+
 def _after(seconds: Any) -> str:
-    if seconds is None:
-        return ""
-    if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-        return f"after {seconds:g}s"
-    return "after delay"
+    return _seconds(seconds, "after {}s", "after delay")
+
+
+def _seconds(value: Any, number: str, template: str) -> str:
+    """``number`` with a literal number of seconds, else ``template``'s words.
+
+    A template's value is known only while a run goes on, and may be a
+    secret: it is never drawn.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number.format(f"{value:g}")
+    return template
 
 
 # -- highlighting a run ----------------------------------------------------

@@ -171,9 +171,19 @@ def edges_of_model(flow: Flow) -> Counter[tuple[str, str, str]]:
             edges[(state.name, catch.target, f"catch: {', '.join(catch.errors)}")] += 1
         if state.final:
             edges[(state.name, STAR, "")] += 1
-    if flow.on_expiry is not None or flow.expires_in is not None:
+    if expires(flow):
         edges[(EXPIRY, flow.on_expiry or STAR, "")] += 1
     return edges
+
+
+def expires(flow: Flow) -> bool:
+    """Whether a run of ``flow`` can expire: by the flow's or a transition's say."""
+    set_on_the_way = [t.expires_in for s in flow.states.values() for t in s.transitions]
+    return (
+        flow.on_expiry is not None
+        or flow.expires_in is not None
+        or any(value is not None for value in set_on_the_way)
+    )
 
 
 def _text(transition: Transition) -> str:
@@ -182,7 +192,10 @@ def _text(transition: Transition) -> str:
     if transition.when is not None:
         words.append(f"[{_guard_names(transition.when)}]")
     if transition.delay is not None:
-        words.append(f"({_seconds(transition.delay)})")
+        words.append(f"({_seconds(transition.delay, 'after {}s', 'after delay')})")
+    if transition.expires_in is not None:
+        expiry = _seconds(transition.expires_in, "expires in {}s", "sets expiry")
+        words.append(f"({expiry})")
     return " ".join(words)
 
 
@@ -195,8 +208,8 @@ def _guard_names(condition: Condition) -> str:
     return condition.guard
 
 
-def _seconds(value: object) -> str:
-    return f"after {value:g}s" if isinstance(value, int | float) else "after delay"
+def _seconds(value: object, number: str, otherwise: str) -> str:
+    return number.format(f"{value:g}") if isinstance(value, int | float) else otherwise
 
 
 def edges_of_diagram(diagram: Diagram) -> Counter[tuple[str, str, str]]:
@@ -221,7 +234,7 @@ def edge_count(flow: Flow) -> int:
     catch rule, final state and the expiry has its own; all the self-loops
     of a state share one.
     """
-    count = 1 + (flow.on_expiry is not None or flow.expires_in is not None)
+    count = 1 + expires(flow)
     for state in flow.states.values():
         targets = {t.target for t in state.transitions}
         catches = [catch.target for catch in state.catch]
@@ -233,9 +246,9 @@ def edge_count(flow: Flow) -> int:
 
 def assert_shows(flow: Flow, diagram: Diagram) -> None:
     """Check that ``diagram`` shows each state and transition of ``flow``, no other."""
-    expiry = flow.on_expiry is not None or flow.expires_in is not None
     states = [diagram.name(node) for node in diagram.labels]
-    assert sorted(states) == sorted([*flow.states, *([EXPIRY] if expiry else [])])
+    expiry = [EXPIRY] if expires(flow) else []
+    assert sorted(states) == sorted([*flow.states, *expiry])
     assert edges_of_diagram(diagram) == edges_of_model(flow)  # as multisets
     assert len(diagram.edges) == edge_count(flow)
 

@@ -101,6 +101,33 @@ def test_mermaid_labels_show_guards_delays_retries_and_catches() -> None:
     )
 
 
+def test_a_transition_that_sets_the_expiry_says_so() -> None:
+    """A transition's expires_in is on its label, and draws the run's expiry."""
+    later = Flow(
+        name="later",
+        initial="a",
+        states={
+            "a": State("a", "pass", transitions=(t("ok", "b", expires_in=300),)),
+            "b": State("b", "input", transitions=(t("ok", "c"),)),
+            "c": State("c", "final"),
+        },
+    )
+
+    diagram = parse(to_mermaid(later))
+    full = parse(to_mermaid(full_flow()))
+
+    assert_shows(later, diagram)
+    assert ("a", "b", "ok (expires in 300s)") in diagram.named_edges()
+    assert diagram.labels["expiry"] == "run expires\nas a transition sets it"
+    assert ("run expires", "[*]", "") in diagram.named_edges()
+    assert ("request_token", "step_up", "mfa_required (expires in 600s)") in (
+        full.named_edges()
+    )
+    assert full.labels["expiry"] == (
+        "run expires\nafter 900s, or as a transition resets it"
+    )
+
+
 def test_mermaid_draws_the_self_loops_of_a_state_as_one_edge() -> None:
     """A state's retries and transitions to itself share one edge, a line each."""
     flow = evolve(
