@@ -38,7 +38,8 @@ renders Mermaid 11):
   (joined by ``<br>``).
 - State diagrams have no ``linkStyle``: an edge a run took ends its label
   with ``✓``. Visited states and the current state get their own classes,
-  which only set the border, so they combine with the fill of a state's kind.
+  which set the border's colour and width and are written after those of
+  the kinds of states, so they combine with a kind's fill and dashes.
 """
 
 from __future__ import annotations
@@ -127,13 +128,30 @@ _README_MARK = "Drawn by mfaflow from the flow definitions"
 # Pseudo-nodes; state ids always start with "s_" or "x_", so these never clash.
 _START, _END, _EXPIRY = "start", "end", "expiry"
 
-_FILL = {
-    "wait": "#fff8c5",
-    "subflow": "#ddf4ff",
-    "success": "#dafbe1",
-    "failure": "#ffebe9",
-    "expired": "#eaeef2",
+
+@frozen
+class _Look:
+    """How a kind of state is drawn: its fill, its border's colour and dashes.
+
+    Each fill is far from the others and from Mermaid's own (``#ececff``),
+    and dark text reads on all of them. Sub-flows and final states also
+    differ by their dashes, which the highlight of a run (which sets the
+    border's colour and width) leaves as they are.
+    """
+
+    fill: str
+    stroke: str
+    dashes: str = ""  # an SVG stroke-dasharray; none for a solid border
+
+
+_LOOKS = {
+    "wait": _Look("#fff1a8", "#9a6700"),
+    "subflow": _Look("#8cccff", "#0550ae", "8 3"),
+    "success": _Look("#aceebb", "#1a7f37", "2 2"),
+    "failure": _Look("#ffc1bc", "#cf222e", "2 2"),
+    "expired": _Look("#a8b0ba", "#424a53", "2 2"),
 }
+_TEXT = "#1f2328"
 _BORDER = {"visited": "#0969da", "current": "#bf3989"}
 _BORDER_WIDTH = {"visited": 3, "current": 4}
 
@@ -252,7 +270,7 @@ class _Node:
     id: str
     title: str
     detail: str = ""
-    look: str | None = None  # a key of _FILL
+    look: str | None = None  # a key of _LOOKS
     mark: str | None = None  # a key of _BORDER
     tooltip: str = ""  # the state's description, shown on hover in an SVG
 
@@ -318,8 +336,6 @@ def _expiry_text(flow: Flow) -> str | None:
 
 def _state_node(state: State) -> _Node:
     detail, look = _kind_text(state)
-    if detail == state.name:  # a final state named after its outcome
-        detail = ""
     return _Node(
         _node_id(state.name), state.name, detail, look, tooltip=state.description
     )
@@ -512,7 +528,7 @@ def to_mermaid(flow: Flow, *, run: RunPath | None = None) -> str:
         DiagramError: ``run`` names states or transitions the flow lacks.
     """
     graph = _graph(flow, run)
-    looks = [name for name in [*_FILL, *_BORDER] if _with_class(graph, name)]
+    looks = [name for name in [*_LOOKS, *_BORDER] if _with_class(graph, name)]
     header = f"The flow {flow.name}, version {flow.version}, {_MARKER}"
 
     lines = ["stateDiagram-v2", f"    %% {_mermaid_text(header)}"]
@@ -533,8 +549,11 @@ def _with_class(graph: _Graph, name: str) -> list[str]:
 
 
 def _mermaid_class(name: str) -> str:
-    if name in _FILL:
-        return f"fill:{_FILL[name]},color:#1f2328"
+    if name in _LOOKS:
+        look = _LOOKS[name]
+        dashes = f",stroke-dasharray:{look.dashes}" if look.dashes else ""
+        return f"fill:{look.fill},stroke:{look.stroke}{dashes},color:{_TEXT}"
+    # Written after the looks, so that its border wins over theirs.
     return f"stroke:{_BORDER[name]},stroke-width:{_BORDER_WIDTH[name]}px"
 
 
@@ -631,7 +650,10 @@ def _dot_node(node: _Node) -> dict[str, str]:
     elif node.look is not None:
         attrs["peripheries"] = "2"
     if node.look is not None:
-        attrs["fillcolor"] = _FILL[node.look]
+        attrs |= {
+            "fillcolor": _LOOKS[node.look].fill,
+            "color": _LOOKS[node.look].stroke,
+        }
     if node.mark is not None:
         attrs |= {
             "color": _BORDER[node.mark],
@@ -1062,8 +1084,9 @@ def _readme_head(folder: _Folder) -> list[str]:
 
 _LEGEND = (
     "Yellow states wait for input (and the yellow *run expires* stands for "
-    "the run's expiry), blue states run a sub-flow, and green, red and grey "
-    "final states end in success, failure and expiry. A state that polls, "
+    "the run's expiry); blue states with a dashed border run a sub-flow; "
+    "green, red and grey states with a dotted border are final, and end in "
+    "success, failure and expiry. A state that polls, "
     "such as `poll_push`, is not yellow; the transitions that wait before "
     "they are taken say for how long (`after 5s`, or `after delay` when the "
     "server sets it) or, for a retry, how many attempts (`\u00d72`), and the SVGs "

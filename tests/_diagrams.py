@@ -63,7 +63,7 @@ _ENTITY = re.compile(r"#(\d+);")
 _LABEL = r"(?:#\d+;|[^:;\n])+"
 _LINES = [
     ("comment", re.compile(r"%%.*")),
-    ("classdef", re.compile(r"classDef (\w+) ([^\s;]+)")),
+    ("classdef", re.compile(r"classDef (\w+) ([^;\n]+)")),
     ("class", re.compile(r"class (\w+(?:,\w+)*) (\w+)")),
     ("state", re.compile(r'state "([^"\n]*)" as (\w+)')),
     ("description", re.compile(rf"(\w+) : ({_LABEL})")),

@@ -166,6 +166,7 @@ def test_mermaid_marks_waits_subflows_and_outcomes() -> None:
     assert diagram.named_class("expired") == {"expired"}
     assert diagram.labels["s_step_up"] == "step_up\nsub-flow mfa-challenge"
     assert diagram.labels["s_ask_code"] == "ask_code\nwaits for otp"
+    assert diagram.labels["s_expired"] == "expired\nexpired"
 
 
 def relabelled(diagram: Diagram, old: str, new: str) -> Diagram:
@@ -529,7 +530,7 @@ def test_dot_highlights_exactly_the_run() -> None:
     nodes, edges = dot_graph(to_dot(flow, run=run))
 
     coloured = {
-        node: attrs["color"] for node, attrs in nodes.items() if "color" in attrs
+        node: attrs["color"] for node, attrs in nodes.items() if "penwidth" in attrs
     }
     assert coloured == {
         "s_make_pkce": "#0969da",
