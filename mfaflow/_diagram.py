@@ -1,10 +1,10 @@
 """Diagrams of flows and of runs: Mermaid, Graphviz DOT, SVG and PNG.
 
-One walk over a definition builds a neutral graph: nodes (the states, and a
-pseudo-state for the run's expiry) and edges (transitions, retry rules,
-catch rules, the start and the ends), each with its text and its look. One
-small emitter per format writes that graph out, so every format shows the
-same things.
+One walk over a definition builds a neutral graph: nodes (the states, a
+pseudo-state for the run's expiry, and one naming the states that share
+catch rules) and edges (transitions, retry rules, catch rules, the start,
+and the expiry), each with its text and its look. One small emitter per
+format writes that graph out, so every format shows the same things.
 
 Only names reach a diagram (of states, events, guards, actions, sub-flows and
 inputs), with literal numbers (delays, attempts) and literal URL paths:
@@ -60,7 +60,7 @@ from urllib.parse import urlsplit
 from attrs import evolve, frozen
 
 from ._errors import MfaflowError
-from ._model import Condition, Flow, State, Transition, event_matches
+from ._model import CatchRule, Condition, Flow, State, Transition, event_matches
 from ._run import HistoryEntry, RunResult
 
 __all__ = [
@@ -127,6 +127,9 @@ _README_MARK = "Drawn by mfaflow from the flow definitions"
 
 # Pseudo-nodes; state ids always start with "s_" or "x_", so these never clash.
 _START, _END, _EXPIRY = "start", "end", "expiry"
+#: The title of a pseudo-state that names the states sharing catch rules,
+#: and how many states must share them for it to be drawn.
+_CAUGHT, _SHARED = "caught in", 3
 
 
 @frozen
@@ -150,6 +153,7 @@ _LOOKS = {
     "success": _Look("#aceebb", "#1a7f37", "2 2"),
     "failure": _Look("#ffc1bc", "#cf222e", "2 2"),
     "expired": _Look("#a8b0ba", "#424a53", "2 2"),
+    "caught": _Look("#ffffff", "#424a53"),
 }
 _TEXT = "#1f2328"
 _BORDER = {"visited": "#0969da", "current": "#bf3989"}
@@ -269,7 +273,7 @@ def _standing_state(history: Iterable[HistoryEntry], flow: str) -> str | None:
 class _Node:
     id: str
     title: str
-    detail: str = ""
+    details: tuple[str, ...] = ()  # what the state does, a line each
     look: str | None = None  # a key of _LOOKS
     mark: str | None = None  # a key of _BORDER
     tooltip: str = ""  # the state's description, shown on hover in an SVG
@@ -280,7 +284,7 @@ class _Edge:
     source: str
     target: str
     label: str
-    kind: Literal["start", "end", "on", "retry", "catch", "expiry"]
+    kind: Literal["start", "on", "retry", "catch", "expiry"]
     events: tuple[str, ...] = ()
     wait: bool = False
     taken: bool = False
@@ -288,6 +292,12 @@ class _Edge:
     # events a run took along the edge, so that a label can tell which.
     parts: tuple[tuple[str, str], ...] = ()
     took: frozenset[str] = frozenset()
+    # Of a catch rule drawn once for the states that share it: their ids.
+    origins: tuple[str, ...] = ()
+
+    def leaves(self, node: str) -> bool:
+        """Whether the edge stands for a way out of ``node``."""
+        return node == self.source or node in self.origins
 
 
 @frozen
@@ -303,18 +313,55 @@ def _node_id(state: str) -> str:
 
 
 def _graph(flow: Flow, run: RunPath | None) -> _Graph:
-    """The nodes and edges of ``flow``, in file order, marked with ``run``."""
+    """The nodes and edges of ``flow``, in file order, marked with ``run``.
+
+    A final state has no edge to the end: its look says it is final. The
+    catch rules that many states share are drawn once (see :func:`_shared`).
+    """
+    shared = _shared(flow)
     nodes = [_state_node(state) for state in flow.states.values()]
     edges = [_Edge(_START, _node_id(flow.initial), "", "start")]
+    sharing = {name for names in shared for name in names}
     for state in flow.states.values():
-        edges += _state_edges(state)
+        edges += _state_edges(state, catches=state.name not in sharing)
+    for number, (names, rules) in enumerate(shared.items(), start=1):
+        caught = f"caught{number}"
+        nodes.append(_Node(caught, _CAUGHT, _name_lines(names), "caught"))
+        origins = tuple(map(_node_id, names))
+        edges += [_catch_edge(caught, rule, origins) for rule in rules]
     expiry = _expiry_text(flow)
     if expiry is not None:
-        nodes.append(_Node(_EXPIRY, "run expires", expiry, "wait"))
+        nodes.append(_Node(_EXPIRY, "run expires", (expiry,) if expiry else (), "wait"))
         target = _END if flow.on_expiry is None else _node_id(flow.on_expiry)
         edges.append(_Edge(_EXPIRY, target, "", "expiry"))
     graph = _Graph(tuple(nodes), tuple(edges))
     return graph if run is None else _highlight(graph, flow, run)
+
+
+def _shared(flow: Flow) -> dict[tuple[str, ...], tuple[CatchRule, ...]]:
+    """The catch rules drawn once, by the names of the states that share them.
+
+    States whose catch rules are the same (same errors, same targets, in the
+    same order) share them when there are at least :data:`_SHARED` of them:
+    a pseudo-state names them, and one edge per rule leaves it. Drawn on
+    every state, such rules were a quarter of a large flow's edges.
+    """
+    by_rules: dict[tuple[tuple[tuple[str, ...], str], ...], list[State]] = {}
+    for state in flow.states.values():
+        if state.catch:
+            rules = tuple((rule.errors, rule.target) for rule in state.catch)
+            by_rules.setdefault(rules, []).append(state)
+    return {
+        tuple(state.name for state in states): states[0].catch
+        for states in by_rules.values()
+        if len(states) >= _SHARED
+    }
+
+
+def _name_lines(names: tuple[str, ...], per_line: int = 3) -> tuple[str, ...]:
+    return tuple(
+        ", ".join(names[i : i + per_line]) for i in range(0, len(names), per_line)
+    )
 
 
 def _expiry_text(flow: Flow) -> str | None:
@@ -336,8 +383,9 @@ def _expiry_text(flow: Flow) -> str | None:
 
 def _state_node(state: State) -> _Node:
     detail, look = _kind_text(state)
+    details = (detail,) if detail else ()
     return _Node(
-        _node_id(state.name), state.name, detail, look, tooltip=state.description
+        _node_id(state.name), state.name, details, look, tooltip=state.description
     )
 
 
@@ -368,7 +416,8 @@ def _call_text(state: State) -> str:
     return f"{call.method.upper()} {where}".strip()
 
 
-def _state_edges(state: State) -> list[_Edge]:
+def _state_edges(state: State, *, catches: bool = True) -> list[_Edge]:
+    """The edges out of ``state``; its catch rules' only if ``catches``."""
     own = _node_id(state.name)
     by_target: dict[str, list[Transition]] = {}
     for transition in state.transitions:
@@ -388,12 +437,15 @@ def _state_edges(state: State) -> list[_Edge]:
     for rule in state.retry:
         label = f"retry: {', '.join(rule.errors)} \u00d7{rule.attempts}"
         edges.append(_Edge(own, own, label, "retry", rule.errors, wait=True))
-    for catch in state.catch:
-        label = f"catch: {', '.join(catch.errors)}"
-        edges.append(_Edge(own, _node_id(catch.target), label, "catch", catch.errors))
-    if state.final:
-        edges.append(_Edge(own, _END, "", "end"))
+    if catches:
+        edges += [_catch_edge(own, rule) for rule in state.catch]
     return edges
+
+
+def _catch_edge(source: str, rule: CatchRule, origins: tuple[str, ...] = ()) -> _Edge:
+    label = f"catch: {', '.join(rule.errors)}"
+    target = _node_id(rule.target)
+    return _Edge(source, target, label, "catch", rule.errors, origins=origins)
 
 
 def _transition_text(transition: Transition) -> str:
@@ -467,9 +519,6 @@ def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
     taken = set(took)
     if run.visited and run.visited[0] == flow.initial:
         taken.add(0)  # the start edge is always the first
-    taken |= {
-        i for i, e in enumerate(graph.edges) if e.kind == "end" and e.source in visited
-    }
 
     def mark(node: _Node) -> str | None:
         if node.id == current:
@@ -493,7 +542,8 @@ def _taken_index(graph: _Graph, flow: Flow, step: tuple[str, str, str]) -> int:
         for index, edge in enumerate(graph.edges):
             if (
                 edge.kind == kind
-                and (edge.source, edge.target) == ends
+                and edge.leaves(ends[0])
+                and edge.target == ends[1]
                 and any(event_matches(p, event) is not None for p in edge.events)
             ):
                 return index
@@ -535,8 +585,8 @@ def to_mermaid(flow: Flow, *, run: RunPath | None = None) -> str:
     lines += [f"    classDef {name} {_mermaid_class(name)}" for name in looks]
     for node in graph.nodes:
         lines.append(f'    state "{_mermaid_text(node.title)}" as {node.id}')
-        if node.detail:
-            lines.append(f"    {node.id} : {_mermaid_text(node.detail)}")
+        # Mermaid draws each description of a state on a line of its own.
+        lines += [f"    {node.id} : {_mermaid_text(line)}" for line in node.details]
     lines += _mermaid_edges(graph.edges)
     lines += [
         f"    class {','.join(_with_class(graph, name))} {name}" for name in looks
@@ -641,14 +691,18 @@ def _ends(graph: _Graph) -> bool:
     return any(edge.target == _END for edge in graph.edges)
 
 
+#: The shape of each look in DOT; a final state's (any other) has two borders.
+_DOT_SHAPES: dict[str | None, dict[str, str]] = {
+    None: {},
+    "subflow": {"shape": "component", "style": "filled"},
+    "wait": {"style": "rounded,filled,dashed"},
+    "caught": {"shape": "note", "style": "filled"},
+}
+
+
 def _dot_node(node: _Node) -> dict[str, str]:
-    attrs = {"label": "\n".join(part for part in (node.title, node.detail) if part)}
-    if node.look == "subflow":
-        attrs |= {"shape": "component", "style": "filled"}
-    elif node.look == "wait":
-        attrs["style"] = "rounded,filled,dashed"
-    elif node.look is not None:
-        attrs["peripheries"] = "2"
+    attrs = {"label": "\n".join((node.title, *node.details))}
+    attrs |= _DOT_SHAPES.get(node.look, {"peripheries": "2"})
     if node.look is not None:
         attrs |= {
             "fillcolor": _LOOKS[node.look].fill,
@@ -1086,7 +1140,8 @@ _LEGEND = (
     "Yellow states wait for input (and the yellow *run expires* stands for "
     "the run's expiry); blue states with a dashed border run a sub-flow; "
     "green, red and grey states with a dotted border are final, and end in "
-    "success, failure and expiry. A state that polls, "
+    "success, failure and expiry. A white *caught in* box names the states "
+    "that share the catch rules whose edges leave it. A state that polls, "
     "such as `poll_push`, is not yellow; the transitions that wait before "
     "they are taken say for how long (`after 5s`, or `after delay` when the "
     "server sets it) or, for a retry, how many attempts (`\u00d72`), and the SVGs "

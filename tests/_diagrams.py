@@ -35,6 +35,7 @@ from mfaflow._model import (
 from mfaflow._template import parse as template
 
 __all__ = [
+    "CAUGHT",
     "EXPIRY",
     "NASTY",
     "SECRET",
@@ -57,6 +58,9 @@ SECRET = "Zq7-s3cr3t-VALUE-91"
 STAR = "[*]"
 #: What the diagram calls the run's expiry.
 EXPIRY = "run expires"
+#: The title of a box naming the states that share catch rules, drawn
+#: when at least SHARED states share them.
+CAUGHT, SHARED = "caught in", 3
 
 _ENTITY = re.compile(r"#(\d+);")
 # A label may hold entity codes (``#58;``) but no bare ':' or ';'.
@@ -93,6 +97,12 @@ class Diagram:
 
     def named_edges(self) -> list[tuple[str, str, str]]:
         return [(self.name(s), self.name(d), label) for s, d, label in self.edges]
+
+    def origins(self, node: str) -> list[str]:
+        """The states an edge from ``node`` leaves: those a caught-in box lists."""
+        if self.name(node) != CAUGHT:
+            return [self.name(node)]
+        return ", ".join(self.labels[node].split("\n")[1:]).split(", ")
 
     def named_class(self, name: str) -> set[str]:
         return {self.name(node) for node in self.classes.get(name, set())}
@@ -169,8 +179,6 @@ def edges_of_model(flow: Flow) -> Counter[tuple[str, str, str]]:
             edges[(state.name, state.name, retried)] += 1
         for catch in state.catch:
             edges[(state.name, catch.target, f"catch: {', '.join(catch.errors)}")] += 1
-        if state.final:
-            edges[(state.name, STAR, "")] += 1
     if expires(flow):
         edges[(EXPIRY, flow.on_expiry or STAR, "")] += 1
     return edges
@@ -215,9 +223,10 @@ def _seconds(value: object, number: str, otherwise: str) -> str:
 def edges_of_diagram(diagram: Diagram) -> Counter[tuple[str, str, str]]:
     """The diagram's edges, one per transition or rule named in each label."""
     edges: Counter[tuple[str, str, str]] = Counter()
-    for source, target, label in diagram.named_edges():
-        for line in label.split("\n"):
-            edges.update((source, target, item) for item in _line_items(line))
+    for source, target, label in diagram.edges:
+        items = [item for line in label.split("\n") for item in _line_items(line)]
+        for origin in diagram.origins(source):
+            edges.update((origin, diagram.name(target), item) for item in items)
     return edges
 
 
@@ -227,28 +236,44 @@ def _line_items(line: str) -> list[str]:
     return label_items(line)
 
 
+def shared_catches(flow: Flow) -> list[list[str]]:
+    """The states drawn in one caught-in box: :data:`SHARED` or more whose
+    catch rules have the same errors and targets, in the same order."""
+    groups: dict[tuple[tuple[tuple[str, ...], str], ...], list[str]] = {}
+    for state in flow.states.values():
+        rules = tuple((rule.errors, rule.target) for rule in state.catch)
+        if rules:
+            groups.setdefault(rules, []).append(state.name)
+    return [names for names in groups.values() if len(names) >= SHARED]
+
+
 def edge_count(flow: Flow) -> int:
     """How many edges the diagram of ``flow`` draws.
 
     Transitions of one state to one target share an edge; each retry rule,
-    catch rule, final state and the expiry has its own; all the self-loops
-    of a state share one.
+    catch rule and the expiry has its own; all the self-loops of a state
+    share one; a catch rule of a caught-in box has one for all its states.
     """
+    shared = shared_catches(flow)
+    sharing = {name for names in shared for name in names}
     count = 1 + expires(flow)
+    count += sum(len(flow.states[names[0]].catch) for names in shared)
     for state in flow.states.values():
         targets = {t.target for t in state.transitions}
-        catches = [catch.target for catch in state.catch]
+        catches = [] if state.name in sharing else [c.target for c in state.catch]
         looped = state.name in targets or state.name in catches or bool(state.retry)
-        count += len(targets - {state.name}) + looped + state.final
+        count += len(targets - {state.name}) + looped
         count += len([target for target in catches if target != state.name])
     return count
 
 
 def assert_shows(flow: Flow, diagram: Diagram) -> None:
     """Check that ``diagram`` shows each state and transition of ``flow``, no other."""
-    states = [diagram.name(node) for node in diagram.labels]
+    shown = [diagram.name(node) for node in diagram.labels]
+    states = [name for name in shown if name != CAUGHT]
     expiry = [EXPIRY] if expires(flow) else []
     assert sorted(states) == sorted([*flow.states, *expiry])
+    assert shown.count(CAUGHT) == len(shared_catches(flow))
     assert edges_of_diagram(diagram) == edges_of_model(flow)  # as multisets
     assert len(diagram.edges) == edge_count(flow)
 

@@ -1253,7 +1253,7 @@ def test_diagram_of_an_ended_run_marks_its_whole_path(
         "done",
     }
     assert "current" not in drawn.classes
-    assert ("done", "[*]") in drawn.taken()
+    assert ("verify", "done") in drawn.taken()
 
 
 OUTER_FLOW = """\

@@ -219,6 +219,109 @@ def test_the_walk_notices_an_expiry_leading_elsewhere() -> None:
         assert_shows(flow, dataclasses.replace(diagram, edges=edges))
 
 
+def test_a_final_state_has_no_edge_to_the_end() -> None:
+    """Only the start and an expiry without a state of its own reach [*]."""
+    flow = full_flow()
+    bare = evolve(flow, on_expiry=None, states=dict(flow.states))
+
+    ends = [
+        (s, d) for s, d, _ in parse(to_mermaid(flow)).named_edges() if "[*]" in (s, d)
+    ]
+    bare_ends = [
+        (s, d) for s, d, _ in parse(to_mermaid(bare)).named_edges() if d == "[*]"
+    ]
+
+    assert ends == [("[*]", "make_pkce")]
+    assert bare_ends == [("run expires", "[*]")]
+
+
+def sharing_flow(sharing: int) -> Flow:
+    """Calls of which ``sharing`` share two catch rules, and one that has its own."""
+    rules = (CatchRule(("transport.*",), "unreachable"), CatchRule(("*",), "failed"))
+    names = [f"call_{n}" for n in range(1, sharing + 1)]
+    calls = {
+        name: State(name, "pass", transitions=(t("ok", after),), catch=rules)
+        for name, after in zip(names, [*names[1:], "other"], strict=True)
+    }
+    other = State(
+        "other",
+        "pass",
+        transitions=(t("ok", "done"),),
+        catch=(CatchRule(("*",), "failed"),),
+    )
+    finals = {
+        "done": State("done", "final"),
+        "unreachable": State("unreachable", "final", outcome="failure"),
+        "failed": State("failed", "final", outcome="failure"),
+    }
+    states = {**calls, "other": other, **finals}
+    return Flow(name="sharing", initial="call_1", states=states)
+
+
+def test_catch_rules_many_states_share_are_drawn_once() -> None:
+    """Three or more states with the same catch rules share a box, an edge a rule."""
+    flow = sharing_flow(4)
+
+    diagram = parse(to_mermaid(flow))
+
+    assert_shows(flow, diagram)
+    assert diagram.labels["caught1"] == "caught in\ncall_1, call_2, call_3\ncall_4"
+    catches = [
+        (s, d, label) for s, d, label in diagram.named_edges() if "catch" in label
+    ]
+    assert catches == [
+        ("other", "failed", "catch: *"),
+        ("caught in", "unreachable", "catch: transport.*"),
+        ("caught in", "failed", "catch: *"),
+    ]
+    _, dot_edges = dot_graph(to_dot(flow))
+    assert [(s, d) for s, d, _ in dot_edges if s == "caught1"] == [
+        ("caught1", "s_unreachable"),
+        ("caught1", "s_failed"),
+    ]
+
+
+def test_catch_rules_two_states_share_are_drawn_on_each() -> None:
+    """Two states with the same catch rules each keep their own edges."""
+    flow = sharing_flow(2)
+
+    diagram = parse(to_mermaid(flow))
+
+    assert_shows(flow, diagram)
+    assert "caught in" not in {diagram.name(node) for node in diagram.labels}
+
+
+def test_a_run_caught_by_a_shared_rule_marks_that_rule() -> None:
+    """A run a shared catch rule took is marked on the rule's edge from the box."""
+    history = [
+        {"state": "call_1", "from": None, "event": None},
+        {"state": "call_2", "from": "call_1", "event": "ok"},
+        {"state": "unreachable", "from": "call_2", "event": "transport.timeout"},
+    ]
+
+    diagram = parse(to_mermaid(sharing_flow(3), run=run_path(history)))
+
+    assert diagram.taken() == {
+        ("[*]", "call_1"),
+        ("call_1", "call_2"),
+        ("caught in", "unreachable"),
+    }
+    assert diagram.named_class("visited") == {"call_1", "call_2", "unreachable"}
+
+
+@pytest.mark.parametrize("name", ["mfa-challenge", "mfa-enroll"])
+def test_a_large_shipped_flow_draws_each_catch_rule_once(name: str) -> None:
+    """The catch rules every call of a large shipped flow has are drawn once each."""
+    diagram = parse(to_mermaid(load_flow(REPO / "flows" / f"{name}.yaml")))
+
+    catches = [label for _, _, label in diagram.edges if label.startswith("catch")]
+
+    assert catches == [
+        "catch: http.5xx, temporarily_unavailable, transport.*, response.*",
+        "catch: *",
+    ]
+
+
 def test_mermaid_ids_avoid_keywords() -> None:
     """States named like Mermaid keywords (end, note) get ids that are not keywords."""
     diagram = parse(to_mermaid(full_flow()))
@@ -275,7 +378,7 @@ def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
     nodes, edges = dot_graph(to_dot(flow))
 
     assert set(nodes) >= set(mermaid.labels)
-    assert set(nodes) - set(mermaid.labels) == {"start", "end"}
+    assert set(nodes) - set(mermaid.labels) == {"start"}  # expiry leads to a state
     star = {"start": "[*]", "end": "[*]"}
     shown = [(star.get(s, s), star.get(d, d), a.get("label", "")) for s, d, a in edges]
     assert shown == mermaid.edges
@@ -330,7 +433,7 @@ def test_svg_is_valid_and_names_every_state() -> None:
         for g in root.iter(f"{SVG}g")
         if g.get("class") == "node"
     }
-    assert titles == {*(f"s_{name}" for name in flow.states), "start", "end", "expiry"}
+    assert titles == {*(f"s_{name}" for name in flow.states), "start", "expiry"}
 
 
 @needs_dot
@@ -504,7 +607,7 @@ def test_mermaid_highlights_exactly_the_run() -> None:
 
 
 def test_mermaid_highlights_an_ended_run() -> None:
-    """An ended run marks its final state and the edge to the end."""
+    """An ended run marks its final state and the edge that led there."""
     flow = full_flow()
     run = run_path(step_up_history(flow), None, flow=flow.name)
 
@@ -519,7 +622,6 @@ def test_mermaid_highlights_an_ended_run() -> None:
     assert "current" not in diagram.classes
     taken = {(s, d) for s, d, label in diagram.named_edges() if label.endswith("✓")}
     assert ("step_up", "end") in taken
-    assert ("end", "[*]") in taken
 
 
 def test_dot_highlights_exactly_the_run() -> None:
@@ -1087,7 +1189,6 @@ def test_a_run_of_the_engine_is_drawn() -> None:
         ("request_token", "ask_code"),
         ("ask_code", "verify"),
         ("verify", "done"),
-        ("done", "[*]"),
     }
 
 
