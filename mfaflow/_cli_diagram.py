@@ -16,9 +16,9 @@ from ._cli_options import (
     STORE_OPTION,
     Failure,
     flow_target,
-    open_store,
     shown_store,
-    store_path,
+    stored_document,
+    stored_runs,
 )
 from ._cli_show import load_checked
 from ._diagram import (
@@ -30,7 +30,6 @@ from ._diagram import (
     run_path,
     write_all,
 )
-from ._errors import RunNotFound
 from ._model import Flow
 
 __all__ = ["diagram"]
@@ -176,22 +175,16 @@ def _write_all(
 def _stored_run(
     store: str | None, key_file: Path | None, run_id: str
 ) -> dict[str, Any]:
-    """The document of the stored run ``run_id``, loaded as ``resume`` loads it."""
+    """The document of the stored run ``run_id``, loaded as ``resume`` loads it.
+
+    Neither a store nor a key file is created for it.
+    """
     if store == "memory":
         raise click.UsageError(
             "--run needs the store the run is kept in; a memory store keeps no "
             "runs from one command to the next."
         )
-    try:
-        path: Path | None = store_path(store)
-    except click.BadParameter:
-        path = None  # a Redis or PostgreSQL URL: its server answers for itself
-    if path is not None and not path.exists():
-        raise RunNotFound(
-            f"No run with the id {run_id!r} is stored in {path}, which does not exist.",
-            run_id=run_id,
-        )
-    return open_store(store, key_file).load(run_id).document
+    return stored_document(stored_runs(store, key_file), key_file, run_id)
 
 
 def _run_flow(document: dict[str, Any], name: str) -> str:

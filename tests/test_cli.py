@@ -1313,21 +1313,43 @@ def test_diagram_of_a_run_refuses_a_flow_it_never_entered(
     )
 
 
-def test_diagram_of_a_run_in_a_missing_store_creates_nothing(tmp_path: Path) -> None:
-    """--run with a store file that does not exist says so and creates no file."""
+def test_diagram_of_a_run_in_a_missing_store_creates_nothing(
+    tmp_path: Path, isolated: dict[str, Path]
+) -> None:
+    """--run with a store file that does not exist says so, as resume does."""
     path = tmp_path / "none.sqlite"
 
     missing = invoke(["diagram", "--run", "abc123", "--store", str(path)])
+    resumed = invoke(["resume", "abc123", "--store", str(path)])
     memory = invoke(["diagram", "--run", "abc123", "--store", "memory"])
 
     assert missing.exit_code == 1
-    assert missing.stderr == (
-        f"error: No run with the id 'abc123' is stored in {path}, which does not "
-        "exist.\n"
-    )
+    assert missing.stderr == f"error: No runs are stored in {path}.\n"
+    assert missing.stderr == resumed.stderr
     assert not path.exists()
+    assert not (isolated["config"] / "mfaflow" / "store.key").exists()
     assert memory.exit_code == 2
     assert "a memory store keeps no runs" in memory.stderr
+
+
+def test_diagram_of_a_run_with_a_missing_key_file_creates_none(
+    issuer: str, flow_file: Path, store: Path, tmp_path: Path
+) -> None:
+    """--run with a missing key file says so as resume does, and makes no key."""
+    run_id = start_waiting(issuer, flow_file, store)
+    key = tmp_path / "missing.key"
+    given = ["--store", str(store), "--key-file", str(key)]
+
+    drawn = invoke(["diagram", "--run", run_id, *given])
+    resumed = invoke(["resume", run_id, *given])
+
+    assert drawn.exit_code == 1
+    assert drawn.stderr == (
+        f"error: The run {run_id} holds encrypted secrets and the key file {key} "
+        "does not exist; give --key-file the key file the run was started with.\n"
+    )
+    assert drawn.stderr == resumed.stderr
+    assert not key.exists()
 
 
 def test_diagram_check_lists_stale_files(flow_file: Path, tmp_path: Path) -> None:
