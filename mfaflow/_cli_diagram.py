@@ -219,7 +219,17 @@ def _run_path(document: dict[str, Any], flow: Flow) -> RunPath:
     frames = [frame for frame in document["frames"] if frame["flow"] == flow.name]
     ended = document["status"] == "ended"
     current = frames[-1]["state"] if frames and not ended else None
-    return run_path(document["history"], current, flow=flow.name)
+    path = run_path(document["history"], current, flow=flow.name)
+    for name in [*path.visited, *([current] if current else [])]:
+        if name not in flow.states:
+            raise Failure(
+                [
+                    f"The run {document['id']} entered the state {name!r}, which "
+                    f"the flow {flow.name!r} in {flow.source} does not have; was "
+                    "the file changed since the run started?"
+                ]
+            )
+    return path
 
 
 def _tell_where_it_stands(

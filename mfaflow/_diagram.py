@@ -496,13 +496,9 @@ def _seconds(value: Any, number: str, template: str) -> str:
 
 
 def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
-    if run.current is not None and run.current not in flow.states:
-        raise DiagramError(
-            f"The run stands in the state {run.current!r}, which the flow "
-            f"{flow.name!r} does not have; a run waiting in a sub-flow stands in "
-            "that sub-flow's state, so pass the RunResult itself to run_path, or "
-            "name the sub-flow with flow= and draw that flow."
-        )
+    # A state the flow lacks among those the run entered says the flow was
+    # changed since; that is checked first, as it is the likelier cause of a
+    # current state the flow lacks too.
     named = [*run.visited, *(name for step in run.taken for name in step[::2])]
     for name in named:
         if name not in flow.states:
@@ -510,6 +506,13 @@ def _highlight(graph: _Graph, flow: Flow, run: RunPath) -> _Graph:
                 f"The run names the state {name!r}, which the flow {flow.name!r} "
                 "does not have; was it started from another version of the flow?"
             )
+    if run.current is not None and run.current not in flow.states:
+        raise DiagramError(
+            f"The run stands in the state {run.current!r}, which the flow "
+            f"{flow.name!r} does not have; a run waiting in a sub-flow stands in "
+            "that sub-flow's state, so pass the RunResult itself to run_path, or "
+            "name the sub-flow with flow= and draw that flow."
+        )
 
     visited = {_node_id(name) for name in run.visited}
     current = None if run.current is None else _node_id(run.current)
@@ -551,7 +554,8 @@ def _taken_index(graph: _Graph, flow: Flow, step: tuple[str, str, str]) -> int:
         return next(i for i, e in enumerate(graph.edges) if e.kind == "expiry")
     raise DiagramError(
         f"The run went from {source!r} to {target!r} on the event {event!r}, but "
-        f"the flow {flow.name!r} has no such transition."
+        f"the flow {flow.name!r} has no such transition; was it started from "
+        "another version of the flow?"
     )
 
 

@@ -1298,6 +1298,23 @@ def test_diagram_of_a_run_in_a_sub_flow_says_where_it_stands(
     assert inside.stderr == ""
 
 
+def test_diagram_of_a_run_whose_flow_file_changed_says_so(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """A run standing in a state its flow file no longer has: the file changed."""
+    run_id = start_waiting(issuer, flow_file, store)
+    flow_file.write_text(LOGIN_FLOW.replace("ask_code", "ask_otp"))
+
+    result = invoke(["diagram", "--run", run_id, "--store", str(store)])
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: The run {run_id} entered the state 'ask_code', which the flow "
+        f"'otp-login' in {flow_file} does not have; was the file changed since the "
+        "run started?\n"
+    )
+
+
 def test_diagram_of_a_run_refuses_a_flow_it_never_entered(
     issuer: str, flow_file: Path, store: Path
 ) -> None:

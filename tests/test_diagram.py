@@ -722,7 +722,11 @@ def test_a_shared_edge_marks_the_transitions_the_run_could_have_taken() -> None:
 
 
 def test_run_that_does_not_fit_the_flow_is_refused() -> None:
-    """A run naming an unknown state, or a transition the flow lacks, is refused."""
+    """A run naming an unknown state, or a transition the flow lacks, is refused.
+
+    A state the run entered that the flow lacks is the cause given, even
+    when the run stands in it: the flow was changed since the run began.
+    """
     flow = full_flow()
 
     with pytest.raises(
@@ -731,10 +735,13 @@ def test_run_that_does_not_fit_the_flow_is_refused() -> None:
         r"does not have; was it started from another version of the flow\?$",
     ):
         to_mermaid(flow, run=RunPath(visited=("make_pkce", "nowhere")))
+    with pytest.raises(DiagramError, match=r"another version of the flow\?$"):
+        to_mermaid(flow, run=RunPath(("make_pkce", "nowhere"), current="nowhere"))
     with pytest.raises(
         DiagramError,
         match=r"from 'make_pkce' to 'end' on the event 'ok', but the flow "
-        r"'every-feature' has no such transition\.$",
+        r"'every-feature' has no such transition; was it started from another "
+        r"version of the flow\?$",
     ):
         to_dot(flow, run=RunPath(taken=(("make_pkce", "ok", "end"),)))
 
