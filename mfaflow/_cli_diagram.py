@@ -16,6 +16,7 @@ from ._cli_options import (
     STORE_OPTION,
     Failure,
     flow_target,
+    service_kind,
     shown_store,
     stored_document,
     stored_runs,
@@ -245,8 +246,19 @@ def _tell_where_it_stands(
     command = _diagram_command(innermost["flow"], document["id"], *options)
     click.echo(
         f"The run {document['id']} stands in the sub-flow {innermost['flow']!r} "
-        f"({where}); draw that part of it with: {command}",
+        f"({where}); draw that part of it with: {command}{_hidden(options[0])}",
         err=True,
+    )
+
+
+def _hidden(store: str | None) -> str:
+    """What to do about a store's password, when the command shows it as ***."""
+    shown = shown_store(store)
+    if service_kind(store) is None or shown is None or shown == store:
+        return ""
+    return (
+        " (with the store's password in place of ***, or with --store left out "
+        "and the store's URL in MFAFLOW_STORE)"
     )
 
 
