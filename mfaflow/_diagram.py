@@ -7,7 +7,8 @@ and the expiry), each with its text and its look. One small emitter per
 format writes that graph out, so every format shows the same things.
 
 Only names reach a diagram (of states, events, guards, actions, sub-flows and
-inputs), with literal numbers (delays, attempts) and literal URL paths:
+inputs), with literal numbers (delays, attempts), literal URL paths and, as
+an SVG's tooltips, the descriptions the flow's author wrote of its states:
 never a template, a ``save``, a ``with`` argument, a request body or an
 input's default. So no secret can leak into one.
 
@@ -1121,6 +1122,7 @@ def _readme(folder: _Folder) -> str:
         parts += [f"## {flow.name}\n", *([f"{summary}\n"] if summary else [])]
         parts.append(f"[SVG]({flow.name}.svg) · [Mermaid source]({flow.name}.mmd)\n")
         parts.append(f"```mermaid\n{to_mermaid(flow)}```\n")
+        parts.append(f"![{flow.name}, drawn by Graphviz]({flow.name}.svg)\n")
     return "\n".join(parts)
 
 

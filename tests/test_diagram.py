@@ -541,6 +541,20 @@ def test_no_secret_reaches_an_svg_or_the_committed_files(tmp_path: Path) -> None
     assert "GET /poll" in svg
 
 
+@needs_dot
+def test_an_svg_shows_each_state_s_description_on_hover_as_documented() -> None:
+    """An SVG's tooltips are the states' descriptions, as the guide says."""
+    svg = ET.fromstring(render(full_flow(), "svg"))
+    guide = " ".join((REPO / "docs" / "diagrams.md").read_text().split())
+
+    titles = {
+        link.get("{http://www.w3.org/1999/xlink}title") for link in svg.iter(f"{SVG}a")
+    }
+
+    assert "Asks for tokens with the password grant." in titles
+    assert "in an SVG, each state's `description`" in guide
+
+
 # -- runs ------------------------------------------------------------------------
 
 
@@ -774,6 +788,7 @@ def test_write_all_writes_diagrams_and_readme(tmp_path: Path) -> None:
     assert "mfaflow diagram" not in readme
     assert f"```mermaid\n{to_mermaid(flows[0])}```" in readme
     assert "[SVG](alpha.svg)" in readme
+    assert "\n![alpha, drawn by Graphviz](alpha.svg)\n" in readme
     assert readme.index("## alpha") < readme.index("## beta")
     assert check_all(flows, out) == []
     assert write_all(flows, out) == []
