@@ -320,23 +320,39 @@ def _graph(flow: Flow, run: RunPath | None) -> _Graph:
     catch rules that many states share are drawn once (see :func:`_shared`).
     """
     shared = _shared(flow)
+    sharing = {name for names in shared for name in names}
     nodes = [_state_node(state) for state in flow.states.values()]
     edges = [_Edge(_START, _node_id(flow.initial), "", "start")]
-    sharing = {name for names in shared for name in names}
     for state in flow.states.values():
         edges += _state_edges(state, catches=state.name not in sharing)
-    for number, (names, rules) in enumerate(shared.items(), start=1):
-        caught = f"caught{number}"
-        nodes.append(_Node(caught, _CAUGHT, _name_lines(names), "caught"))
-        origins = tuple(map(_node_id, names))
-        edges += [_catch_edge(caught, rule, origins) for rule in rules]
-    expiry = _expiry_text(flow)
-    if expiry is not None:
-        nodes.append(_Node(_EXPIRY, "run expires", (expiry,) if expiry else (), "wait"))
-        target = _END if flow.on_expiry is None else _node_id(flow.on_expiry)
-        edges.append(_Edge(_EXPIRY, target, "", "expiry"))
+    for more_nodes, more_edges in (_caught(shared), _expiry(flow)):
+        nodes += more_nodes
+        edges += more_edges
     graph = _Graph(tuple(nodes), tuple(edges))
     return graph if run is None else _highlight(graph, flow, run)
+
+
+def _caught(
+    shared: Mapping[tuple[str, ...], tuple[CatchRule, ...]],
+) -> tuple[list[_Node], list[_Edge]]:
+    """A caught-in box for each group of states sharing catch rules, and its edges."""
+    nodes, edges = [], []
+    for number, (names, rules) in enumerate(shared.items(), start=1):
+        box = f"caught{number}"
+        nodes.append(_Node(box, _CAUGHT, _name_lines(names), "caught"))
+        origins = tuple(map(_node_id, names))
+        edges += [_catch_edge(box, rule, origins) for rule in rules]
+    return nodes, edges
+
+
+def _expiry(flow: Flow) -> tuple[list[_Node], list[_Edge]]:
+    """The run's expiry and where it leads, if a run of ``flow`` can expire."""
+    when = _expiry_text(flow)
+    if when is None:
+        return [], []
+    node = _Node(_EXPIRY, "run expires", (when,) if when else (), "wait")
+    target = _END if flow.on_expiry is None else _node_id(flow.on_expiry)
+    return [node], [_Edge(_EXPIRY, target, "", "expiry")]
 
 
 def _shared(flow: Flow) -> dict[tuple[str, ...], tuple[CatchRule, ...]]:
