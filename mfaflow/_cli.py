@@ -30,11 +30,11 @@ from ._cli_options import (
     Setup,
     flow_files,
     flow_target,
-    key_path,
     resume_options,
-    service_kind,
     setup_options,
     store_path,
+    stored_document,
+    stored_runs,
     with_options,
 )
 from ._cli_run import Driver, Printer, report, revealed_outputs
@@ -47,7 +47,7 @@ from ._cli_show import (
     read_schema,
 )
 from ._engine import Client
-from ._errors import DefinitionError, EncryptionKeyMissing, MfaflowError, RunError
+from ._errors import DefinitionError, MfaflowError, RunError
 from ._loader import load_flow
 from ._run import RunResult
 from ._store import SQLiteStore, Store
@@ -243,8 +243,8 @@ def resume(
     secret comes from --client-secret or the environment, as when the run
     started.
     """
-    store = _store_of_runs(setup)
-    document = _stored_document(store, setup, run_id)
+    store = stored_runs(setup.store, setup.key_file)
+    document = stored_document(store, setup.key_file, run_id)
     driver = _driver(
         ctx,
         setup,
@@ -337,37 +337,6 @@ def _report(
     if revealed_outputs(result):
         driver.engine.forget_revealed(result.run_id)
     return code
-
-
-def _store_of_runs(setup: Setup) -> Store:
-    """The store a run is resumed from; nothing is created for it.
-
-    Raises:
-        Failure: the SQLite file does not exist.
-    """
-    if setup.store != "memory" and service_kind(setup.store) is None:
-        path = store_path(setup.store)
-        if not path.exists():
-            raise Failure([f"No runs are stored in {path}."])
-    return setup.open_store(create_key=False)
-
-
-def _stored_document(store: Store, setup: Setup, run_id: str) -> dict[str, Any]:
-    """The document of the run ``run_id``, its secrets opened as a check.
-
-    Raises:
-        Failure: the run holds secrets and the key file does not exist.
-    """
-    try:
-        return store.load(run_id).document
-    except EncryptionKeyMissing:
-        raise Failure(
-            [
-                f"The run {run_id} holds encrypted secrets and the key file "
-                f"{key_path(setup.key_file)} does not exist; give --key-file "
-                "the key file the run was started with."
-            ]
-        ) from None
 
 
 def _run_sources(document: Mapping[str, Any]) -> list[Path]:

@@ -16,9 +16,10 @@ from ._cli_options import (
     STORE_OPTION,
     Failure,
     flow_target,
-    open_store,
+    service_kind,
     shown_store,
-    store_path,
+    stored_document,
+    stored_runs,
 )
 from ._cli_show import load_checked
 from ._diagram import (
@@ -30,7 +31,6 @@ from ._diagram import (
     run_path,
     write_all,
 )
-from ._errors import RunNotFound
 from ._model import Flow
 
 __all__ = ["diagram"]
@@ -69,6 +69,15 @@ __all__ = ["diagram"]
     type=click.Path(file_okay=False, path_type=Path),
     help="Exit 1 listing the diagrams in DIR that --all would change.",
 )
+@click.option(
+    "--embed",
+    multiple=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --all (or --check), also bring up to date (or check) the "
+    "mermaid block below each '<!-- diagram: NAME -->' line of FILE, such as "
+    "a project's README; repeatable.",
+)
 @FLOWS_OPTION
 @STORE_OPTION
 @KEY_OPTION
@@ -79,6 +88,7 @@ def diagram(
     run_id: str | None,
     draw_all: bool,
     check_dir: Path | None,
+    embed: tuple[Path, ...],
     flow_dirs: tuple[Path, ...],
     store: str | None,
     key_file: Path | None,
@@ -90,20 +100,22 @@ def diagram(
     started) or name any flow the run entered, such as the sub-flow a
     login waits in. With --all -o DIR, draw every flow (Mermaid and SVG,
     with a README): the flows of the --flows folders when given, else the
-    shipped flows. With --check DIR, tell whether such a folder is up to
-    date.
+    shipped flows; with --embed FILE, also the diagram blocks of FILE.
+    With --check DIR, tell whether all of these are up to date.
     """
     catalog = Catalog(flow_dirs)
     if check_dir is not None:
         _refuse_with("--check", flow=flow, run=run_id, all=draw_all, output=output)
-        _check(_every_flow(flow_dirs), check_dir, flow_dirs)
+        _check(_every_flow(flow_dirs), check_dir, flow_dirs, embed)
     elif draw_all:
         _refuse_with("--all", flow=flow, run=run_id)
         if output is None:
             raise click.UsageError(
                 "--all needs -o DIR, the folder to draw the diagrams in."
             )
-        _write_all(_every_flow(flow_dirs), output)
+        _write_all(_every_flow(flow_dirs), output, flow_dirs, embed)
+    elif embed:
+        raise click.UsageError("--embed needs --all or --check.")
     elif run_id is None:
         if flow is None:
             raise click.UsageError("Give FLOW, --run RUN_ID, --all or --check DIR.")
@@ -133,20 +145,28 @@ def _every_flow(flow_dirs: tuple[Path, ...]) -> list[Flow]:
     return [load_checked(path, known) for path in files.values()]
 
 
-def _check(flows: list[Flow], folder: Path, flow_dirs: tuple[Path, ...]) -> None:
-    stale = check_all(flows, folder)
+def _check(
+    flows: list[Flow],
+    folder: Path,
+    flow_dirs: tuple[Path, ...],
+    embed: tuple[Path, ...],
+) -> None:
+    stale = check_all(flows, folder, flow_dirs=flow_dirs, embed=embed)
     for name in stale:
         click.echo(folder / name)
     if stale:
-        command = regenerate_command(folder, flow_dirs)
-        raise Failure(
-            [f"{len(stale)} diagram files in {folder} are out of date; run: {command}"]
-        )
+        command = regenerate_command(folder, flow_dirs, embed)
+        raise Failure([f"{len(stale)} diagram files are out of date; run: {command}"])
     click.echo(f"ok: the diagrams in {folder} are up to date")
 
 
-def _write_all(flows: list[Flow], folder: Path) -> None:
-    changed = write_all(flows, folder)
+def _write_all(
+    flows: list[Flow],
+    folder: Path,
+    flow_dirs: tuple[Path, ...],
+    embed: tuple[Path, ...],
+) -> None:
+    changed = write_all(flows, folder, flow_dirs=flow_dirs, embed=embed)
     for path in changed:
         click.echo(f"{'wrote' if path.exists() else 'removed'} {path}")
     if not changed:
@@ -156,22 +176,16 @@ def _write_all(flows: list[Flow], folder: Path) -> None:
 def _stored_run(
     store: str | None, key_file: Path | None, run_id: str
 ) -> dict[str, Any]:
-    """The document of the stored run ``run_id``, loaded as ``resume`` loads it."""
+    """The document of the stored run ``run_id``, loaded as ``resume`` loads it.
+
+    Neither a store nor a key file is created for it.
+    """
     if store == "memory":
         raise click.UsageError(
             "--run needs the store the run is kept in; a memory store keeps no "
             "runs from one command to the next."
         )
-    try:
-        path: Path | None = store_path(store)
-    except click.BadParameter:
-        path = None  # a Redis or PostgreSQL URL: its server answers for itself
-    if path is not None and not path.exists():
-        raise RunNotFound(
-            f"No run with the id {run_id!r} is stored in {path}, which does not exist.",
-            run_id=run_id,
-        )
-    return open_store(store, key_file).load(run_id).document
+    return stored_document(stored_runs(store, key_file), key_file, run_id)
 
 
 def _run_flow(document: dict[str, Any], name: str) -> str:
@@ -206,7 +220,17 @@ def _run_path(document: dict[str, Any], flow: Flow) -> RunPath:
     frames = [frame for frame in document["frames"] if frame["flow"] == flow.name]
     ended = document["status"] == "ended"
     current = frames[-1]["state"] if frames and not ended else None
-    return run_path(document["history"], current, flow=flow.name)
+    path = run_path(document["history"], current, flow=flow.name)
+    for name in [*path.visited, *([current] if current else [])]:
+        if name not in flow.states:
+            raise Failure(
+                [
+                    f"The run {document['id']} entered the state {name!r}, which "
+                    f"the flow {flow.name!r} in {flow.source} does not have; was "
+                    "the file changed since the run started?"
+                ]
+            )
+    return path
 
 
 def _tell_where_it_stands(
@@ -222,8 +246,19 @@ def _tell_where_it_stands(
     command = _diagram_command(innermost["flow"], document["id"], *options)
     click.echo(
         f"The run {document['id']} stands in the sub-flow {innermost['flow']!r} "
-        f"({where}); draw that part of it with: {command}",
+        f"({where}); draw that part of it with: {command}{_hidden(options[0])}",
         err=True,
+    )
+
+
+def _hidden(store: str | None) -> str:
+    """What to do about a store's password, when the command shows it as ***."""
+    shown = shown_store(store)
+    if service_kind(store) is None or shown is None or shown == store:
+        return ""
+    return (
+        " (with the store's password in place of ***, or with --store left out "
+        "and the store's URL in MFAFLOW_STORE)"
     )
 
 

@@ -18,7 +18,7 @@ from click.core import ParameterSource
 from ._catalog import Catalog
 from ._crypto import Sealer, load_or_create_key
 from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook
-from ._errors import StoreError
+from ._errors import EncryptionKeyMissing, StoreError
 from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
 from ._store_postgres import PostgresStore
@@ -42,6 +42,8 @@ __all__ = [
     "setup_options",
     "shown_store",
     "store_path",
+    "stored_document",
+    "stored_runs",
     "with_options",
 ]
 
@@ -437,6 +439,40 @@ def open_store(
         return MemoryStore()
     key = _store_key(key_file, create=create_key)
     return service_store(spec, key) or SQLiteStore(store_path(spec), key=key)
+
+
+def stored_runs(spec: str | None, key_file: Path | None) -> Store:
+    """The store that ``--store`` names, to read runs from; nothing is created.
+
+    A key file that does not exist is not made either: the store is opened
+    without a key (see :func:`stored_document`).
+
+    Raises:
+        Failure: the SQLite file does not exist.
+    """
+    if spec != "memory" and service_kind(spec) is None:
+        path = store_path(spec)
+        if not path.exists():
+            raise Failure([f"No runs are stored in {path}."])
+    return open_store(spec, key_file, create_key=False)
+
+
+def stored_document(store: Store, key_file: Path | None, run_id: str) -> dict[str, Any]:
+    """The document of the run ``run_id``, its secrets opened as a check.
+
+    Raises:
+        Failure: the run holds secrets and the key file does not exist.
+    """
+    try:
+        return store.load(run_id).document
+    except EncryptionKeyMissing:
+        raise Failure(
+            [
+                f"The run {run_id} holds encrypted secrets and the key file "
+                f"{key_path(key_file)} does not exist; give --key-file "
+                "the key file the run was started with."
+            ]
+        ) from None
 
 
 def service_store(spec: str | None, key: bytes | None) -> Store | None:

@@ -17,6 +17,7 @@ diagram side by side.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from mfaflow._model import (
 from mfaflow._template import parse as template
 
 __all__ = [
+    "CAUGHT",
     "EXPIRY",
     "NASTY",
     "SECRET",
@@ -56,13 +58,16 @@ SECRET = "Zq7-s3cr3t-VALUE-91"
 STAR = "[*]"
 #: What the diagram calls the run's expiry.
 EXPIRY = "run expires"
+#: The title of a box naming the states that share catch rules, drawn
+#: when at least SHARED states share them.
+CAUGHT, SHARED = "caught in", 3
 
 _ENTITY = re.compile(r"#(\d+);")
 # A label may hold entity codes (``#58;``) but no bare ':' or ';'.
 _LABEL = r"(?:#\d+;|[^:;\n])+"
 _LINES = [
     ("comment", re.compile(r"%%.*")),
-    ("classdef", re.compile(r"classDef (\w+) ([^\s;]+)")),
+    ("classdef", re.compile(r"classDef (\w+) ([^;\n]+)")),
     ("class", re.compile(r"class (\w+(?:,\w+)*) (\w+)")),
     ("state", re.compile(r'state "([^"\n]*)" as (\w+)')),
     ("description", re.compile(rf"(\w+) : ({_LABEL})")),
@@ -92,6 +97,12 @@ class Diagram:
 
     def named_edges(self) -> list[tuple[str, str, str]]:
         return [(self.name(s), self.name(d), label) for s, d, label in self.edges]
+
+    def origins(self, node: str) -> list[str]:
+        """The states an edge from ``node`` leaves: those a caught-in box lists."""
+        if self.name(node) != CAUGHT:
+            return [self.name(node)]
+        return ", ".join(self.labels[node].split("\n")[1:]).split(", ")
 
     def named_class(self, name: str) -> set[str]:
         return {self.name(node) for node in self.classes.get(name, set())}
@@ -153,62 +164,117 @@ def label_items(line: str) -> list[str]:
     return [item.removesuffix("✓").removesuffix(" ") for item in items]
 
 
-def edges_of_model(flow: Flow) -> set[tuple[str, str, str]]:
-    """Every edge the definition calls for, as (source, target, what takes it)."""
-    edges = {(STAR, flow.initial, "")}
+def edges_of_model(flow: Flow) -> Counter[tuple[str, str, str]]:
+    """Every edge the definition calls for, as (source, target, its label's text).
+
+    A transition's text is its event, its guards' names in brackets and its
+    delay in parentheses; a retry rule's and a catch rule's text is their
+    label. Each transition counts once, even when another has the same text.
+    """
+    edges = Counter([(STAR, flow.initial, "")])
     for state in flow.states.values():
-        edges |= {(state.name, t.target, t.event) for t in state.transitions}
+        edges.update((state.name, t.target, _text(t)) for t in state.transitions)
         for rule in state.retry:
-            edges.add((state.name, state.name, "retry " + " ".join(rule.errors)))
+            retried = f"retry: {', '.join(rule.errors)} \u00d7{rule.attempts}"
+            edges[(state.name, state.name, retried)] += 1
         for catch in state.catch:
-            edges.add((state.name, catch.target, "catch " + " ".join(catch.errors)))
-        if state.final:
-            edges.add((state.name, STAR, ""))
+            edges[(state.name, catch.target, f"catch: {', '.join(catch.errors)}")] += 1
+    if expires(flow):
+        edges[(EXPIRY, flow.on_expiry or STAR, "")] += 1
     return edges
 
 
-def edges_of_diagram(diagram: Diagram) -> set[tuple[str, str, str]]:
-    """The diagram's edges, one per event named in each line of a label."""
-    edges: set[tuple[str, str, str]] = set()
-    for source, target, label in diagram.named_edges():
-        if source == EXPIRY:
-            continue
-        for line in label.split("\n"):
-            edges |= {(source, target, what) for what in _line_events(line)}
+def expires(flow: Flow) -> bool:
+    """Whether a run of ``flow`` can expire: by the flow's or a transition's say."""
+    set_on_the_way = [t.expires_in for s in flow.states.values() for t in s.transitions]
+    return (
+        flow.on_expiry is not None
+        or flow.expires_in is not None
+        or any(value is not None for value in set_on_the_way)
+    )
+
+
+def _text(transition: Transition) -> str:
+    """What the label says of one transition, from the definition alone."""
+    words = [transition.event]
+    if transition.when is not None:
+        words.append(f"[{_guard_names(transition.when)}]")
+    if transition.delay is not None:
+        words.append(f"({_seconds(transition.delay, 'after {}s', 'after delay')})")
+    if transition.expires_in is not None:
+        expiry = _seconds(transition.expires_in, "expires in {}s", "sets expiry")
+        words.append(f"({expiry})")
+    return " ".join(words)
+
+
+def _guard_names(condition: Condition) -> str:
+    match condition.args:
+        case Condition() as inner:
+            return f"{condition.guard} {_guard_names(inner)}"
+        case [Condition(), *_] as inner if all(isinstance(c, Condition) for c in inner):
+            return f"{condition.guard}({', '.join(map(_guard_names, inner))})"
+    return condition.guard
+
+
+def _seconds(value: object, number: str, otherwise: str) -> str:
+    return number.format(f"{value:g}") if isinstance(value, int | float) else otherwise
+
+
+def edges_of_diagram(diagram: Diagram) -> Counter[tuple[str, str, str]]:
+    """The diagram's edges, one per transition or rule named in each label."""
+    edges: Counter[tuple[str, str, str]] = Counter()
+    for source, target, label in diagram.edges:
+        items = [item for line in label.split("\n") for item in _line_items(line)]
+        for origin in diagram.origins(source):
+            edges.update((origin, diagram.name(target), item) for item in items)
     return edges
 
 
-def _line_events(line: str) -> set[str]:
-    for kind in ("retry", "catch"):
-        if line.startswith(kind + ": "):
-            errors = line.removeprefix(kind + ": ").split(" \u00d7")[0]
-            return {kind + " " + errors.replace(", ", " ")}
-    return {item.split(" ")[0] for item in label_items(line)} if line else {""}
+def _line_items(line: str) -> list[str]:
+    if line.startswith(("retry: ", "catch: ")):
+        return [line.removesuffix("✓").removesuffix(" ")]
+    return label_items(line)
+
+
+def shared_catches(flow: Flow) -> list[list[str]]:
+    """The states drawn in one caught-in box: :data:`SHARED` or more whose
+    catch rules have the same errors and targets, in the same order."""
+    groups: dict[tuple[tuple[tuple[str, ...], str], ...], list[str]] = {}
+    for state in flow.states.values():
+        rules = tuple((rule.errors, rule.target) for rule in state.catch)
+        if rules:
+            groups.setdefault(rules, []).append(state.name)
+    return [names for names in groups.values() if len(names) >= SHARED]
 
 
 def edge_count(flow: Flow) -> int:
     """How many edges the diagram of ``flow`` draws.
 
     Transitions of one state to one target share an edge; each retry rule,
-    catch rule, final state and the expiry has its own; all the self-loops
-    of a state share one.
+    catch rule and the expiry has its own; all the self-loops of a state
+    share one; a catch rule of a caught-in box has one for all its states.
     """
-    count = 1 + (flow.on_expiry is not None or flow.expires_in is not None)
+    shared = shared_catches(flow)
+    sharing = {name for names in shared for name in names}
+    count = 1 + expires(flow)
+    count += sum(len(flow.states[names[0]].catch) for names in shared)
     for state in flow.states.values():
         targets = {t.target for t in state.transitions}
-        catches = [catch.target for catch in state.catch]
+        catches = [] if state.name in sharing else [c.target for c in state.catch]
         looped = state.name in targets or state.name in catches or bool(state.retry)
-        count += len(targets - {state.name}) + looped + state.final
+        count += len(targets - {state.name}) + looped
         count += len([target for target in catches if target != state.name])
     return count
 
 
 def assert_shows(flow: Flow, diagram: Diagram) -> None:
     """Check that ``diagram`` shows each state and transition of ``flow``, no other."""
-    expiry = flow.on_expiry is not None or flow.expires_in is not None
-    states = [diagram.name(node) for node in diagram.labels]
-    assert sorted(states) == sorted([*flow.states, *([EXPIRY] if expiry else [])])
-    assert edges_of_diagram(diagram) == edges_of_model(flow)
+    shown = [diagram.name(node) for node in diagram.labels]
+    states = [name for name in shown if name != CAUGHT]
+    expiry = [EXPIRY] if expires(flow) else []
+    assert sorted(states) == sorted([*flow.states, *expiry])
+    assert shown.count(CAUGHT) == len(shared_catches(flow))
+    assert edges_of_diagram(diagram) == edges_of_model(flow)  # as multisets
     assert len(diagram.edges) == edge_count(flow)
 
 

@@ -1253,7 +1253,7 @@ def test_diagram_of_an_ended_run_marks_its_whole_path(
         "done",
     }
     assert "current" not in drawn.classes
-    assert ("done", "[*]") in drawn.taken()
+    assert ("verify", "done") in drawn.taken()
 
 
 OUTER_FLOW = """\
@@ -1298,6 +1298,23 @@ def test_diagram_of_a_run_in_a_sub_flow_says_where_it_stands(
     assert inside.stderr == ""
 
 
+def test_diagram_of_a_run_whose_flow_file_changed_says_so(
+    issuer: str, flow_file: Path, store: Path
+) -> None:
+    """A run standing in a state its flow file no longer has: the file changed."""
+    run_id = start_waiting(issuer, flow_file, store)
+    flow_file.write_text(LOGIN_FLOW.replace("ask_code", "ask_otp"))
+
+    result = invoke(["diagram", "--run", run_id, "--store", str(store)])
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: The run {run_id} entered the state 'ask_code', which the flow "
+        f"'otp-login' in {flow_file} does not have; was the file changed since the "
+        "run started?\n"
+    )
+
+
 def test_diagram_of_a_run_refuses_a_flow_it_never_entered(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
@@ -1313,21 +1330,43 @@ def test_diagram_of_a_run_refuses_a_flow_it_never_entered(
     )
 
 
-def test_diagram_of_a_run_in_a_missing_store_creates_nothing(tmp_path: Path) -> None:
-    """--run with a store file that does not exist says so and creates no file."""
+def test_diagram_of_a_run_in_a_missing_store_creates_nothing(
+    tmp_path: Path, isolated: dict[str, Path]
+) -> None:
+    """--run with a store file that does not exist says so, as resume does."""
     path = tmp_path / "none.sqlite"
 
     missing = invoke(["diagram", "--run", "abc123", "--store", str(path)])
+    resumed = invoke(["resume", "abc123", "--store", str(path)])
     memory = invoke(["diagram", "--run", "abc123", "--store", "memory"])
 
     assert missing.exit_code == 1
-    assert missing.stderr == (
-        f"error: No run with the id 'abc123' is stored in {path}, which does not "
-        "exist.\n"
-    )
+    assert missing.stderr == f"error: No runs are stored in {path}.\n"
+    assert missing.stderr == resumed.stderr
     assert not path.exists()
+    assert not (isolated["config"] / "mfaflow" / "store.key").exists()
     assert memory.exit_code == 2
     assert "a memory store keeps no runs" in memory.stderr
+
+
+def test_diagram_of_a_run_with_a_missing_key_file_creates_none(
+    issuer: str, flow_file: Path, store: Path, tmp_path: Path
+) -> None:
+    """--run with a missing key file says so as resume does, and makes no key."""
+    run_id = start_waiting(issuer, flow_file, store)
+    key = tmp_path / "missing.key"
+    given = ["--store", str(store), "--key-file", str(key)]
+
+    drawn = invoke(["diagram", "--run", run_id, *given])
+    resumed = invoke(["resume", run_id, *given])
+
+    assert drawn.exit_code == 1
+    assert drawn.stderr == (
+        f"error: The run {run_id} holds encrypted secrets and the key file {key} "
+        "does not exist; give --key-file the key file the run was started with.\n"
+    )
+    assert drawn.stderr == resumed.stderr
+    assert not key.exists()
 
 
 def test_diagram_check_lists_stale_files(flow_file: Path, tmp_path: Path) -> None:
@@ -1370,32 +1409,40 @@ def test_diagram_check_names_the_command_that_redraws_the_same_flows(
     assert invoke(["diagram", "--check", str(folder), *flows]).exit_code == 0
 
 
+@needs_dot
 def test_the_regeneration_command_draws_the_flows_of_the_checkout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The documented command reads flows/ of the folder it runs in, not the package."""
+    """The documented command redraws diagrams/ and README.md from flows/."""
     root = Path(__file__).resolve().parent.parent
-    shutil.copytree(root / "flows", tmp_path / "flows")
-    shutil.copytree(root / "diagrams", tmp_path / "diagrams")
-    changed = tmp_path / "flows" / "refresh.yaml"
-    changed.write_text(
-        re.sub(
-            r"^summary: .*$", "summary: Changed here.", changed.read_text(), flags=re.M
-        )
-    )
+    for part in ("flows", "diagrams"):
+        shutil.copytree(root / part, tmp_path / part)
+    shutil.copy(root / "README.md", tmp_path / "README.md")
+    changed = tmp_path / "flows" / "password-grant.yaml"
+    changed.write_text(changed.read_text().replace("wrong_password", "bad_password"))
     monkeypatch.chdir(tmp_path)
+    check = ["diagram", "--check", "diagrams/", "--flows", "flows/"]
 
-    stale = invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"])
+    stale = invoke([*check, "--embed", "README.md"])
     redrawn = invoke(shlex.split(REGENERATE_COMMAND)[1:])
 
     assert stale.exit_code == 1
-    assert stale.stderr.endswith(" --flows flows -o diagrams\n")
-    assert redrawn.exit_code == 0, redrawn.output
-    assert redrawn.stdout == "wrote diagrams/README.md\n"
-    assert "\nChanged here.\n" in (tmp_path / "diagrams" / "README.md").read_text()
-    assert (
-        invoke(["diagram", "--check", "diagrams/", "--flows", "flows/"]).exit_code == 0
+    assert stale.stdout.splitlines() == [
+        "diagrams/password-grant.mmd",
+        "diagrams/password-grant.svg",
+        "diagrams/README.md",
+        str(tmp_path / "README.md"),
+    ]
+    assert stale.stderr == (
+        "error: 4 diagram files are out of date; run: mfaflow diagram --all "
+        "--flows flows -o diagrams --embed README.md\n"
     )
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout.splitlines()[-1] == f"wrote {tmp_path / 'README.md'}"
+    drawn = to_mermaid(load_flow(changed))
+    assert f"```mermaid\n{drawn}```" in (tmp_path / "README.md").read_text()
+    assert f"```mermaid\n{drawn}```" in (tmp_path / "diagrams/README.md").read_text()
+    assert invoke([*check, "--embed", "README.md"]).exit_code == 0
 
 
 @needs_dot
@@ -1410,6 +1457,16 @@ def test_diagram_all_then_check_passes(flow_file: Path, tmp_path: Path) -> None:
     assert written.exit_code == 0, written.output
     assert (folder / "otp-login.svg").is_file()
     assert checked.exit_code == 0, checked.output
+    command = f"mfaflow diagram --all --flows {flow_file.parent} -o {folder}"
+    assert (
+        (folder / "README.md")
+        .read_text()
+        .startswith(
+            f"# Diagrams of the flows in `{flow_file.parent}/`\n\nDrawn by mfaflow "
+            "from the flow definitions; do not edit them by hand. Regenerate them "
+            f"with:\n\n    {command}\n"
+        )
+    )
 
 
 def test_diagram_all_without_dot_is_one_line_and_writes_nothing(
@@ -1432,9 +1489,31 @@ def test_diagram_all_without_dot_is_one_line_and_writes_nothing(
     assert not folder.exists()
 
 
+def test_diagram_all_keeps_the_users_own_readme(
+    flow_file: Path, tmp_path: Path
+) -> None:
+    """`--all -o DIR` refuses, in one line, a DIR whose README.md is the user's own."""
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "README.md").write_text("# notes\n")
+
+    result = invoke(
+        ["diagram", "--all", "-o", str(folder), "--flows", str(flow_file.parent)]
+    )
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: The folder {str(folder)!r} holds a README.md that mfaflow did not "
+        "write; move it, or draw the diagrams into another folder.\n"
+    )
+    assert [path.name for path in folder.iterdir()] == ["README.md"]
+    assert (folder / "README.md").read_text() == "# notes\n"
+
+
 def test_diagram_refuses_clashing_options(flow_file: Path, tmp_path: Path) -> None:
-    """--all without -o, or with FLOW, is a usage error."""
+    """--all without -o, or with FLOW, or --embed without --all, is a usage error."""
     assert invoke(["diagram", "--all"]).exit_code == 2
+    assert invoke(["diagram", str(flow_file), "--embed", "x.md"]).exit_code == 2
     assert (
         invoke(["diagram", str(flow_file), "--all", "-o", str(tmp_path)]).exit_code == 2
     )

@@ -13,6 +13,7 @@ import re
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS
@@ -164,6 +165,58 @@ def test_a_run_kept_in_a_service_is_drawn(
     diagram = parse(drawn.stdout)
     assert diagram.named_class("visited") == {"request_token"}
     assert diagram.named_class("current") == {"ask_code"}
+
+
+OUTER_FLOW = f"""\
+mfaflow: 1
+name: outer-login
+inputs:
+  username: {{}}
+  password: {{secret: true}}
+initial: sign_in
+states:
+  sign_in:
+    flow: {FLOW_NAME}
+    with: {{username: '${{inputs.username}}', password: '${{inputs.password}}'}}
+    on: {{success: signed_in}}
+  signed_in: {{final: true}}
+"""
+
+
+def with_password(dsn: str) -> str:
+    """``dsn`` with a password: its own, or one a trusting server ignores."""
+    parts = urlsplit(dsn)
+    if parts.password:
+        return dsn
+    netloc = f"{parts.username or 'postgres'}:unused-pw@{parts.hostname}"
+    netloc += f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def test_the_command_for_a_sub_flow_says_what_to_do_about_a_hidden_password(
+    issuer: str, flow_file: Path, tmp_path: Path
+) -> None:
+    """A store's password, shown as *** in the command given, is to be put back."""
+    require("postgres")
+    outer = flow_file.parent / "outer-login.yaml"
+    outer.write_text(OUTER_FLOW)
+    address, key_file = with_password(POSTGRES_DSN), tmp_path / "store.key"
+    _, run_id = start(issuer, outer, address, key_file)
+    try:
+        given = ["--run", run_id, "--store", address, "--key-file", str(key_file)]
+        drawn = invoke(["diagram", *given])
+    finally:
+        forget("postgres", run_id, key_file)
+
+    assert drawn.exit_code == 0, drawn.output
+    assert ":***@" in drawn.stderr
+    assert drawn.stderr.endswith(
+        " (with the store's password in place of ***, or with --store left out "
+        "and the store's URL in MFAFLOW_STORE)\n"
+    )
+    password = urlsplit(address).password
+    assert password
+    assert password not in drawn.output
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import pytest
 from _diagrams import (
     NASTY,
     SECRET,
+    Diagram,
     assert_shows,
     full_flow,
     nasty_flow,
@@ -99,6 +101,33 @@ def test_mermaid_labels_show_guards_delays_retries_and_catches() -> None:
     )
 
 
+def test_a_transition_that_sets_the_expiry_says_so() -> None:
+    """A transition's expires_in is on its label, and draws the run's expiry."""
+    later = Flow(
+        name="later",
+        initial="a",
+        states={
+            "a": State("a", "pass", transitions=(t("ok", "b", expires_in=300),)),
+            "b": State("b", "input", transitions=(t("ok", "c"),)),
+            "c": State("c", "final"),
+        },
+    )
+
+    diagram = parse(to_mermaid(later))
+    full = parse(to_mermaid(full_flow()))
+
+    assert_shows(later, diagram)
+    assert ("a", "b", "ok (expires in 300s)") in diagram.named_edges()
+    assert diagram.labels["expiry"] == "run expires\nas a transition sets it"
+    assert ("run expires", "[*]", "") in diagram.named_edges()
+    assert ("request_token", "step_up", "mfa_required (expires in 600s)") in (
+        full.named_edges()
+    )
+    assert full.labels["expiry"] == (
+        "run expires\nafter 900s, or as a transition resets it"
+    )
+
+
 def test_mermaid_draws_the_self_loops_of_a_state_as_one_edge() -> None:
     """A state's retries and transitions to itself share one edge, a line each."""
     flow = evolve(
@@ -137,6 +166,160 @@ def test_mermaid_marks_waits_subflows_and_outcomes() -> None:
     assert diagram.named_class("expired") == {"expired"}
     assert diagram.labels["s_step_up"] == "step_up\nsub-flow mfa-challenge"
     assert diagram.labels["s_ask_code"] == "ask_code\nwaits for otp"
+    assert diagram.labels["s_expired"] == "expired\nexpired"
+
+
+def relabelled(diagram: Diagram, old: str, new: str) -> Diagram:
+    """``diagram`` with ``old`` in its edge labels written ``new``."""
+    edges = [(s, d, label.replace(old, new)) for s, d, label in diagram.edges]
+    assert edges != diagram.edges, f"no edge label holds {old!r}"
+    return dataclasses.replace(diagram, edges=edges)
+
+
+def twice_guarded_flow() -> Flow:
+    """Two transitions of one state to one target, on one event, guards alike."""
+    guard = Condition("equals", (template("${inputs.kind}"), "otp"))
+    twice = (t("ok", "b", when=guard), t("ok", "b", when=evolve(guard, args=("x",))))
+    states = {"a": State("a", "pass", transitions=twice), "b": State("b", "final")}
+    return Flow(name="twice", initial="a", states=states)
+
+
+@pytest.mark.parametrize(
+    ("flow", "old", "new"),
+    [
+        (full_flow(), "invalid_grant [equals]", "invalid_grant"),
+        (full_flow(), "slow_down (after delay)", "slow_down"),
+        (full_flow(), "transport.timeout \u00d73", "transport.timeout \u00d72"),
+        (full_flow(), "http.5xx, transport.*", "http.5xx, transport.*, http.5xx"),
+        (twice_guarded_flow(), "ok [equals], ok [equals]", "ok [equals]"),
+    ],
+    ids=["guard", "delay", "attempts", "repeated", "same-text"],
+)
+def test_the_walk_notices_a_label_that_says_too_little_or_too_much(
+    flow: Flow, old: str, new: str
+) -> None:
+    """The side-by-side walk fails on a guard, delay, attempt or transition amiss."""
+    diagram = parse(to_mermaid(flow))
+    assert_shows(flow, diagram)
+
+    with pytest.raises(AssertionError):
+        assert_shows(flow, relabelled(diagram, old, new))
+
+
+def test_the_walk_notices_an_expiry_leading_elsewhere() -> None:
+    """The side-by-side walk fails when the run's expiry leads to another state."""
+    flow = full_flow()
+    diagram = parse(to_mermaid(flow))
+    edges = [
+        (s, "s_rejected" if s == "expiry" else d, label)
+        for s, d, label in diagram.edges
+    ]
+
+    with pytest.raises(AssertionError):
+        assert_shows(flow, dataclasses.replace(diagram, edges=edges))
+
+
+def test_a_final_state_has_no_edge_to_the_end() -> None:
+    """Only the start and an expiry without a state of its own reach [*]."""
+    flow = full_flow()
+    bare = evolve(flow, on_expiry=None, states=dict(flow.states))
+
+    ends = [
+        (s, d) for s, d, _ in parse(to_mermaid(flow)).named_edges() if "[*]" in (s, d)
+    ]
+    bare_ends = [
+        (s, d) for s, d, _ in parse(to_mermaid(bare)).named_edges() if d == "[*]"
+    ]
+
+    assert ends == [("[*]", "make_pkce")]
+    assert bare_ends == [("run expires", "[*]")]
+
+
+def sharing_flow(sharing: int) -> Flow:
+    """Calls of which ``sharing`` share two catch rules, and one that has its own."""
+    rules = (CatchRule(("transport.*",), "unreachable"), CatchRule(("*",), "failed"))
+    names = [f"call_{n}" for n in range(1, sharing + 1)]
+    calls = {
+        name: State(name, "pass", transitions=(t("ok", after),), catch=rules)
+        for name, after in zip(names, [*names[1:], "other"], strict=True)
+    }
+    other = State(
+        "other",
+        "pass",
+        transitions=(t("ok", "done"),),
+        catch=(CatchRule(("*",), "failed"),),
+    )
+    finals = {
+        "done": State("done", "final"),
+        "unreachable": State("unreachable", "final", outcome="failure"),
+        "failed": State("failed", "final", outcome="failure"),
+    }
+    states = {**calls, "other": other, **finals}
+    return Flow(name="sharing", initial="call_1", states=states)
+
+
+def test_catch_rules_many_states_share_are_drawn_once() -> None:
+    """Three or more states with the same catch rules share a box, an edge a rule."""
+    flow = sharing_flow(4)
+
+    diagram = parse(to_mermaid(flow))
+
+    assert_shows(flow, diagram)
+    assert diagram.labels["caught1"] == "caught in\ncall_1, call_2, call_3\ncall_4"
+    catches = [
+        (s, d, label) for s, d, label in diagram.named_edges() if "catch" in label
+    ]
+    assert catches == [
+        ("other", "failed", "catch: *"),
+        ("caught in", "unreachable", "catch: transport.*"),
+        ("caught in", "failed", "catch: *"),
+    ]
+    _, dot_edges = dot_graph(to_dot(flow))
+    assert [(s, d) for s, d, _ in dot_edges if s == "caught1"] == [
+        ("caught1", "s_unreachable"),
+        ("caught1", "s_failed"),
+    ]
+
+
+def test_catch_rules_two_states_share_are_drawn_on_each() -> None:
+    """Two states with the same catch rules each keep their own edges."""
+    flow = sharing_flow(2)
+
+    diagram = parse(to_mermaid(flow))
+
+    assert_shows(flow, diagram)
+    assert "caught in" not in {diagram.name(node) for node in diagram.labels}
+
+
+def test_a_run_caught_by_a_shared_rule_marks_that_rule() -> None:
+    """A run a shared catch rule took is marked on the rule's edge from the box."""
+    history = [
+        {"state": "call_1", "from": None, "event": None},
+        {"state": "call_2", "from": "call_1", "event": "ok"},
+        {"state": "unreachable", "from": "call_2", "event": "transport.timeout"},
+    ]
+
+    diagram = parse(to_mermaid(sharing_flow(3), run=run_path(history)))
+
+    assert diagram.taken() == {
+        ("[*]", "call_1"),
+        ("call_1", "call_2"),
+        ("caught in", "unreachable"),
+    }
+    assert diagram.named_class("visited") == {"call_1", "call_2", "unreachable"}
+
+
+@pytest.mark.parametrize("name", ["mfa-challenge", "mfa-enroll"])
+def test_a_large_shipped_flow_draws_each_catch_rule_once(name: str) -> None:
+    """The catch rules every call of a large shipped flow has are drawn once each."""
+    diagram = parse(to_mermaid(load_flow(REPO / "flows" / f"{name}.yaml")))
+
+    catches = [label for _, _, label in diagram.edges if label.startswith("catch")]
+
+    assert catches == [
+        "catch: http.5xx, temporarily_unavailable, transport.*, response.*",
+        "catch: *",
+    ]
 
 
 def test_mermaid_ids_avoid_keywords() -> None:
@@ -195,7 +378,7 @@ def test_dot_shows_the_same_states_and_edges_as_mermaid() -> None:
     nodes, edges = dot_graph(to_dot(flow))
 
     assert set(nodes) >= set(mermaid.labels)
-    assert set(nodes) - set(mermaid.labels) == {"start", "end"}
+    assert set(nodes) - set(mermaid.labels) == {"start"}  # expiry leads to a state
     star = {"start": "[*]", "end": "[*]"}
     shown = [(star.get(s, s), star.get(d, d), a.get("label", "")) for s, d, a in edges]
     assert shown == mermaid.edges
@@ -250,7 +433,7 @@ def test_svg_is_valid_and_names_every_state() -> None:
         for g in root.iter(f"{SVG}g")
         if g.get("class") == "node"
     }
-    assert titles == {*(f"s_{name}" for name in flow.states), "start", "end", "expiry"}
+    assert titles == {*(f"s_{name}" for name in flow.states), "start", "expiry"}
 
 
 @needs_dot
@@ -358,6 +541,20 @@ def test_no_secret_reaches_an_svg_or_the_committed_files(tmp_path: Path) -> None
     assert "GET /poll" in svg
 
 
+@needs_dot
+def test_an_svg_shows_each_state_s_description_on_hover_as_documented() -> None:
+    """An SVG's tooltips are the states' descriptions, as the guide says."""
+    svg = ET.fromstring(render(full_flow(), "svg"))
+    guide = " ".join((REPO / "docs" / "diagrams.md").read_text().split())
+
+    titles = {
+        link.get("{http://www.w3.org/1999/xlink}title") for link in svg.iter(f"{SVG}a")
+    }
+
+    assert "Asks for tokens with the password grant." in titles
+    assert "in an SVG, each state's `description`" in guide
+
+
 # -- runs ------------------------------------------------------------------------
 
 
@@ -424,7 +621,7 @@ def test_mermaid_highlights_exactly_the_run() -> None:
 
 
 def test_mermaid_highlights_an_ended_run() -> None:
-    """An ended run marks its final state and the edge to the end."""
+    """An ended run marks its final state and the edge that led there."""
     flow = full_flow()
     run = run_path(step_up_history(flow), None, flow=flow.name)
 
@@ -439,7 +636,6 @@ def test_mermaid_highlights_an_ended_run() -> None:
     assert "current" not in diagram.classes
     taken = {(s, d) for s, d, label in diagram.named_edges() if label.endswith("✓")}
     assert ("step_up", "end") in taken
-    assert ("end", "[*]") in taken
 
 
 def test_dot_highlights_exactly_the_run() -> None:
@@ -450,7 +646,7 @@ def test_dot_highlights_exactly_the_run() -> None:
     nodes, edges = dot_graph(to_dot(flow, run=run))
 
     coloured = {
-        node: attrs["color"] for node, attrs in nodes.items() if "color" in attrs
+        node: attrs["color"] for node, attrs in nodes.items() if "penwidth" in attrs
     }
     assert coloured == {
         "s_make_pkce": "#0969da",
@@ -540,7 +736,11 @@ def test_a_shared_edge_marks_the_transitions_the_run_could_have_taken() -> None:
 
 
 def test_run_that_does_not_fit_the_flow_is_refused() -> None:
-    """A run naming an unknown state, or a transition the flow lacks, is refused."""
+    """A run naming an unknown state, or a transition the flow lacks, is refused.
+
+    A state the run entered that the flow lacks is the cause given, even
+    when the run stands in it: the flow was changed since the run began.
+    """
     flow = full_flow()
 
     with pytest.raises(
@@ -549,10 +749,13 @@ def test_run_that_does_not_fit_the_flow_is_refused() -> None:
         r"does not have; was it started from another version of the flow\?$",
     ):
         to_mermaid(flow, run=RunPath(visited=("make_pkce", "nowhere")))
+    with pytest.raises(DiagramError, match=r"another version of the flow\?$"):
+        to_mermaid(flow, run=RunPath(("make_pkce", "nowhere"), current="nowhere"))
     with pytest.raises(
         DiagramError,
         match=r"from 'make_pkce' to 'end' on the event 'ok', but the flow "
-        r"'every-feature' has no such transition\.$",
+        r"'every-feature' has no such transition; was it started from another "
+        r"version of the flow\?$",
     ):
         to_dot(flow, run=RunPath(taken=(("make_pkce", "ok", "end"),)))
 
@@ -578,12 +781,111 @@ def test_write_all_writes_diagrams_and_readme(tmp_path: Path) -> None:
     assert (out / "alpha.mmd").read_text() == to_mermaid(flows[1])
     assert ET.fromstring((out / "beta.svg").read_bytes()).tag == f"{SVG}svg"
     readme = (out / "README.md").read_text()
-    assert REGENERATE_COMMAND in readme
+    assert readme.startswith(
+        "# Flow diagrams\n\nDrawn by mfaflow from the flow definitions; do not "
+        "edit them by hand, but draw them again.\n"
+    )
+    assert "mfaflow diagram" not in readme
     assert f"```mermaid\n{to_mermaid(flows[0])}```" in readme
     assert "[SVG](alpha.svg)" in readme
+    assert "\n![alpha, drawn by Graphviz](alpha.svg)\n" in readme
     assert readme.index("## alpha") < readme.index("## beta")
     assert check_all(flows, out) == []
     assert write_all(flows, out) == []
+
+
+@needs_dot
+@pytest.mark.parametrize(
+    ("flow_dirs", "title", "command"),
+    [
+        ((), "the shipped flows", "mfaflow diagram --all -o out"),
+        (
+            ("my flows/", "more"),
+            "the flows in `my flows/` and `more/`",
+            "mfaflow diagram --all --flows 'my flows' --flows more -o out",
+        ),
+    ],
+)
+def test_the_readme_names_the_folders_drawn_and_the_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    flow_dirs: tuple[str, ...],
+    title: str,
+    command: str,
+) -> None:
+    """The README's title and command name the folders the flows came from."""
+    monkeypatch.chdir(tmp_path)
+
+    write_all([small_flow("one")], "out", flow_dirs=flow_dirs)
+
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert readme.startswith(
+        f"# Diagrams of {title}\n\nDrawn by mfaflow from the flow definitions; do "
+        f"not edit them by hand. Regenerate them with:\n\n    {command}\n\n"
+    )
+    assert check_all([small_flow("one")], "out", flow_dirs=flow_dirs) == []
+    assert check_all([small_flow("one")], "out") == ["README.md"]
+
+
+EMBEDDING = """\
+# My project
+
+<!-- diagram: one -->
+```mermaid
+stateDiagram-v2
+    old
+```
+
+Text kept as it is.
+
+<!-- diagram: two -->
+```mermaid
+```
+"""
+
+
+@needs_dot
+def test_write_all_brings_embedded_diagrams_up_to_date(tmp_path: Path) -> None:
+    """Each mermaid block below a diagram line becomes that flow's diagram; no more."""
+    notes = tmp_path / "notes.md"
+    notes.write_text(EMBEDDING)
+    flows = [small_flow("one"), small_flow("two", "finished")]
+
+    stale = check_all(flows, tmp_path / "out", embed=[notes])
+    written = write_all(flows, tmp_path / "out", embed=[notes])
+
+    assert stale[-1] == str(notes)
+    assert written[-1] == notes
+    assert notes.read_text() == (
+        EMBEDDING.replace("stateDiagram-v2\n    old\n", to_mermaid(flows[0])).replace(
+            "```mermaid\n```", f"```mermaid\n{to_mermaid(flows[1])}```"
+        )
+    )
+    assert check_all(flows, tmp_path / "out", embed=[notes]) == []
+    assert write_all(flows, tmp_path / "out", embed=[notes]) == []
+
+
+def test_a_file_to_embed_in_must_name_flows_drawn(tmp_path: Path) -> None:
+    """A file to embed in that is missing, names no diagram or an unknown flow fails."""
+    plain, unknown = tmp_path / "plain.md", tmp_path / "unknown.md"
+    plain.write_text("# Nothing to embed\n")
+    unknown.write_text(EMBEDDING)
+    out = tmp_path / "out"
+
+    cases = {
+        tmp_path / "missing.md": r"^Cannot read '.*missing\.md' to embed diagrams in: "
+        r"No such file or directory\.$",
+        plain: r"^'.*plain\.md' has no line '<!-- diagram: NAME -->' right above a "
+        r"mermaid block, so no diagram can be embedded in it\.$",
+        unknown: r"^'.*unknown\.md' embeds the diagram of the flow 'two', which is "
+        r"not among the flows drawn \('one'\)\.$",
+    }
+    for path, message in cases.items():
+        with pytest.raises(DiagramError, match=message):
+            write_all([small_flow("one")], out, embed=[path])
+
+    assert not out.exists()
+    assert unknown.read_text() == EMBEDDING
 
 
 @needs_dot
@@ -646,6 +948,34 @@ def test_svg_cut_short_or_edited_is_redrawn(tmp_path: Path) -> None:
     assert check_all(flows, tmp_path) == []
 
 
+@needs_dot
+def test_svg_with_an_edge_or_a_text_edited_is_redrawn(tmp_path: Path) -> None:
+    """An SVG with the right digest but edges removed or a label changed is redrawn."""
+    flows = [full_flow("one"), full_flow("two")]
+    write_all(flows, tmp_path)
+    one, two = tmp_path / "one.svg", tmp_path / "two.svg"
+    edge = r'<g id="edge\d+" class="edge">.*?</g>\n'
+    one.write_text(re.sub(edge, "", one.read_text(), count=3, flags=re.S))
+    two.write_text(two.read_text().replace(">catch: *<", ">catch: http.*<"))
+
+    assert check_all(flows, tmp_path) == ["one.svg", "two.svg"]
+
+
+@needs_dot
+def test_svg_shows_an_ampersand_as_written() -> None:
+    """A URL path holding '&amp;' is drawn as written, not decoded to '&'."""
+    flow = parse_flow(
+        "mfaflow: 1\nname: amp\ninitial: a\nstates:\n  a:\n    call: "
+        "{method: POST, url: '/x&amp;y'}\n    on: {ok: done}\n  done: {final: true}\n",
+        "amp.yaml",
+    )
+
+    svg = ET.fromstring(render(flow, "svg"))
+
+    texts = ["".join(text.itertext()) for text in svg.iter(f"{SVG}text")]
+    assert "POST /x&amp;y" in texts
+
+
 def test_write_all_without_dot_writes_nothing(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -677,6 +1007,22 @@ def test_write_all_into_a_file_fails_clearly(tmp_path: Path) -> None:
         write_all([small_flow("one")], blocker)
 
     assert blocker.read_text() == "a file, not a folder"
+
+
+def test_write_all_keeps_a_readme_it_did_not_write(tmp_path: Path) -> None:
+    """A README.md of the user's own stops write_all and check_all; none is written."""
+    (tmp_path / "README.md").write_text("# notes\n\nMine.\n")
+
+    for call in (write_all, check_all):
+        with pytest.raises(
+            DiagramError,
+            match=r"^The folder '.*' holds a README\.md that mfaflow did not write; "
+            r"move it, or draw the diagrams into another folder\.$",
+        ):
+            call([small_flow("one")], tmp_path)
+
+    assert [path.name for path in tmp_path.iterdir()] == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "# notes\n\nMine.\n"
 
 
 def test_write_all_refuses_clashing_or_unsafe_names(tmp_path: Path) -> None:
@@ -753,11 +1099,17 @@ def test_shipped_flow_is_drawn_whole(path: Path) -> None:
     assert_shows(flow, parse(to_mermaid(flow)))
 
 
-def test_committed_diagrams_are_current() -> None:
-    """The diagrams in diagrams/ match the shipped flows."""
+def test_committed_diagrams_are_current(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The diagrams in diagrams/, and the one README.md embeds, match the flows."""
     assert SHIPPED, "flows/ holds no flow"
+    monkeypatch.chdir(REPO)
 
-    stale = check_all([load_flow(path) for path in SHIPPED], REPO / "diagrams")
+    stale = check_all(
+        [load_flow(path) for path in SHIPPED],
+        "diagrams",
+        flow_dirs=["flows"],
+        embed=["README.md"],
+    )
 
     assert stale == [], f"stale diagrams {stale}; run: {REGENERATE_COMMAND}"
 
@@ -781,10 +1133,12 @@ def test_committed_svg_is_a_whole_drawing(path: Path) -> None:
 
 
 def test_the_regeneration_command_is_documented() -> None:
-    """The README and the diagrams' README name the command the check names."""
-    assert REGENERATE_COMMAND == "mfaflow diagram --all --flows flows/ -o diagrams/"
-    for readme in (REPO / "README.md", REPO / "diagrams" / "README.md"):
-        assert REGENERATE_COMMAND in readme.read_text(encoding="utf-8")
+    """The READMEs and the diagrams guide name the command the check names."""
+    assert REGENERATE_COMMAND == (
+        "mfaflow diagram --all --flows flows -o diagrams --embed README.md"
+    )
+    for doc in ("README.md", "diagrams/README.md", "docs/diagrams.md"):
+        assert REGENERATE_COMMAND in (REPO / doc).read_text(encoding="utf-8")
 
 
 ENGINE_FLOW = """\
@@ -857,7 +1211,6 @@ def test_a_run_of_the_engine_is_drawn() -> None:
         ("request_token", "ask_code"),
         ("ask_code", "verify"),
         ("verify", "done"),
-        ("done", "[*]"),
     }
 
 

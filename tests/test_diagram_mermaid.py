@@ -13,8 +13,11 @@ are skipped, except when ``CI`` is set: there they fail.
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,31 @@ const shown = (element) => {
   } catch (error) {
     done({error: String(error.message || error)});
   }
+})();
+"""
+
+
+# Of each state Mermaid drew: the fill, border colour and dashes of its box
+# and the colour of its text, as the browser computes them.
+_LOOKS = """
+const [text, done] = arguments;
+(async () => {
+  window.drawings = (window.drawings ?? 0) + 1;
+  const {svg} = await mermaid.render("looks" + window.drawings, text);
+  const box = document.createElement("div");
+  document.body.appendChild(box);
+  box.innerHTML = svg;
+  const looks = [];
+  for (const node of box.querySelectorAll("g.node")) {
+    const shape = node.querySelector("rect");
+    const label = node.querySelector(".nodeLabel");
+    if (!shape || !label) continue;
+    const style = getComputedStyle(shape);
+    looks.push([node.id, style.fill, style.stroke, style.strokeDasharray,
+                getComputedStyle(label).color]);
+  }
+  box.remove();
+  done(looks);
 })();
 """
 
@@ -207,3 +235,116 @@ def test_real_mermaid_highlights_exactly_the_run(browser: WebDriver) -> None:
         ("request_token", "step_up"),
     }
     assert_drawn_as_written(drawn)
+
+
+@dataclass(frozen=True)
+class Look:
+    """How Mermaid drew one state: fill, border colour and dashes, text colour."""
+
+    fill: tuple[int, ...]
+    stroke: tuple[int, ...]
+    dashes: str
+    text: tuple[int, ...]
+
+
+def looks(browser: WebDriver, text: str) -> dict[str, Look]:
+    """The look of each state Mermaid drew of ``text``, by state id."""
+    found = browser.execute_async_script(_LOOKS, text)
+    return {
+        _state_id(node): Look(_rgb(fill), _rgb(stroke), dashes, _rgb(colour))
+        for node, fill, stroke, dashes, colour in found
+    }
+
+
+def _rgb(css: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", css)[:3])
+
+
+#: sRGB (D65) to CIE XYZ, each row scaled by the white point's.
+_XYZ = (
+    ((0.4124, 0.3576, 0.1805), 0.95047),
+    ((0.2126, 0.7152, 0.0722), 1.0),
+    ((0.0193, 0.1192, 0.9505), 1.08883),
+)
+
+
+def _xyz(rgb: tuple[int, ...]) -> list[float]:
+    linear = [
+        ((c / 255 + 0.055) / 1.055) ** 2.4 if c / 255 > 0.04045 else c / 255 / 12.92
+        for c in rgb
+    ]
+    return [
+        sum(w * c for w, c in zip(row, linear, strict=True)) / white
+        for row, white in _XYZ
+    ]
+
+
+def colour_difference(one: tuple[int, ...], other: tuple[int, ...]) -> float:
+    """CIE76 ΔE: about 2 is just noticeable, 20 and more is another colour."""
+
+    def lab(rgb: tuple[int, ...]) -> tuple[float, float, float]:
+        fx, fy, fz = (
+            v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116 for v in _xyz(rgb)
+        )
+        return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+    return math.dist(lab(one), lab(other))
+
+
+def contrast(one: tuple[int, ...], other: tuple[int, ...]) -> float:
+    """The WCAG contrast ratio of two colours, from 1 to 21."""
+    high, low = sorted((_xyz(one)[1], _xyz(other)[1]), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+#: A state of full_flow() of each kind.
+KINDS = {
+    "ordinary": "s_make_pkce",
+    "wait": "s_ask_code",
+    "subflow": "s_step_up",
+    "success": "s_end",
+    "failure": "s_rejected",
+    "expired": "s_expired",
+}
+
+
+def test_real_mermaid_draws_each_kind_of_state_apart(browser: WebDriver) -> None:
+    """Waits, sub-flows and each outcome get fills of their own under dark text."""
+    drawn = looks(browser, to_mermaid(full_flow()))
+
+    kind = {name: drawn[node] for name, node in KINDS.items()}
+    for one, other in itertools.combinations(KINDS, 2):
+        difference = colour_difference(kind[one].fill, kind[other].fill)
+        assert difference >= 20, f"{one} and {other} look alike: ΔE {difference:.1f}"
+    for name, look in kind.items():
+        assert contrast(look.text, look.fill) >= 7, f"{name}'s text is pale"
+    assert kind["ordinary"].dashes == kind["wait"].dashes == "none"
+    finals = {kind[name].dashes for name in ("success", "failure", "expired")}
+    assert len(finals) == 1
+    assert finals.isdisjoint({"none", kind["subflow"].dashes})
+    assert kind["subflow"].dashes != "none"
+
+
+def test_real_mermaid_keeps_a_kind_s_dashes_on_the_path_of_a_run(
+    browser: WebDriver,
+) -> None:
+    """A run's highlight sets the border's colour; the dashes of its kind stay."""
+    flow = full_flow()
+    run = run_path(step_up_history(flow)[:3], "step_up", flow=flow.name)
+
+    plain = looks(browser, to_mermaid(flow))["s_step_up"]
+    current = looks(browser, to_mermaid(flow, run=run))["s_step_up"]
+
+    assert current.dashes == plain.dashes
+    assert current.fill == plain.fill
+    assert current.stroke == (0xBF, 0x39, 0x89)
+
+
+def test_real_mermaid_shows_the_outcome_of_a_final_state_named_after_it(
+    browser: WebDriver,
+) -> None:
+    """A final state named like its outcome (expired) still shows the outcome."""
+    drawn = Drawn(browser, to_mermaid(full_flow()))
+
+    assert drawn.shown_states["s_expired"] == "expired\nexpired"
+    assert drawn.shown_states["s_end"] == "end\nsuccess"

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import mfaflow
+from mfaflow._diagram import REGENERATE_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -35,7 +36,9 @@ def test_readme_diagram_is_the_current_rendering() -> None:
     assert found is not None
     name, shown = found.groups()
     flow = mfaflow.load_flow(mfaflow.shipped_flows_dir() / f"{name}.yaml")
-    assert shown == mfaflow.to_mermaid(flow).rstrip("\n")
+    assert shown == mfaflow.to_mermaid(flow).rstrip("\n"), (
+        f"The README's diagram of {name} is out of date; run: {REGENERATE_COMMAND}"
+    )
 
 
 def test_readme_lists_every_shipped_flow() -> None:
