@@ -25,10 +25,20 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import segno
+from _code_login import (
+    ACCESS_TOKEN,
+    CLIENT_ID,
+    FLOW,
+    OTP,
+    PASSWORD,
+    RECOVERY_CODE,
+    USERNAME,
+    token_endpoint,
+)
+from _code_login import SECRETS as LOGIN_SECRETS
 from _diagrams import parse
 from _serve import read_until
 from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
@@ -42,130 +52,13 @@ from mfaflow._loader import load_flow
 from mfaflow._store import SQLiteStore, StoredRun
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer, Tenant
 
-CLIENT_ID = "cli-test-client"
 CLIENT_SECRET = "client-secret-5b1e77"
-USERNAME = "alice@example.com"
-PASSWORD = "pw-never-printed-93kd"
-MFA_TOKEN = "mfa-token-never-printed-4f0a"
-OTP = "246810"
-ACCESS_TOKEN = "access-token-never-printed-77c2"
-RECOVERY_CODE = "RECOVERYCODESHOWNONCE2468"
-SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
-
-OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
+SECRETS = (CLIENT_SECRET, *LOGIN_SECRETS)
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None and not os.environ.get("CI"),
     reason="Graphviz's 'dot' is not installed (apt-get install graphviz)",
 )
-
-LOGIN_FLOW = """\
-mfaflow: 1
-name: otp-login
-summary: Password grant, then a one-time code.
-description: Signs a user in with a password and a code from their app.
-inputs:
-  username: {description: The user's email address.}
-  password: {secret: true}
-  scope: {default: openid profile}
-data:
-  mfa_token: {secret: true}
-  tokens: {secret: true}
-  problem: {}
-outputs:
-  access_token: {secret: true, description: The API access token.}
-  user: {}
-initial: request_token
-states:
-  request_token:
-    call:
-      method: POST
-      url: /oauth/token
-      form:
-        grant_type: password
-        username: ${inputs.username}
-        password: ${inputs.password}
-        scope: ${inputs.scope}
-        client_id: ${client.client_id}
-        client_secret: ${client.client_secret}
-    on:
-      ok: {to: done, save: {tokens: '${response.body}'}}
-      mfa_required: {to: ask_code, save: {mfa_token: '${response.body.mfa_token}'}}
-      invalid_grant: {to: rejected, save: {problem: '${error.description}'}}
-      transport.*: unreachable
-  ask_code:
-    input:
-      otp: {prompt: One-time code, secret: true, pattern: '^[0-9]{6}$'}
-    on: {ok: verify}
-  verify:
-    call:
-      method: POST
-      url: /oauth/token
-      form:
-        grant_type: http://auth0.com/oauth/grant-type/mfa-otp
-        mfa_token: ${data.mfa_token}
-        otp: ${inputs.otp}
-        client_id: ${client.client_id}
-        client_secret: ${client.client_secret}
-    on:
-      ok: {to: done, save: {tokens: '${response.body}'}}
-      invalid_grant: ask_code
-      transport.*: unreachable
-  done:
-    final: true
-    message: Signed in.
-    output:
-      access_token: ${data.tokens.access_token}
-      user: ${inputs.username}
-  rejected:
-    final: true
-    outcome: failure
-    message: ${data.problem}
-  unreachable:
-    final: true
-    outcome: failure
-    message: The authorization server could not be reached.
-"""
-
-
-def tenant(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """A token endpoint: a password gets mfa_required, then a code signs in."""
-    size = int(environ.get("CONTENT_LENGTH") or 0)
-    fields = {
-        k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(size).decode()).items()
-    }
-    status, body = _token(environ["PATH_INFO"], fields)
-    start_response(status, [("Content-Type", "application/json")])
-    return [json.dumps(body).encode()]
-
-
-def _token(path: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    if path != "/oauth/token":
-        return "404 Not Found", {"error": "not_found"}
-    if fields.get("client_id") != CLIENT_ID:
-        return "401 Unauthorized", {
-            "error": "access_denied",
-            "error_description": "Unknown client.",
-        }
-    if fields.get("grant_type") == "password":
-        if fields.get("username") == USERNAME and fields.get("password") == PASSWORD:
-            return "403 Forbidden", {"error": "mfa_required", "mfa_token": MFA_TOKEN}
-        return "403 Forbidden", {
-            "error": "invalid_grant",
-            "error_description": "Wrong email or password.",
-        }
-    if fields.get("grant_type") == OTP_GRANT and fields.get("mfa_token") == MFA_TOKEN:
-        if fields.get("otp") == OTP:
-            return "200 OK", {
-                "access_token": ACCESS_TOKEN,
-                "token_type": "Bearer",
-                "recovery_code": RECOVERY_CODE,
-            }
-        return "403 Forbidden", {
-            "error": "invalid_grant",
-            "error_description": "Invalid otp_code.",
-        }
-    return "400 Bad Request", {"error": "invalid_request"}
 
 
 @pytest.fixture(autouse=True)
@@ -182,7 +75,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]
 
 @pytest.fixture
 def issuer() -> Iterator[str]:
-    with serve_wsgi(tenant) as url:
+    with serve_wsgi(token_endpoint) as url:
         yield url
 
 
@@ -191,7 +84,7 @@ def flow_file(tmp_path: Path) -> Path:
     folder = tmp_path / "flows"
     folder.mkdir()
     path = folder / "otp-login.yaml"
-    path.write_text(LOGIN_FLOW)
+    path.write_text(FLOW)
     return path
 
 
@@ -310,9 +203,9 @@ def test_validate_resolves_sub_flows_among_the_files_given(tmp_path: Path) -> No
 
 BROKEN = {
     "not-yaml": "mfaflow: 1\nname: [unclosed\n",
-    "unknown-key": LOGIN_FLOW.replace("summary:", "sumary:"),
-    "missing-target": LOGIN_FLOW.replace("on: {ok: verify}", "on: {ok: verfy}"),
-    "python-action": LOGIN_FLOW.replace(
+    "unknown-key": FLOW.replace("summary:", "sumary:"),
+    "missing-target": FLOW.replace("on: {ok: verify}", "on: {ok: verfy}"),
+    "python-action": FLOW.replace(
         "  done:\n    final: true\n",
         "  done:\n    final: true\n"
         "  shell:\n    action: os.system\n    on: {ok: done}\n",
@@ -389,7 +282,7 @@ def test_flows_describes_one_flow(flow_file: Path) -> None:
 def test_flows_shows_prompts_as_a_person_reads_them(flow_file: Path) -> None:
     """A prompt's references show as '…' (one that opens it not at all)."""
     flow_file.write_text(
-        LOGIN_FLOW.replace(
+        FLOW.replace(
             "{prompt: One-time code,",
             "{prompt: '${data.problem}Enter the code  sent by ${inputs.scope}.',",
         )
@@ -505,7 +398,7 @@ def test_a_revealed_output_is_shown_once_then_forgotten(
 ) -> None:
     """A recovery code is printed in clear without --show-secrets, then not kept."""
     flow_file.write_text(
-        LOGIN_FLOW.replace(
+        FLOW.replace(
             "  user: {}\n", "  user: {}\n  recovery_code: {reveal: true}\n"
         ).replace(
             "      user: ${inputs.username}\n",
@@ -1303,7 +1196,7 @@ def test_diagram_of_a_run_whose_flow_file_changed_says_so(
 ) -> None:
     """A run standing in a state its flow file no longer has: the file changed."""
     run_id = start_waiting(issuer, flow_file, store)
-    flow_file.write_text(LOGIN_FLOW.replace("ask_code", "ask_otp"))
+    flow_file.write_text(FLOW.replace("ask_code", "ask_otp"))
 
     result = invoke(["diagram", "--run", run_id, "--store", str(store)])
 
@@ -1392,7 +1285,7 @@ def test_diagram_check_names_the_command_that_redraws_the_same_flows(
     folder = tmp_path / "my" / "d"
     flows = ["--flows", str(flow_file.parent)]
     assert invoke(["diagram", "--all", "-o", str(folder), *flows]).exit_code == 0
-    flow_file.write_text(LOGIN_FLOW.replace("then a one-time code", "then a code"))
+    flow_file.write_text(FLOW.replace("then a one-time code", "then a code"))
 
     stale = invoke(["diagram", "--check", str(folder), *flows])
     command = shlex.split(stale.stderr.rpartition("; run: ")[2])

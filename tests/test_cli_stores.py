@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS
+from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS, USERNAME
 from _code_login import token_endpoint as tenant
 from _diagrams import parse
 from _servers import closed_port, serve_wsgi
@@ -99,7 +99,7 @@ def start(
             *client_args(issuer, store, key_file),
             "--no-input",
             "--input",
-            "username=bob",
+            f"username={USERNAME}",
             "--input",
             f"password={PASSWORD}",
         ]

@@ -26,6 +26,7 @@ from _code_login import (
     FLOW_NAME,
     OTP,
     SECRETS,
+    USERNAME,
     token_endpoint,
 )
 from _code_login import PASSWORD as LOGIN_PASSWORD
@@ -581,14 +582,14 @@ def test_a_run_started_by_one_engine_is_resumed_by_another(
     (tmp_path / f"{FLOW_NAME}.yaml").write_text(FLOW)
     first = engine_on(connect(), tmp_path)
 
-    waiting = first.start(FLOW_NAME, {"username": "bob", "password": LOGIN_PASSWORD})
+    waiting = first.start(FLOW_NAME, {"username": USERNAME, "password": LOGIN_PASSWORD})
     while_waiting = raw_contents(kind, place)
     second = engine_on(connect(), tmp_path)
     done = second.resume(waiting.run_id, {"otp": OTP})
 
     assert [request.name for request in waiting.waiting_for] == ["otp"]
     assert done.succeeded
-    assert done.outputs == {"access_token": ACCESS_TOKEN}
+    assert done.outputs == {"access_token": ACCESS_TOKEN, "user": USERNAME}
     assert waiting.run_id in while_waiting
     for raw in (while_waiting, raw_contents(kind, place)):
         for secret in SECRETS:
