@@ -154,14 +154,21 @@ def waiting_run_id(output: str) -> str:
     return found.group(1)
 
 
+#: The option that gives the test flow its user.
+AS_USER = ("--input", f"username={USERNAME}")
+#: The options that give the test flow its user and their password.
+CREDENTIALS = (*AS_USER, "--input", f"password={PASSWORD}")
 #: The options that start the test flow and stop it where it waits for the code.
-STOP_FOR_CODE = (
-    "--no-input",
-    "--input",
-    f"username={USERNAME}",
-    "--input",
-    f"password={PASSWORD}",
-)
+STOP_FOR_CODE = ("--no-input", *CREDENTIALS)
+#: What a user types when the test flow asks: the password, then the code.
+TYPED = f"{PASSWORD}\n{OTP}\n"
+
+
+def typed_run(
+    issuer: str, flow_file: Path, store: Path, *extra: str, typed: str = TYPED
+) -> Result:
+    """``run`` of the test flow for its user, with ``typed`` on standard input."""
+    return invoke(run_args(issuer, flow_file, store, *extra, *AS_USER), input=typed)
 
 
 def start_waiting(issuer: str, flow_file: Path, store: Path) -> str:
@@ -324,10 +331,7 @@ def test_run_prompts_for_inputs_and_signs_in(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """Missing inputs are asked for, secret ones without echo; the run succeeds."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input=f"{PASSWORD}\n{OTP}\n",
-    )
+    result = typed_run(issuer, flow_file, store)
 
     assert result.exit_code == 0, result.output
     assert "Signed in." in result.stdout
@@ -344,8 +348,8 @@ def test_secret_inputs_piped_in_are_read_without_a_warning(
 ) -> None:
     """With stdin a pipe, secrets are read as lines: no getpass warning, no echo."""
     env = isolated_env(isolated)
-    args = run_args(issuer, flow_file, store, "--input", f"username={USERNAME}")
-    done = mfaflow_process(*args, env=env, input=f"{PASSWORD}\n{OTP}\n")
+    args = run_args(issuer, flow_file, store, *AS_USER)
+    done = mfaflow_process(*args, env=env, input=TYPED)
 
     assert done.returncode == 0, done.stderr
     assert "Signed in." in done.stdout
@@ -359,9 +363,8 @@ def test_run_asks_again_for_a_refused_value(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """A code that breaks the pattern, then a wrong code, are both asked for again."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input=f"{PASSWORD}\n12ab\n135790\n{OTP}\n",
+    result = typed_run(
+        issuer, flow_file, store, typed=f"{PASSWORD}\n12ab\n135790\n{OTP}\n"
     )
 
     assert result.exit_code == 0, result.output
@@ -375,17 +378,7 @@ def test_run_shows_secret_outputs_only_when_asked(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """--show-secrets prints the access token, and nothing else secret."""
-    result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--show-secrets",
-            "--input",
-            f"username={USERNAME}",
-        ),
-        input=f"{PASSWORD}\n{OTP}\n",
-    )
+    result = typed_run(issuer, flow_file, store, "--show-secrets")
 
     assert result.exit_code == 0, result.output
     assert f"access_token: {ACCESS_TOKEN}" in result.stdout
@@ -407,11 +400,8 @@ def test_a_revealed_output_is_shown_once_then_forgotten(
         )
     )
     json_option = ["--json"] if as_json else []
-    args = [*json_option, "--input", f"username={USERNAME}"]
 
-    result = invoke(
-        run_args(issuer, flow_file, store, *args), input=f"{PASSWORD}\n{OTP}\n"
-    )
+    result = typed_run(issuer, flow_file, store, *json_option)
 
     assert result.exit_code == 0, result.output
     if as_json:
@@ -440,17 +430,7 @@ def default_key() -> bytes:
 def test_run_prints_json(issuer: str, flow_file: Path, store: Path) -> None:
     """--json prints the result as a JSON document with secret outputs masked."""
     result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--json",
-            "--quiet",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        ),
+        run_args(issuer, flow_file, store, "--json", "--quiet", *CREDENTIALS),
         input=f"{OTP}\n",
     )
 
@@ -470,10 +450,7 @@ def test_run_ends_in_failure_with_the_servers_message(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """A wrong password ends the run in failure: exit 1 and the message on stderr."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input="not-the-password\n",
-    )
+    result = typed_run(issuer, flow_file, store, typed="not-the-password\n")
 
     assert result.exit_code == 1
     assert "failure: Wrong email or password." in result.stderr
@@ -484,18 +461,7 @@ def test_run_without_input_stops_and_another_process_resumes_it(
     issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
 ) -> None:
     """--no-input exits 3 naming what the run waits for; a new process resumes it."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    started = invoke(run_args(issuer, flow_file, store, *STOP_FOR_CODE))
 
     assert started.exit_code == 3, started.output
     run_id = waiting_run_id(started.stdout)
@@ -615,19 +581,7 @@ def test_run_json_without_input_lists_the_inputs_waited_for(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """--json --no-input prints the waiting run and its requests as JSON; exit 3."""
-    result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--json",
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    result = invoke(run_args(issuer, flow_file, store, "--json", *STOP_FOR_CODE))
 
     assert result.exit_code == 3
     document = json.loads(result.stdout)
@@ -671,11 +625,7 @@ def test_run_without_input_refuses_missing_start_inputs(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """Under --no-input a missing required input exits 1 naming it."""
-    result = invoke(
-        run_args(
-            issuer, flow_file, store, "--no-input", "--input", f"username={USERNAME}"
-        )
-    )
+    result = invoke(run_args(issuer, flow_file, store, "--no-input", *AS_USER))
 
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: The input 'password' is required."
@@ -685,10 +635,7 @@ def test_run_reports_input_that_ends_early(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """When stdin ends before a value is given, the run exits 1 with one clear line."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input="",
-    )
+    result = typed_run(issuer, flow_file, store, typed="")
 
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
@@ -701,10 +648,7 @@ def test_run_reports_input_that_ends_at_a_wait(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """When stdin ends at a wait for input, the error says how to resume the run."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input=f"{PASSWORD}\n",
-    )
+    result = typed_run(issuer, flow_file, store, typed=f"{PASSWORD}\n")
 
     assert result.exit_code == 1
     last = result.stderr.splitlines()[-1]
@@ -754,18 +698,7 @@ def test_run_against_an_unreachable_issuer_fails_in_one_line(
     """An issuer nobody listens on ends the run in failure: one line, no traceback."""
     issuer = f"http://127.0.0.1:{closed_port()}"
 
-    result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--quiet",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    result = invoke(run_args(issuer, flow_file, store, "--quiet", *CREDENTIALS))
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -883,10 +816,9 @@ def test_run_takes_the_client_from_the_environment(
             str(flow_file),
             "--store",
             str(store),
-            "--input",
-            f"username={USERNAME}",
+            *AS_USER,
         ],
-        input=f"{PASSWORD}\n{OTP}\n",
+        input=TYPED,
         env=env,
     )
 
@@ -935,16 +867,7 @@ def test_run_uses_a_key_from_the_environment(
 ) -> None:
     """MFAFLOW_STORE_KEY encrypts the store, and then no key file is made."""
     env = {"MFAFLOW_STORE_KEY": generate_key().decode()}
-    args = run_args(
-        issuer,
-        flow_file,
-        store,
-        "--no-input",
-        "--input",
-        f"username={USERNAME}",
-        "--input",
-        f"password={PASSWORD}",
-    )
+    args = run_args(issuer, flow_file, store, *STOP_FOR_CODE)
 
     started = invoke(args, env=env)
     made_key = (isolated["config"] / "mfaflow" / "store.key").exists()
