@@ -40,6 +40,7 @@ from _code_login import (
 )
 from _code_login import SECRETS as LOGIN_SECRETS
 from _diagrams import parse
+from _isolation import isolate
 from _serve import read_until
 from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
 from click.testing import CliRunner, Result
@@ -64,13 +65,7 @@ needs_dot = pytest.mark.skipif(
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Config and data folders under tmp_path; no MFAFLOW_* variable from outside."""
-    for name in list(os.environ):
-        if name.startswith("MFAFLOW_"):
-            monkeypatch.delenv(name)
-    folders = {"config": tmp_path / "config", "data": tmp_path / "data"}
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(folders["config"]))
-    monkeypatch.setenv("XDG_DATA_HOME", str(folders["data"]))
-    return folders
+    return isolate(tmp_path, monkeypatch)
 
 
 @pytest.fixture
