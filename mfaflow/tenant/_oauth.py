@@ -356,13 +356,9 @@ def _client_credentials(
 def _transaction(
     tenant: Tenant, client: ClientConfig, params: Params
 ) -> MfaTransaction:
-    transaction = _factors.find_transaction(
-        tenant, params.require("mfa_token"), kinds=("login", "enrolment")
-    )
-    if transaction.client_id != client.client_id:
-        msg = "The mfa_token was issued to another client."
-        raise OAuthError("invalid_grant", msg, 401)
-    return transaction
+    token = params.require("mfa_token")
+    kinds = ("login", "enrolment")
+    return _factors.client_transaction(tenant, client.client_id, token, kinds)
 
 
 def _mfa_otp(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, Any]:
