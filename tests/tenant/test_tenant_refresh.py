@@ -100,17 +100,27 @@ def test_without_rotation_the_token_is_reused(
     assert all("refresh_token" not in a.json() for a in answers)
 
 
+def _refreshed_again(
+    base_config: TenantConfig, serve: Serve, waits: tuple[int, int], **lifetimes: int
+) -> requests.Response:
+    """Refresh once after ``waits[0]`` seconds, then with the new token after
+    ``waits[1]`` more, at a tenant with ``lifetimes``; the second answer."""
+    config = attrs.evolve(
+        base_config, lifetimes=attrs.evolve(base_config.lifetimes, **lifetimes)
+    )
+    with serve(config) as api:
+        token = _first_refresh_token(api)
+        api.tenant.clock.advance(waits[0])
+        token = _refresh(api, token).json()["refresh_token"]
+        api.tenant.clock.advance(waits[1])
+        return _refresh(api, token)
+
+
 def test_refresh_token_expires_when_idle(
     base_config: TenantConfig, serve: Serve
 ) -> None:
     """A refresh token unused for its idle lifetime stops working."""
-    lifetimes = attrs.evolve(base_config.lifetimes, refresh_token_idle=100)
-    with serve(attrs.evolve(base_config, lifetimes=lifetimes)) as api:
-        token = _first_refresh_token(api)
-        api.tenant.clock.advance(99)
-        token = _refresh(api, token).json()["refresh_token"]
-        api.tenant.clock.advance(100)
-        answer = _refresh(api, token)
+    answer = _refreshed_again(base_config, serve, (99, 100), refresh_token_idle=100)
 
     assert error_of(answer) == INVALID
 
@@ -119,15 +129,13 @@ def test_rotation_does_not_extend_the_absolute_lifetime(
     base_config: TenantConfig, serve: Serve
 ) -> None:
     """A family ends at its absolute lifetime, however recently it was used."""
-    lifetimes = attrs.evolve(
-        base_config.lifetimes, refresh_token_absolute=1000, refresh_token_idle=600
+    answer = _refreshed_again(
+        base_config,
+        serve,
+        (500, 500),
+        refresh_token_absolute=1000,
+        refresh_token_idle=600,
     )
-    with serve(attrs.evolve(base_config, lifetimes=lifetimes)) as api:
-        token = _first_refresh_token(api)
-        api.tenant.clock.advance(500)
-        token = _refresh(api, token).json()["refresh_token"]
-        api.tenant.clock.advance(500)
-        answer = _refresh(api, token)
 
     assert error_of(answer) == INVALID
 
