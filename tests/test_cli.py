@@ -41,7 +41,7 @@ from _code_login import (
 from _code_login import SECRETS as LOGIN_SECRETS
 from _diagrams import parse
 from _isolation import isolate
-from _serve import read_until
+from _serve import read_until, served
 from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
 from click.testing import CliRunner, Result
 
@@ -1563,25 +1563,15 @@ def test_serve_runs_the_tenant_until_interrupted(isolated: dict[str, Path]) -> N
     """`serve` prints its URL, answers discovery there, and stops cleanly on Ctrl-C."""
     import requests
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mfaflow", "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = read_until(process.stdout, b"\n").decode().strip()
+    with served(data_home=isolated["data"], stop_signal=signal.SIGINT) as running:
+        url = running.url
         answer = requests.get(url + ".well-known/openid-configuration", timeout=30)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
 
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
     assert answer.status_code == 200
     assert answer.json()["issuer"] == url
-    assert process.returncode == 0
-    assert stderr.decode().splitlines()[-1] == "Stopped."
+    assert running.process.returncode == 0
+    assert running.stderr.splitlines()[-1] == "Stopped."
 
 
 def test_serve_tls_answers_https_with_the_printed_certificate(
@@ -1590,25 +1580,17 @@ def test_serve_tls_answers_https_with_the_printed_certificate(
     """`serve --tls` answers over HTTPS, trusted through the certificate it names."""
     import requests
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mfaflow", "serve", "--tls"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = read_until(process.stdout, b"\n").decode().strip()
+    with served(
+        "--tls", data_home=isolated["data"], stop_signal=signal.SIGINT
+    ) as running:
+        url = running.url
         trusted = isolated["data"] / "mfaflow" / "tls" / "tenant-cert.pem"
         answer = requests.get(
             url + ".well-known/openid-configuration", timeout=30, verify=str(trusted)
         )
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(url + ".well-known/openid-configuration", timeout=30)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
 
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+/", url)
     assert answer.json()["issuer"] == url
-    assert f"Its self-signed certificate: {trusted}" in stderr.decode()
+    assert f"Its self-signed certificate: {trusted}" in running.stderr
