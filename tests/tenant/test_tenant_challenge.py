@@ -36,9 +36,7 @@ def _challenge(api: Api, mfa_token: str, **fields: str) -> requests.Response:
 def _enrol_sms(api: Api) -> None:
     """Enrol and confirm SMS (with its voice twin) for the demo user."""
     mfa_token = api.mfa_token()
-    enrolment = api.associate(
-        mfa_token, authenticator_types=["oob"], oob_channels=["sms"], phone_number=PHONE
-    )
+    enrolment = api.associate_sms(mfa_token, PHONE)
     answer = api.token(
         grant_type=MFA_OOB,
         mfa_token=mfa_token,
