@@ -21,17 +21,21 @@ PASSWORD_VALUE = "refresher-password-3"
 INVALID = (403, "invalid_grant", "Unknown or invalid refresh token.")
 
 
-def _first_refresh_token(api: Api, **fields: str) -> str:
+def _sign_in(api: Api, scope: str) -> requests.Response:
+    """The password grant for the test's user (added if need be), for ``scope``."""
     if api.tenant.find_user(EMAIL) is None:
         api.tenant.add_user(EMAIL, PASSWORD_VALUE)
-    answer = api.token(
+    return api.token(
         grant_type=PASSWORD,
         username=EMAIL,
         password=PASSWORD_VALUE,
         audience=DEMO_API,
-        scope="openid offline_access",
-        **fields,
+        scope=scope,
     )
+
+
+def _first_refresh_token(api: Api) -> str:
+    answer = _sign_in(api, "openid offline_access")
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["refresh_token"]
     return token
@@ -173,14 +177,7 @@ def test_offline_access_needs_an_api_that_allows_it(
     """No refresh token is issued for an API without offline access."""
     api_config = attrs.evolve(base_config.apis[0], allow_offline_access=False)
     with serve(attrs.evolve(base_config, apis=(api_config,))) as api:
-        api.tenant.add_user(EMAIL, PASSWORD_VALUE)
-        answer = api.token(
-            grant_type=PASSWORD,
-            username=EMAIL,
-            password=PASSWORD_VALUE,
-            audience=DEMO_API,
-            scope="offline_access",
-        )
+        answer = _sign_in(api, "offline_access")
 
     assert answer.json()["scope"] == "read:data"
     assert "refresh_token" not in answer.json()
