@@ -24,18 +24,18 @@ from ._cli_demo import demo
 from ._cli_diagram import diagram
 from ._cli_options import (
     FLOWS_OPTION,
-    OUTPUT_OPTIONS,
     STORE_OPTION,
     Failure,
+    Output,
     Setup,
     flow_files,
     flow_target,
+    output_options,
     resume_options,
     setup_options,
     store_path,
     stored_document,
     stored_runs,
-    with_options,
 )
 from ._cli_run import Driver, Printer, report, revealed_outputs
 from ._cli_serve import serve
@@ -183,17 +183,10 @@ def schema() -> None:
 @cli.command()
 @click.argument("flow")
 @setup_options
-@with_options(OUTPUT_OPTIONS)
+@output_options
 @click.pass_context
 def run(
-    ctx: click.Context,
-    flow: str,
-    setup: Setup,
-    inputs: dict[str, str],
-    no_input: bool,
-    show_secrets: bool,
-    as_json: bool,
-    quiet: bool,
+    ctx: click.Context, flow: str, setup: Setup, inputs: dict[str, str], output: Output
 ) -> None:
     """Run a flow, asking for what it needs.
 
@@ -201,16 +194,8 @@ def run(
     """
     target, folders = flow_target(flow, Catalog(setup.flow_dirs))
     store = setup.open_store()
-    driver = _driver(
-        ctx,
-        setup,
-        store,
-        quiet=quiet,
-        no_input=no_input,
-        show_secrets=show_secrets,
-        after=folders,
-    )
-    with _interruptible(driver, setup), _failed_run_told(setup, store):
+    driver = _driver(ctx, setup, store, output, after=folders)
+    with _run_told(driver, setup, store):
         result = driver.start(driver.engine.flow(target), inputs)
     if result.waiting and setup.store == "memory":
         click.echo(
@@ -218,23 +203,20 @@ def run(
             "give --store a file to resume it later.",
             err=True,
         )
-    ctx.exit(_report(result, setup, driver, as_json=as_json, show_secrets=show_secrets))
+    ctx.exit(_report(result, setup, driver, output))
 
 
 @cli.command()
 @click.argument("run_id")
 @resume_options
-@with_options(OUTPUT_OPTIONS)
+@output_options
 @click.pass_context
 def resume(
     ctx: click.Context,
     run_id: str,
     setup: Setup,
     inputs: dict[str, str],
-    no_input: bool,
-    show_secrets: bool,
-    as_json: bool,
-    quiet: bool,
+    output: Output,
 ) -> None:
     """Continue a stored run, giving it the inputs it waits for.
 
@@ -249,15 +231,13 @@ def resume(
         ctx,
         setup,
         store,
-        quiet=quiet,
-        no_input=no_input,
-        show_secrets=show_secrets,
+        output,
         client=setup.client_for(document),
         before=_run_sources(document),
     )
-    with _interruptible(driver, setup), _failed_run_told(setup, store):
+    with _run_told(driver, setup, store):
         result = driver.resume(run_id, inputs)
-    ctx.exit(_report(result, setup, driver, as_json=as_json, show_secrets=show_secrets))
+    ctx.exit(_report(result, setup, driver, output))
 
 
 @cli.command()
@@ -288,26 +268,24 @@ def _driver(
     ctx: click.Context,
     setup: Setup,
     store: Store,
+    output: Output,
     *,
-    quiet: bool,
-    no_input: bool,
-    show_secrets: bool = False,
     client: Client | None = None,
     before: Iterable[Path] = (),
     after: Iterable[Path] = (),
 ) -> Driver:
-    """A driver whose engine tells each state entered (unless ``quiet``).
+    """A driver whose engine tells each state entered (unless ``output.quiet``).
 
-    With ``show_secrets`` the text of an ``otpauth://`` link is printed
-    beside its QR code.
+    With ``output.show_secrets`` the text of an ``otpauth://`` link is
+    printed beside its QR code.
     """
-    printer = Printer(quiet=quiet, show_secrets=show_secrets)
+    printer = Printer(quiet=output.quiet, show_secrets=output.show_secrets)
     hooks = [printer.announce]
     engine = setup.engine(ctx, store, hooks, client=client, before=before, after=after)
     return Driver(
         engine,
         printer,
-        interactive=not no_input,
+        interactive=not output.no_input,
         resume_command=_resume_command(setup),
     )
 
@@ -317,20 +295,13 @@ def _resume_command(setup: Setup) -> Callable[[str], str] | None:
     return None if setup.store == "memory" else setup.resume_command
 
 
-def _report(
-    result: RunResult,
-    setup: Setup,
-    driver: Driver,
-    *,
-    as_json: bool,
-    show_secrets: bool,
-) -> int:
+def _report(result: RunResult, setup: Setup, driver: Driver, output: Output) -> int:
     """Print ``result``; once revealed outputs are shown, the store forgets them."""
     command = _resume_command(setup)
     code = report(
         result,
-        as_json=as_json,
-        show_secrets=show_secrets,
+        as_json=output.as_json,
+        show_secrets=output.show_secrets,
         resume_hint=command(result.run_id) if command else None,
         resume_note=setup.resume_note(),
     )
@@ -347,6 +318,13 @@ def _run_sources(document: Mapping[str, Any]) -> list[Path]:
     frames = document.get("frames", [])
     sources = [Path(frame["source"]) for frame in frames if frame.get("source")]
     return [source for source in sources if source.is_file()]
+
+
+@contextmanager
+def _run_told(driver: Driver, setup: Setup, store: Store) -> Iterator[None]:
+    """Say how to go on with a run that Ctrl-C or an error stopped."""
+    with _interruptible(driver, setup), _failed_run_told(setup, store):
+        yield
 
 
 @contextmanager

@@ -28,14 +28,15 @@ from ._transport import RequestsTransport, check_ca_bundle, safe_url
 __all__ = [
     "FLOWS_OPTION",
     "KEY_OPTION",
-    "OUTPUT_OPTIONS",
     "STORE_OPTION",
     "Failure",
+    "Output",
     "Setup",
     "flow_files",
     "flow_target",
     "key_path",
     "open_store",
+    "output_options",
     "resume_options",
     "service_kind",
     "service_store",
@@ -196,7 +197,7 @@ _SETUP_OPTIONS = (
     FLOWS_OPTION,
 )
 #: The options of commands that drive a run and print its result.
-OUTPUT_OPTIONS = (
+_OUTPUT_OPTIONS = (
     click.option(
         "--input",
         "inputs",
@@ -232,6 +233,35 @@ def with_options(options: Iterable[Callable[[Any], Any]]) -> Callable[[Any], Any
         return command
 
     return apply
+
+
+@frozen
+class Output:
+    """How a command that drives a run talks: prompts, progress and result."""
+
+    no_input: bool
+    show_secrets: bool
+    as_json: bool
+    quiet: bool
+
+
+def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--input`` (as ``inputs``) and the options handed on as ``output``."""
+
+    @functools.wraps(command)
+    def build(
+        *args: Any,
+        no_input: bool,
+        show_secrets: bool,
+        as_json: bool,
+        quiet: bool,
+        **rest: Any,
+    ) -> Any:
+        output = Output(no_input, show_secrets, as_json, quiet)
+        return command(*args, output=output, **rest)
+
+    decorated: Callable[..., Any] = with_options(_OUTPUT_OPTIONS)(build)
+    return decorated
 
 
 @frozen

@@ -97,8 +97,7 @@ class FieldReader:
         default: T,
     ) -> T:
         """Read ``entries[key]`` with ``read``, or give ``default`` if absent."""
-        node = entries.get(key)
-        return default if node is None else read(node, f"{key!r} of {where}")
+        return self.part(entries, key, f"{key!r} of {where}", read, default)
 
     def part(
         self,

@@ -58,6 +58,34 @@ def authorize_url(base: str, pkce: Pkce | None = None, **params: str | None) -> 
     return base + "authorize?" + urlencode(merged)
 
 
+def redeem_code(
+    base: str,
+    code: str,
+    pkce: Pkce,
+    redirect_uri: str,
+    session: requests.Session | None = None,
+) -> dict[str, Any]:
+    """Redeem a demo client's authorization ``code`` at ``base``; the tokens.
+
+    The answer must be 200; ``session`` sends the request (else a new one).
+    """
+    post = requests.post if session is None else session.post
+    answer = post(
+        base + "oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": DEMO_CLIENT_ID,
+            "code": code,
+            "code_verifier": pkce.verifier,
+            "redirect_uri": redirect_uri,
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    tokens: dict[str, Any] = answer.json()
+    return tokens
+
+
 @attrs.define
 class Form:
     """A form of a page: where it posts and the values it would send."""

@@ -2,7 +2,8 @@
 
 The child gets its own data folder (``XDG_DATA_HOME``), so ``--tls`` makes
 its certificate there and not in the user's home. It is stopped with
-SIGTERM when its ``with`` block ends, and killed if it does not stop.
+SIGTERM (or the signal asked for) when its ``with`` block ends, and killed
+if it does not stop.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ class Served:
     process: subprocess.Popen[bytes]
     started: str
     certificate: Path | None = None
+    stop_signal: signal.Signals = signal.SIGTERM
     stderr: str = field(default="", init=False)
 
     def stop(self) -> int:
-        """Send SIGTERM, wait, keep all of stderr in ``stderr``; return the status."""
+        """Send ``stop_signal``, wait, keep all of stderr; return the status."""
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(self.stop_signal)
         return self.wait()
 
     def wait(self) -> int:
@@ -72,13 +74,14 @@ def served(
     data_home: Path,
     env: Mapping[str, str] | None = None,
     expect_url: bool = True,
+    stop_signal: signal.Signals = signal.SIGTERM,
 ) -> Iterator[Served]:
     """Run ``mfaflow serve`` with ``options``; yield it once it prints its URL.
 
     ``data_home`` becomes the child's ``XDG_DATA_HOME``; ``env`` adds
     variables. With ``--tls`` the certificate it names is read from its
     stderr. With ``expect_url=False`` it is yielded at once, for a child
-    expected to fail.
+    expected to fail. ``stop_signal`` stops it: SIGINT is Ctrl-C.
     """
     child_env = {**os.environ, "XDG_DATA_HOME": str(data_home), **(env or {})}
     process = subprocess.Popen(
@@ -88,7 +91,7 @@ def served(
         env=child_env,
         start_new_session=True,
     )
-    running = Served("", process, "")
+    running = Served("", process, "", stop_signal=stop_signal)
     try:
         assert process.stdout is not None
         assert process.stderr is not None

@@ -25,12 +25,23 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
 import segno
+from _code_login import (
+    ACCESS_TOKEN,
+    CLIENT_ID,
+    FLOW,
+    OTP,
+    PASSWORD,
+    RECOVERY_CODE,
+    USERNAME,
+    token_endpoint,
+)
+from _code_login import SECRETS as LOGIN_SECRETS
 from _diagrams import parse
-from _serve import read_until
+from _isolation import isolate
+from _serve import read_until, served
 from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
 from click.testing import CliRunner, Result
 
@@ -42,147 +53,24 @@ from mfaflow._loader import load_flow
 from mfaflow._store import SQLiteStore, StoredRun
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer, Tenant
 
-CLIENT_ID = "cli-test-client"
 CLIENT_SECRET = "client-secret-5b1e77"
-USERNAME = "alice@example.com"
-PASSWORD = "pw-never-printed-93kd"
-MFA_TOKEN = "mfa-token-never-printed-4f0a"
-OTP = "246810"
-ACCESS_TOKEN = "access-token-never-printed-77c2"
-RECOVERY_CODE = "RECOVERYCODESHOWNONCE2468"
-SECRETS = (CLIENT_SECRET, PASSWORD, MFA_TOKEN, OTP, ACCESS_TOKEN)
-
-OTP_GRANT = "http://auth0.com/oauth/grant-type/mfa-otp"
+SECRETS = (CLIENT_SECRET, *LOGIN_SECRETS)
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None and not os.environ.get("CI"),
     reason="Graphviz's 'dot' is not installed (apt-get install graphviz)",
 )
 
-LOGIN_FLOW = """\
-mfaflow: 1
-name: otp-login
-summary: Password grant, then a one-time code.
-description: Signs a user in with a password and a code from their app.
-inputs:
-  username: {description: The user's email address.}
-  password: {secret: true}
-  scope: {default: openid profile}
-data:
-  mfa_token: {secret: true}
-  tokens: {secret: true}
-  problem: {}
-outputs:
-  access_token: {secret: true, description: The API access token.}
-  user: {}
-initial: request_token
-states:
-  request_token:
-    call:
-      method: POST
-      url: /oauth/token
-      form:
-        grant_type: password
-        username: ${inputs.username}
-        password: ${inputs.password}
-        scope: ${inputs.scope}
-        client_id: ${client.client_id}
-        client_secret: ${client.client_secret}
-    on:
-      ok: {to: done, save: {tokens: '${response.body}'}}
-      mfa_required: {to: ask_code, save: {mfa_token: '${response.body.mfa_token}'}}
-      invalid_grant: {to: rejected, save: {problem: '${error.description}'}}
-      transport.*: unreachable
-  ask_code:
-    input:
-      otp: {prompt: One-time code, secret: true, pattern: '^[0-9]{6}$'}
-    on: {ok: verify}
-  verify:
-    call:
-      method: POST
-      url: /oauth/token
-      form:
-        grant_type: http://auth0.com/oauth/grant-type/mfa-otp
-        mfa_token: ${data.mfa_token}
-        otp: ${inputs.otp}
-        client_id: ${client.client_id}
-        client_secret: ${client.client_secret}
-    on:
-      ok: {to: done, save: {tokens: '${response.body}'}}
-      invalid_grant: ask_code
-      transport.*: unreachable
-  done:
-    final: true
-    message: Signed in.
-    output:
-      access_token: ${data.tokens.access_token}
-      user: ${inputs.username}
-  rejected:
-    final: true
-    outcome: failure
-    message: ${data.problem}
-  unreachable:
-    final: true
-    outcome: failure
-    message: The authorization server could not be reached.
-"""
-
-
-def tenant(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    """A token endpoint: a password gets mfa_required, then a code signs in."""
-    size = int(environ.get("CONTENT_LENGTH") or 0)
-    fields = {
-        k: v[0] for k, v in parse_qs(environ["wsgi.input"].read(size).decode()).items()
-    }
-    status, body = _token(environ["PATH_INFO"], fields)
-    start_response(status, [("Content-Type", "application/json")])
-    return [json.dumps(body).encode()]
-
-
-def _token(path: str, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
-    if path != "/oauth/token":
-        return "404 Not Found", {"error": "not_found"}
-    if fields.get("client_id") != CLIENT_ID:
-        return "401 Unauthorized", {
-            "error": "access_denied",
-            "error_description": "Unknown client.",
-        }
-    if fields.get("grant_type") == "password":
-        if fields.get("username") == USERNAME and fields.get("password") == PASSWORD:
-            return "403 Forbidden", {"error": "mfa_required", "mfa_token": MFA_TOKEN}
-        return "403 Forbidden", {
-            "error": "invalid_grant",
-            "error_description": "Wrong email or password.",
-        }
-    if fields.get("grant_type") == OTP_GRANT and fields.get("mfa_token") == MFA_TOKEN:
-        if fields.get("otp") == OTP:
-            return "200 OK", {
-                "access_token": ACCESS_TOKEN,
-                "token_type": "Bearer",
-                "recovery_code": RECOVERY_CODE,
-            }
-        return "403 Forbidden", {
-            "error": "invalid_grant",
-            "error_description": "Invalid otp_code.",
-        }
-    return "400 Bad Request", {"error": "invalid_request"}
-
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Config and data folders under tmp_path; no MFAFLOW_* variable from outside."""
-    for name in list(os.environ):
-        if name.startswith("MFAFLOW_"):
-            monkeypatch.delenv(name)
-    folders = {"config": tmp_path / "config", "data": tmp_path / "data"}
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(folders["config"]))
-    monkeypatch.setenv("XDG_DATA_HOME", str(folders["data"]))
-    return folders
+    return isolate(tmp_path, monkeypatch)
 
 
 @pytest.fixture
 def issuer() -> Iterator[str]:
-    with serve_wsgi(tenant) as url:
+    with serve_wsgi(token_endpoint) as url:
         yield url
 
 
@@ -191,7 +79,7 @@ def flow_file(tmp_path: Path) -> Path:
     folder = tmp_path / "flows"
     folder.mkdir()
     path = folder / "otp-login.yaml"
-    path.write_text(LOGIN_FLOW)
+    path.write_text(FLOW)
     return path
 
 
@@ -261,14 +149,21 @@ def waiting_run_id(output: str) -> str:
     return found.group(1)
 
 
+#: The option that gives the test flow its user.
+AS_USER = ("--input", f"username={USERNAME}")
+#: The options that give the test flow its user and their password.
+CREDENTIALS = (*AS_USER, "--input", f"password={PASSWORD}")
 #: The options that start the test flow and stop it where it waits for the code.
-STOP_FOR_CODE = (
-    "--no-input",
-    "--input",
-    f"username={USERNAME}",
-    "--input",
-    f"password={PASSWORD}",
-)
+STOP_FOR_CODE = ("--no-input", *CREDENTIALS)
+#: What a user types when the test flow asks: the password, then the code.
+TYPED = f"{PASSWORD}\n{OTP}\n"
+
+
+def typed_run(
+    issuer: str, flow_file: Path, store: Path, *extra: str, typed: str = TYPED
+) -> Result:
+    """``run`` of the test flow for its user, with ``typed`` on standard input."""
+    return invoke(run_args(issuer, flow_file, store, *extra, *AS_USER), input=typed)
 
 
 def start_waiting(issuer: str, flow_file: Path, store: Path) -> str:
@@ -310,9 +205,9 @@ def test_validate_resolves_sub_flows_among_the_files_given(tmp_path: Path) -> No
 
 BROKEN = {
     "not-yaml": "mfaflow: 1\nname: [unclosed\n",
-    "unknown-key": LOGIN_FLOW.replace("summary:", "sumary:"),
-    "missing-target": LOGIN_FLOW.replace("on: {ok: verify}", "on: {ok: verfy}"),
-    "python-action": LOGIN_FLOW.replace(
+    "unknown-key": FLOW.replace("summary:", "sumary:"),
+    "missing-target": FLOW.replace("on: {ok: verify}", "on: {ok: verfy}"),
+    "python-action": FLOW.replace(
         "  done:\n    final: true\n",
         "  done:\n    final: true\n"
         "  shell:\n    action: os.system\n    on: {ok: done}\n",
@@ -389,7 +284,7 @@ def test_flows_describes_one_flow(flow_file: Path) -> None:
 def test_flows_shows_prompts_as_a_person_reads_them(flow_file: Path) -> None:
     """A prompt's references show as '…' (one that opens it not at all)."""
     flow_file.write_text(
-        LOGIN_FLOW.replace(
+        FLOW.replace(
             "{prompt: One-time code,",
             "{prompt: '${data.problem}Enter the code  sent by ${inputs.scope}.',",
         )
@@ -431,10 +326,7 @@ def test_run_prompts_for_inputs_and_signs_in(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """Missing inputs are asked for, secret ones without echo; the run succeeds."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input=f"{PASSWORD}\n{OTP}\n",
-    )
+    result = typed_run(issuer, flow_file, store)
 
     assert result.exit_code == 0, result.output
     assert "Signed in." in result.stdout
@@ -451,8 +343,8 @@ def test_secret_inputs_piped_in_are_read_without_a_warning(
 ) -> None:
     """With stdin a pipe, secrets are read as lines: no getpass warning, no echo."""
     env = isolated_env(isolated)
-    args = run_args(issuer, flow_file, store, "--input", f"username={USERNAME}")
-    done = mfaflow_process(*args, env=env, input=f"{PASSWORD}\n{OTP}\n")
+    args = run_args(issuer, flow_file, store, *AS_USER)
+    done = mfaflow_process(*args, env=env, input=TYPED)
 
     assert done.returncode == 0, done.stderr
     assert "Signed in." in done.stdout
@@ -466,9 +358,8 @@ def test_run_asks_again_for_a_refused_value(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """A code that breaks the pattern, then a wrong code, are both asked for again."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input=f"{PASSWORD}\n12ab\n135790\n{OTP}\n",
+    result = typed_run(
+        issuer, flow_file, store, typed=f"{PASSWORD}\n12ab\n135790\n{OTP}\n"
     )
 
     assert result.exit_code == 0, result.output
@@ -482,17 +373,7 @@ def test_run_shows_secret_outputs_only_when_asked(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """--show-secrets prints the access token, and nothing else secret."""
-    result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--show-secrets",
-            "--input",
-            f"username={USERNAME}",
-        ),
-        input=f"{PASSWORD}\n{OTP}\n",
-    )
+    result = typed_run(issuer, flow_file, store, "--show-secrets")
 
     assert result.exit_code == 0, result.output
     assert f"access_token: {ACCESS_TOKEN}" in result.stdout
@@ -505,7 +386,7 @@ def test_a_revealed_output_is_shown_once_then_forgotten(
 ) -> None:
     """A recovery code is printed in clear without --show-secrets, then not kept."""
     flow_file.write_text(
-        LOGIN_FLOW.replace(
+        FLOW.replace(
             "  user: {}\n", "  user: {}\n  recovery_code: {reveal: true}\n"
         ).replace(
             "      user: ${inputs.username}\n",
@@ -514,11 +395,8 @@ def test_a_revealed_output_is_shown_once_then_forgotten(
         )
     )
     json_option = ["--json"] if as_json else []
-    args = [*json_option, "--input", f"username={USERNAME}"]
 
-    result = invoke(
-        run_args(issuer, flow_file, store, *args), input=f"{PASSWORD}\n{OTP}\n"
-    )
+    result = typed_run(issuer, flow_file, store, *json_option)
 
     assert result.exit_code == 0, result.output
     if as_json:
@@ -547,17 +425,7 @@ def default_key() -> bytes:
 def test_run_prints_json(issuer: str, flow_file: Path, store: Path) -> None:
     """--json prints the result as a JSON document with secret outputs masked."""
     result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--json",
-            "--quiet",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        ),
+        run_args(issuer, flow_file, store, "--json", "--quiet", *CREDENTIALS),
         input=f"{OTP}\n",
     )
 
@@ -577,10 +445,7 @@ def test_run_ends_in_failure_with_the_servers_message(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """A wrong password ends the run in failure: exit 1 and the message on stderr."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input="not-the-password\n",
-    )
+    result = typed_run(issuer, flow_file, store, typed="not-the-password\n")
 
     assert result.exit_code == 1
     assert "failure: Wrong email or password." in result.stderr
@@ -591,18 +456,7 @@ def test_run_without_input_stops_and_another_process_resumes_it(
     issuer: str, flow_file: Path, store: Path, isolated: dict[str, Path]
 ) -> None:
     """--no-input exits 3 naming what the run waits for; a new process resumes it."""
-    started = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    started = invoke(run_args(issuer, flow_file, store, *STOP_FOR_CODE))
 
     assert started.exit_code == 3, started.output
     run_id = waiting_run_id(started.stdout)
@@ -722,19 +576,7 @@ def test_run_json_without_input_lists_the_inputs_waited_for(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """--json --no-input prints the waiting run and its requests as JSON; exit 3."""
-    result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--json",
-            "--no-input",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    result = invoke(run_args(issuer, flow_file, store, "--json", *STOP_FOR_CODE))
 
     assert result.exit_code == 3
     document = json.loads(result.stdout)
@@ -778,11 +620,7 @@ def test_run_without_input_refuses_missing_start_inputs(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """Under --no-input a missing required input exits 1 naming it."""
-    result = invoke(
-        run_args(
-            issuer, flow_file, store, "--no-input", "--input", f"username={USERNAME}"
-        )
-    )
+    result = invoke(run_args(issuer, flow_file, store, "--no-input", *AS_USER))
 
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: The input 'password' is required."
@@ -792,10 +630,7 @@ def test_run_reports_input_that_ends_early(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """When stdin ends before a value is given, the run exits 1 with one clear line."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input="",
-    )
+    result = typed_run(issuer, flow_file, store, typed="")
 
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
@@ -808,10 +643,7 @@ def test_run_reports_input_that_ends_at_a_wait(
     issuer: str, flow_file: Path, store: Path
 ) -> None:
     """When stdin ends at a wait for input, the error says how to resume the run."""
-    result = invoke(
-        run_args(issuer, flow_file, store, "--input", f"username={USERNAME}"),
-        input=f"{PASSWORD}\n",
-    )
+    result = typed_run(issuer, flow_file, store, typed=f"{PASSWORD}\n")
 
     assert result.exit_code == 1
     last = result.stderr.splitlines()[-1]
@@ -861,18 +693,7 @@ def test_run_against_an_unreachable_issuer_fails_in_one_line(
     """An issuer nobody listens on ends the run in failure: one line, no traceback."""
     issuer = f"http://127.0.0.1:{closed_port()}"
 
-    result = invoke(
-        run_args(
-            issuer,
-            flow_file,
-            store,
-            "--quiet",
-            "--input",
-            f"username={USERNAME}",
-            "--input",
-            f"password={PASSWORD}",
-        )
-    )
+    result = invoke(run_args(issuer, flow_file, store, "--quiet", *CREDENTIALS))
 
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
@@ -990,10 +811,9 @@ def test_run_takes_the_client_from_the_environment(
             str(flow_file),
             "--store",
             str(store),
-            "--input",
-            f"username={USERNAME}",
+            *AS_USER,
         ],
-        input=f"{PASSWORD}\n{OTP}\n",
+        input=TYPED,
         env=env,
     )
 
@@ -1042,16 +862,7 @@ def test_run_uses_a_key_from_the_environment(
 ) -> None:
     """MFAFLOW_STORE_KEY encrypts the store, and then no key file is made."""
     env = {"MFAFLOW_STORE_KEY": generate_key().decode()}
-    args = run_args(
-        issuer,
-        flow_file,
-        store,
-        "--no-input",
-        "--input",
-        f"username={USERNAME}",
-        "--input",
-        f"password={PASSWORD}",
-    )
+    args = run_args(issuer, flow_file, store, *STOP_FOR_CODE)
 
     started = invoke(args, env=env)
     made_key = (isolated["config"] / "mfaflow" / "store.key").exists()
@@ -1303,7 +1114,7 @@ def test_diagram_of_a_run_whose_flow_file_changed_says_so(
 ) -> None:
     """A run standing in a state its flow file no longer has: the file changed."""
     run_id = start_waiting(issuer, flow_file, store)
-    flow_file.write_text(LOGIN_FLOW.replace("ask_code", "ask_otp"))
+    flow_file.write_text(FLOW.replace("ask_code", "ask_otp"))
 
     result = invoke(["diagram", "--run", run_id, "--store", str(store)])
 
@@ -1392,7 +1203,7 @@ def test_diagram_check_names_the_command_that_redraws_the_same_flows(
     folder = tmp_path / "my" / "d"
     flows = ["--flows", str(flow_file.parent)]
     assert invoke(["diagram", "--all", "-o", str(folder), *flows]).exit_code == 0
-    flow_file.write_text(LOGIN_FLOW.replace("then a one-time code", "then a code"))
+    flow_file.write_text(FLOW.replace("then a one-time code", "then a code"))
 
     stale = invoke(["diagram", "--check", str(folder), *flows])
     command = shlex.split(stale.stderr.rpartition("; run: ")[2])
@@ -1752,25 +1563,15 @@ def test_serve_runs_the_tenant_until_interrupted(isolated: dict[str, Path]) -> N
     """`serve` prints its URL, answers discovery there, and stops cleanly on Ctrl-C."""
     import requests
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mfaflow", "serve"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = read_until(process.stdout, b"\n").decode().strip()
+    with served(data_home=isolated["data"], stop_signal=signal.SIGINT) as running:
+        url = running.url
         answer = requests.get(url + ".well-known/openid-configuration", timeout=30)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
 
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", url)
     assert answer.status_code == 200
     assert answer.json()["issuer"] == url
-    assert process.returncode == 0
-    assert stderr.decode().splitlines()[-1] == "Stopped."
+    assert running.process.returncode == 0
+    assert running.stderr.splitlines()[-1] == "Stopped."
 
 
 def test_serve_tls_answers_https_with_the_printed_certificate(
@@ -1779,25 +1580,17 @@ def test_serve_tls_answers_https_with_the_printed_certificate(
     """`serve --tls` answers over HTTPS, trusted through the certificate it names."""
     import requests
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mfaflow", "serve", "--tls"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = read_until(process.stdout, b"\n").decode().strip()
+    with served(
+        "--tls", data_home=isolated["data"], stop_signal=signal.SIGINT
+    ) as running:
+        url = running.url
         trusted = isolated["data"] / "mfaflow" / "tls" / "tenant-cert.pem"
         answer = requests.get(
             url + ".well-known/openid-configuration", timeout=30, verify=str(trusted)
         )
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(url + ".well-known/openid-configuration", timeout=30)
-    finally:
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
 
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+/", url)
     assert answer.json()["issuer"] == url
-    assert f"Its self-signed certificate: {trusted}" in stderr.decode()
+    assert f"Its self-signed certificate: {trusted}" in running.stderr

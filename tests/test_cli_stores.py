@@ -8,7 +8,6 @@ in temporary folders.
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 from collections.abc import Iterator
@@ -16,9 +15,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS
+from _code_login import CLIENT_ID, FLOW, FLOW_NAME, OTP, PASSWORD, SECRETS, USERNAME
 from _code_login import token_endpoint as tenant
 from _diagrams import parse
+from _isolation import isolate
 from _servers import closed_port, serve_wsgi
 from _services import KINDS, POSTGRES_DSN, REDIS_URL, raw_contents, require
 from click.testing import CliRunner, Result
@@ -36,11 +36,7 @@ ADDRESSES = {"redis": REDIS_URL, "postgres": POSTGRES_DSN}
 @pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Config and data folders under tmp_path; no MFAFLOW_* variable from outside."""
-    for name in list(os.environ):
-        if name.startswith("MFAFLOW_") and not name.startswith("MFAFLOW_TEST_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    isolate(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -99,7 +95,7 @@ def start(
             *client_args(issuer, store, key_file),
             "--no-input",
             "--input",
-            "username=bob",
+            f"username={USERNAME}",
             "--input",
             f"password={PASSWORD}",
         ]

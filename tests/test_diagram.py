@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _code_login import (
+    CLIENT_ID,
+    FLOW,
+    FLOW_NAME,
+    OTP,
+    PASSWORD,
+    USERNAME,
+    token_endpoint,
+)
 from _diagrams import (
     CAUGHT,
     NASTY,
@@ -49,7 +58,7 @@ from mfaflow._model import (
 )
 from mfaflow._run import HistoryEntry, RunResult
 from mfaflow._template import parse as template
-from mfaflow._transport import MockTransport, Response
+from mfaflow._transport import MockTransport, Response, WSGITransport
 from mfaflow.tenant import DEMO_EMAIL, DEMO_PASSWORD
 
 REPO = Path(__file__).resolve().parent.parent
@@ -1146,60 +1155,15 @@ def test_the_regeneration_command_is_documented() -> None:
         assert REGENERATE_COMMAND in (REPO / doc).read_text(encoding="utf-8")
 
 
-ENGINE_FLOW = """\
-mfaflow: 1
-name: step-up
-inputs:
-  password: {secret: true}
-data:
-  mfa_token: {secret: true}
-initial: request_token
-states:
-  request_token:
-    call:
-      method: POST
-      url: /oauth/token
-      form: {grant_type: password, password: '${inputs.password}'}
-    on:
-      ok: done
-      mfa_required: {to: ask_code, save: {mfa_token: '${response.body.mfa_token}'}}
-      invalid_grant: rejected
-  ask_code:
-    input:
-      otp: {secret: true}
-    on: {ok: verify}
-  verify:
-    call:
-      method: POST
-      url: /oauth/token
-      form: {mfa_token: '${data.mfa_token}', otp: '${inputs.otp}'}
-    on: {ok: done, invalid_grant: ask_code}
-  done: {final: true}
-  rejected: {final: true, outcome: failure}
-"""
-
-
 def test_a_run_of_the_engine_is_drawn() -> None:
     """The history the engine records draws as the path the run took."""
-    bodies = iter(
-        [
-            (403, {"error": "mfa_required", "mfa_token": SECRET}),
-            (200, {"access_token": SECRET}),
-        ]
-    )
+    flow = parse_flow(FLOW, f"{FLOW_NAME}.yaml")
+    client = Client("https://tenant.example.test/", CLIENT_ID)
+    runner = Engine(client, transport=WSGITransport(token_endpoint))
 
-    def answer(request: Any) -> Any:
-        status, body = next(bodies)
-        headers = {"Content-Type": "application/json"}
-        return Response(status, headers, json.dumps(body).encode())
-
-    flow = parse_flow(ENGINE_FLOW, "step-up.yaml")
-    client = Client("https://tenant.example.test/", "app")
-    runner = Engine(client, transport=MockTransport(answer))
-
-    waiting = runner.start(flow, {"password": SECRET})
+    waiting = runner.start(flow, {"username": USERNAME, "password": PASSWORD})
     halfway = parse(to_mermaid(flow, run=run_path(waiting.history, waiting.state)))
-    ended = runner.resume(waiting.run_id, {"otp": "123456"})
+    ended = runner.resume(waiting.run_id, {"otp": OTP})
     whole = parse(to_mermaid(flow, run=run_path(ended.history, flow=flow.name)))
 
     assert halfway.named_class("visited") == {"request_token"}

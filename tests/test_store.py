@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from _services import KINDS, service_store
+from _stored_runs import PASSWORD, TOKEN, USERNAME, make_run, next_version
 
 from mfaflow._crypto import generate_key
 from mfaflow._errors import (
@@ -24,29 +24,7 @@ from mfaflow._errors import (
 )
 from mfaflow._store import MemoryStore, RunSummary, SQLiteStore, Store, StoredRun
 
-PASSWORD = "Correct-Horse-Battery-9137"
-TOKEN = "rt_7f3c9a0e5d1b4e2a8c6f"
 KEY = generate_key()
-
-
-def make_run(run_id: str = "run-1", **changes: Any) -> StoredRun:
-    """A waiting run with one secret-free document and two secrets."""
-    run = StoredRun(
-        id=run_id,
-        flow="password-grant",
-        status="waiting",
-        version=1,
-        document={"state": "step_up", "data": {"username": "alice@example.com"}},
-        secrets={"password": PASSWORD, "tokens": {"refresh_token": TOKEN}},
-        expires_at=1000.0,
-        updated_at=100.0,
-    )
-    return attrs.evolve(run, **changes)
-
-
-def next_version(run: StoredRun, **changes: Any) -> StoredRun:
-    """The run one save later."""
-    return attrs.evolve(run, version=run.version + 1, **changes)
 
 
 @pytest.fixture(params=["memory", "sqlite", *KINDS])
@@ -337,7 +315,7 @@ def test_sqlite_never_writes_secrets_in_plaintext(db_path: Path) -> None:
         watcher.close()
 
     assert wal_size > 0
-    assert b"alice@example.com" in raw
+    assert USERNAME.encode() in raw
     assert PASSWORD.encode() not in raw
     assert TOKEN.encode() not in raw
 

@@ -29,6 +29,7 @@ from _code_login import (
     token_endpoint,
 )
 from _code_login import PASSWORD as LOGIN_PASSWORD
+from _code_login import USERNAME as LOGIN_USERNAME
 from _servers import closed_port
 from _services import (
     KINDS,
@@ -39,35 +40,18 @@ from _services import (
     service_place,
     unavailable,
 )
+from _stored_runs import PASSWORD, TOKEN, USERNAME, make_run
 
 from mfaflow._crypto import generate_key
 from mfaflow._engine import Client, Engine
 from mfaflow._errors import ConcurrencyError, EncryptionKeyMissing, StoreError
-from mfaflow._store import StoredRun
 from mfaflow._store_postgres import PostgresStore
 from mfaflow._store_redis import RedisStore
 from mfaflow._transport import WSGITransport
 
-PASSWORD = "Tr0ub4dor-secret-5521"
-TOKEN = "rt_91d0c4e7a2b5f8e3"
 OTP_SECRET = "otp-never-stored-4417"
 KEY = generate_key()
 CLASSES = {"redis": RedisStore, "postgres": PostgresStore}
-
-
-def make_run(run_id: str = "run-1", **changes: Any) -> StoredRun:
-    """A waiting run with a document and two secrets."""
-    run = StoredRun(
-        id=run_id,
-        flow="password-grant",
-        status="waiting",
-        version=1,
-        document={"state": "ask_code", "data": {"username": "bob@example.com"}},
-        secrets={"password": PASSWORD, "tokens": {"refresh_token": TOKEN}},
-        expires_at=1000.0,
-        updated_at=100.0,
-    )
-    return attrs.evolve(run, **changes)
 
 
 @pytest.fixture(params=KINDS)
@@ -182,7 +166,7 @@ def test_the_service_never_holds_a_secret_in_plaintext(
 
     raw = raw_contents(kind, place)
 
-    assert "bob@example.com" in raw
+    assert USERNAME in raw
     assert "run-2" in raw
     for secret in (PASSWORD, TOKEN, OTP_SECRET):
         assert secret not in raw
@@ -581,14 +565,16 @@ def test_a_run_started_by_one_engine_is_resumed_by_another(
     (tmp_path / f"{FLOW_NAME}.yaml").write_text(FLOW)
     first = engine_on(connect(), tmp_path)
 
-    waiting = first.start(FLOW_NAME, {"username": "bob", "password": LOGIN_PASSWORD})
+    waiting = first.start(
+        FLOW_NAME, {"username": LOGIN_USERNAME, "password": LOGIN_PASSWORD}
+    )
     while_waiting = raw_contents(kind, place)
     second = engine_on(connect(), tmp_path)
     done = second.resume(waiting.run_id, {"otp": OTP})
 
     assert [request.name for request in waiting.waiting_for] == ["otp"]
     assert done.succeeded
-    assert done.outputs == {"access_token": ACCESS_TOKEN}
+    assert done.outputs == {"access_token": ACCESS_TOKEN, "user": LOGIN_USERNAME}
     assert waiting.run_id in while_waiting
     for raw in (while_waiting, raw_contents(kind, place)):
         for secret in SECRETS:

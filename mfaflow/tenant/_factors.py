@@ -252,6 +252,22 @@ def find_transaction(
     return transaction
 
 
+def client_transaction(
+    tenant: Tenant, client_id: str, token: str, kinds: Iterable[str] = ("login",)
+) -> MfaTransaction:
+    """Return the live transaction ``token`` stands for, opened for ``client_id``.
+
+    Raises:
+        OAuthError: as :func:`find_transaction` does; ``invalid_grant`` when
+            the transaction was opened for another client.
+    """
+    transaction = find_transaction(tenant, token, kinds)
+    if transaction.client_id != client_id:
+        msg = "The mfa_token was issued to another client."
+        raise OAuthError("invalid_grant", msg, _STATUS_BAD_TOKEN)
+    return transaction
+
+
 def enrolment_transaction(
     tenant: Tenant, access_token: str, claims: dict[str, Any]
 ) -> MfaTransaction:

@@ -143,11 +143,9 @@ def challenge(tenant: Tenant, request: Request, args: Mapping[str, str]) -> Resp
     """Challenge one of the user's active authenticators."""
     params = Params.of(request)
     client = authenticate_client(tenant, request, params)
-    transaction = _factors.find_transaction(tenant, params.require("mfa_token"))
-    if transaction.client_id != client.client_id:
-        raise OAuthError(
-            "invalid_grant", "The mfa_token was issued to another client.", 401
-        )
+    transaction = _factors.client_transaction(
+        tenant, client.client_id, params.require("mfa_token")
+    )
     types = params.strings("challenge_type") or list(_CHALLENGE_TYPES)
     unknown = [kind for kind in types if kind not in _CHALLENGE_TYPES]
     if unknown:

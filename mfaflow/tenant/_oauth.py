@@ -146,16 +146,16 @@ def _password(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str,
     scope = granted_scope(tenant, client, audience, params.get("scope"))
     if _factors.needs_mfa(tenant, user, audience):
         raise _factors.mfa_required(tenant, user, client.client_id, audience, scope)
-    return token_response(
+    refresh = _new_family(tenant, client, user, audience, scope, _PASSWORD_AMR)
+    return _user_tokens(
         tenant,
-        client_id=client.client_id,
-        user=user,
-        subject=user.id,
-        audience=audience,
-        scope=scope,
-        amr=_PASSWORD_AMR,
+        client,
+        user,
+        audience,
+        scope,
+        _PASSWORD_AMR,
         grant="password",
-        refresh_token=_new_family(tenant, client, user, audience, scope, _PASSWORD_AMR),
+        refresh_token=refresh,
     )
 
 
@@ -223,18 +223,17 @@ def _authorization_code(
     tenant.transient.codes[record.code_hash] = attrs.evolve(
         record, used_at=tenant.clock.now(), family_id=family_id
     )
-    return token_response(
+    return _user_tokens(
         tenant,
-        client_id=client.client_id,
-        user=user,
-        subject=user.id,
-        audience=record.audience,
-        scope=record.scope,
-        amr=record.amr,
+        client,
+        user,
+        record.audience,
+        record.scope,
+        record.amr,
         grant="authorization_code",
+        refresh_token=refresh,
         nonce=record.nonce,
         auth_time=record.auth_time,
-        refresh_token=refresh,
     )
 
 
@@ -300,16 +299,16 @@ def _refresh(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, 
             scope,
             refresh_token_hash=record.token_hash,
         )
-    return token_response(
+    refresh = exchange_refresh_token(tenant, record)
+    return _user_tokens(
         tenant,
-        client_id=client.client_id,
-        user=user,
-        subject=user.id,
-        audience=record.audience,
-        scope=scope,
-        amr=record.amr,
+        client,
+        user,
+        record.audience,
+        scope,
+        record.amr,
         grant="refresh_token",
-        refresh_token=exchange_refresh_token(tenant, record),
+        refresh_token=refresh,
     )
 
 
@@ -357,13 +356,9 @@ def _client_credentials(
 def _transaction(
     tenant: Tenant, client: ClientConfig, params: Params
 ) -> MfaTransaction:
-    transaction = _factors.find_transaction(
-        tenant, params.require("mfa_token"), kinds=("login", "enrolment")
-    )
-    if transaction.client_id != client.client_id:
-        msg = "The mfa_token was issued to another client."
-        raise OAuthError("invalid_grant", msg, 401)
-    return transaction
+    token = params.require("mfa_token")
+    kinds = ("login", "enrolment")
+    return _factors.client_transaction(tenant, client.client_id, token, kinds)
 
 
 def _mfa_otp(tenant: Tenant, client: ClientConfig, params: Params) -> dict[str, Any]:
@@ -412,16 +407,48 @@ def _complete(tenant: Tenant, transaction: MfaTransaction) -> dict[str, Any]:
         refresh = _new_family(
             tenant, client, user, transaction.audience, transaction.scope, _MFA_AMR
         )
+    return _user_tokens(
+        tenant,
+        client,
+        user,
+        transaction.audience,
+        transaction.scope,
+        _MFA_AMR,
+        grant="mfa",
+        refresh_token=refresh,
+    )
+
+
+def _user_tokens(
+    tenant: Tenant,
+    client: ClientConfig,
+    user: User,
+    audience: str | None,
+    scope: tuple[str, ...],
+    amr: tuple[str, ...],
+    *,
+    grant: str,
+    refresh_token: str | None,
+    nonce: str | None = None,
+    auth_time: float | None = None,
+) -> dict[str, Any]:
+    """The answer of a grant that signed ``user`` in: tokens with them as subject.
+
+    Every grant but ``client_credentials`` (which answers for no user)
+    comes here, so that all of them make a user's tokens the same way.
+    """
     return token_response(
         tenant,
         client_id=client.client_id,
         user=user,
         subject=user.id,
-        audience=transaction.audience,
-        scope=transaction.scope,
-        amr=_MFA_AMR,
-        grant="mfa",
-        refresh_token=refresh,
+        audience=audience,
+        scope=scope,
+        amr=amr,
+        grant=grant,
+        nonce=nonce,
+        auth_time=auth_time,
+        refresh_token=refresh_token,
     )
 
 

@@ -102,6 +102,15 @@ class Api:
         result: dict[str, Any] = answer.json()
         return result
 
+    def associate_sms(self, token: str, phone_number: str) -> dict[str, Any]:
+        """Enrol SMS to ``phone_number``; return the answer's body (its oob_code)."""
+        return self.associate(
+            token,
+            authenticator_types=["oob"],
+            oob_channels=["sms"],
+            phone_number=phone_number,
+        )
+
     def totp(self, secret: str) -> str:
         """Return the current code for ``secret``, as an authenticator app would."""
         return pyotp.TOTP(secret).at(self.tenant.clock.now())

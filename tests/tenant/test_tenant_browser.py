@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pyotp
 import pytest
-import requests
 from _chromium import chromium
-from _pagekit import CallbackServer, Pkce, authorize_url
+from _pagekit import CallbackServer, Pkce, authorize_url, redeem_code
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from mfaflow.tenant import DEMO_CLIENT_ID, DEMO_EMAIL, DEMO_PASSWORD, LoopbackServer
+from mfaflow.tenant import DEMO_EMAIL, DEMO_PASSWORD, LoopbackServer
 
 pytestmark = pytest.mark.browser
 
@@ -67,20 +66,8 @@ def _sign_in(driver: WebDriver, url: str, screenshot: Path | None = None) -> Non
     _submit(driver, "/u/login")
 
 
-def _exchange(base: str, code: str, verifier: str, redirect_uri: str) -> None:
-    answer = requests.post(
-        base + "oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": DEMO_CLIENT_ID,
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": redirect_uri,
-        },
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["token_type"] == "Bearer"
+def _exchange(base: str, code: str, pkce: Pkce, redirect_uri: str) -> None:
+    assert redeem_code(base, code, pkce, redirect_uri)["token_type"] == "Bearer"
 
 
 def test_chromium_enrols_signs_in_and_signs_in_again(
@@ -113,7 +100,7 @@ def test_chromium_enrols_signs_in_and_signs_in_again(
     _submit(driver, "/u/recovery-code")
     first = callback.wait("first-state")
 
-    _exchange(server.url, first["code"], pkce.verifier, callback.url)
+    _exchange(server.url, first["code"], pkce, callback.url)
 
     tenant.clock.advance(30)  # each TOTP code is accepted once
     again = Pkce.new()
@@ -131,7 +118,7 @@ def test_chromium_enrols_signs_in_and_signs_in_again(
     _submit(driver, "/u/mfa")
     second = callback.wait("second")
 
-    _exchange(server.url, second["code"], again.verifier, callback.url)
+    _exchange(server.url, second["code"], again, callback.url)
     blocked = [
         entry["message"]
         for entry in driver.get_log("browser")

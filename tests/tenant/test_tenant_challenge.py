@@ -36,9 +36,7 @@ def _challenge(api: Api, mfa_token: str, **fields: str) -> requests.Response:
 def _enrol_sms(api: Api) -> None:
     """Enrol and confirm SMS (with its voice twin) for the demo user."""
     mfa_token = api.mfa_token()
-    enrolment = api.associate(
-        mfa_token, authenticator_types=["oob"], oob_channels=["sms"], phone_number=PHONE
-    )
+    enrolment = api.associate_sms(mfa_token, PHONE)
     answer = api.token(
         grant_type=MFA_OOB,
         mfa_token=mfa_token,
@@ -164,20 +162,20 @@ def test_expired_mfa_token_at_challenge_and_grant(api: Api) -> None:
 
 
 def test_mfa_token_belongs_to_its_client(api: Api) -> None:
-    """Another client cannot use a client's mfa_token."""
-    api.enrol_otp()
+    """Another client can neither challenge with a client's mfa_token nor redeem it."""
+    secret, _ = api.enrol_otp()
     mfa_token = api.mfa_token()
+    other = {
+        "client_id": DEMO_SERVER_CLIENT_ID,
+        "client_secret": DEMO_SERVER_CLIENT_SECRET,
+    }
 
-    answer = api.post(
-        "mfa/challenge",
-        {
-            "client_id": DEMO_SERVER_CLIENT_ID,
-            "client_secret": DEMO_SERVER_CLIENT_SECRET,
-            "mfa_token": mfa_token,
-        },
-    )
+    answer = api.post("mfa/challenge", {**other, "mfa_token": mfa_token})
+    redeemed = api.verify_otp(mfa_token, api.totp(secret), **other)
 
-    assert error_of(answer)[:2] == (401, "invalid_grant")
+    expected = (401, "invalid_grant", "The mfa_token was issued to another client.")
+    assert error_of(answer) == expected
+    assert error_of(redeemed) == expected
 
 
 def test_challenge_authenticates_confidential_clients(api: Api) -> None:

@@ -33,12 +33,7 @@ def test_control_endpoints_do_not_exist_without_control(
 
 def _sms_enrolment(api: Api) -> tuple[str, str]:
     mfa_token = api.mfa_token()
-    enrolment = api.associate(
-        mfa_token,
-        authenticator_types=["oob"],
-        oob_channels=["sms"],
-        phone_number="+15550004321",
-    )
+    enrolment = api.associate_sms(mfa_token, "+15550004321")
     return mfa_token, enrolment["oob_code"]
 
 

@@ -216,12 +216,7 @@ def test_associate_refuses_a_disabled_factor(
             },
             token=api.mfa_token(),
         )
-        sms = api.associate(
-            api.mfa_token(),
-            authenticator_types=["oob"],
-            oob_channels=["sms"],
-            phone_number="+15550001111",
-        )
+        sms = api.associate_sms(api.mfa_token(), "+15550001111")
         listed = _listed(api, api.mfa_token())
 
     assert error_of(answer)[:2] == (400, "invalid_request")
@@ -297,12 +292,7 @@ def test_access_token_enrols_a_second_factor_and_confirms_it(api: Api) -> None:
         "access_token"
     ]
 
-    enrolment = api.associate(
-        access_token,
-        authenticator_types=["oob"],
-        oob_channels=["sms"],
-        phone_number="+15550009999",
-    )
+    enrolment = api.associate_sms(access_token, "+15550009999")
     confirmed = api.token(
         grant_type=MFA_OOB,
         mfa_token=access_token,
@@ -352,12 +342,7 @@ def test_delete_removes_an_authenticator_and_its_twin(api: Api) -> None:
     """DELETE with remove:authenticators answers 204, removes the twin, then 404."""
     secret, _ = api.enrol_otp()
     access_token = api.mfa_api_token(secret)["access_token"]
-    sms = api.associate(
-        access_token,
-        authenticator_types=["oob"],
-        oob_channels=["sms"],
-        phone_number="+15550009999",
-    )
+    sms = api.associate_sms(access_token, "+15550009999")
     api.token(
         grant_type=MFA_OOB,
         mfa_token=access_token,

@@ -42,12 +42,7 @@ def _run_everything(api: Api) -> list[str]:
     secrets.append(refreshed.json()["refresh_token"])
 
     access = api.mfa_api_token(enrolment["secret"])["access_token"]
-    sms = api.associate(
-        access,
-        authenticator_types=["oob"],
-        oob_channels=["sms"],
-        phone_number="+15550007777",
-    )
+    sms = api.associate_sms(access, "+15550007777")
     code = api.tenant.last_code(api.tenant.outbox.messages()[-1].user_id, "sms")
     api.token(
         grant_type=MFA_OOB,
@@ -87,12 +82,7 @@ def test_no_secret_reaches_the_logs(api: Api, caplog: pytest.LogCaptureFixture) 
 def test_reprs_hide_secrets(api: Api) -> None:
     """Reprs of users, authenticators, messages and enrolments show no secret."""
     mfa_token = api.mfa_token()
-    enrolment = api.associate(
-        mfa_token,
-        authenticator_types=["oob"],
-        oob_channels=["sms"],
-        phone_number="+15550001111",
-    )
+    enrolment = api.associate_sms(mfa_token, "+15550001111")
     tenant = api.tenant
     user = tenant.find_user("demo@example.test")
     assert user is not None

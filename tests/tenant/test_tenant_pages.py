@@ -5,13 +5,22 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import attrs
 import jwt
 import pyotp
 import pytest
 import segno
-from _pagekit import Browser, Page, Pkce, authorize_url, page_of, redirect_params
+from _pagekit import (
+    Browser,
+    Page,
+    Pkce,
+    authorize_url,
+    page_of,
+    redeem_code,
+    redirect_params,
+)
 from _tenantkit import FAST_WORK_FACTOR, wrong_code
 from hypothesis import given
 from hypothesis import strategies as st
@@ -107,21 +116,8 @@ def _totp(tenant: Tenant, secret: str) -> str:
     return pyotp.TOTP(secret).at(tenant.clock.now())
 
 
-def _exchange(browser: Browser, code: str, verifier: str) -> dict[str, str]:
-    answer = browser.session.post(
-        browser.base + "oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "client_id": DEMO_CLIENT_ID,
-            "code": code,
-            "code_verifier": verifier,
-            "redirect_uri": CALLBACK,
-        },
-        timeout=10,
-    )
-    assert answer.status_code == 200, answer.text
-    tokens: dict[str, str] = answer.json()
-    return tokens
+def _exchange(browser: Browser, code: str, pkce: Pkce) -> dict[str, Any]:
+    return redeem_code(browser.base, code, pkce, CALLBACK, browser.session)
 
 
 def _claims(token: str) -> dict[str, object]:
@@ -146,7 +142,7 @@ def test_sign_in_with_enrolment_ends_in_a_code_that_exchanges(
     params = redirect_params(back)
     assert back.headers["Location"].startswith(CALLBACK + "?")
     assert params["state"] == "s-1"
-    tokens = _exchange(browser, params["code"], pkce.verifier)
+    tokens = _exchange(browser, params["code"], pkce)
     claims = _claims(tokens["id_token"])
     assert claims["nonce"] == "n-1"
     assert claims["amr"] == ["pwd", "mfa"]
@@ -244,7 +240,7 @@ def test_sign_in_with_an_authenticator_app(browser: Browser, tenant: Tenant) -> 
     assert any(t == "label" and a.get("for") == "code" for t, a in challenge.attributes)
     back = browser.submit(form, code=_totp(tenant, OTP_SECRET))
 
-    tokens = _exchange(browser, redirect_params(back)["code"], pkce.verifier)
+    tokens = _exchange(browser, redirect_params(back)["code"], pkce)
     assert _claims(tokens["id_token"])["amr"] == ["pwd", "mfa"]
 
 
@@ -613,7 +609,7 @@ def test_user_without_mfa_is_sent_back_after_the_password(
         login.form("/u/login"), email=PLAIN_EMAIL, password=DEMO_PASSWORD
     )
 
-    tokens = _exchange(browser, redirect_params(back)["code"], pkce.verifier)
+    tokens = _exchange(browser, redirect_params(back)["code"], pkce)
     assert _claims(tokens["id_token"])["amr"] == ["pwd"]
 
 

@@ -21,17 +21,21 @@ PASSWORD_VALUE = "refresher-password-3"
 INVALID = (403, "invalid_grant", "Unknown or invalid refresh token.")
 
 
-def _first_refresh_token(api: Api, **fields: str) -> str:
+def _sign_in(api: Api, scope: str) -> requests.Response:
+    """The password grant for the test's user (added if need be), for ``scope``."""
     if api.tenant.find_user(EMAIL) is None:
         api.tenant.add_user(EMAIL, PASSWORD_VALUE)
-    answer = api.token(
+    return api.token(
         grant_type=PASSWORD,
         username=EMAIL,
         password=PASSWORD_VALUE,
         audience=DEMO_API,
-        scope="openid offline_access",
-        **fields,
+        scope=scope,
     )
+
+
+def _first_refresh_token(api: Api) -> str:
+    answer = _sign_in(api, "openid offline_access")
     assert answer.status_code == 200, answer.text
     token: str = answer.json()["refresh_token"]
     return token
@@ -100,17 +104,27 @@ def test_without_rotation_the_token_is_reused(
     assert all("refresh_token" not in a.json() for a in answers)
 
 
+def _refreshed_again(
+    base_config: TenantConfig, serve: Serve, waits: tuple[int, int], **lifetimes: int
+) -> requests.Response:
+    """Refresh once after ``waits[0]`` seconds, then with the new token after
+    ``waits[1]`` more, at a tenant with ``lifetimes``; the second answer."""
+    config = attrs.evolve(
+        base_config, lifetimes=attrs.evolve(base_config.lifetimes, **lifetimes)
+    )
+    with serve(config) as api:
+        token = _first_refresh_token(api)
+        api.tenant.clock.advance(waits[0])
+        token = _refresh(api, token).json()["refresh_token"]
+        api.tenant.clock.advance(waits[1])
+        return _refresh(api, token)
+
+
 def test_refresh_token_expires_when_idle(
     base_config: TenantConfig, serve: Serve
 ) -> None:
     """A refresh token unused for its idle lifetime stops working."""
-    lifetimes = attrs.evolve(base_config.lifetimes, refresh_token_idle=100)
-    with serve(attrs.evolve(base_config, lifetimes=lifetimes)) as api:
-        token = _first_refresh_token(api)
-        api.tenant.clock.advance(99)
-        token = _refresh(api, token).json()["refresh_token"]
-        api.tenant.clock.advance(100)
-        answer = _refresh(api, token)
+    answer = _refreshed_again(base_config, serve, (99, 100), refresh_token_idle=100)
 
     assert error_of(answer) == INVALID
 
@@ -119,15 +133,13 @@ def test_rotation_does_not_extend_the_absolute_lifetime(
     base_config: TenantConfig, serve: Serve
 ) -> None:
     """A family ends at its absolute lifetime, however recently it was used."""
-    lifetimes = attrs.evolve(
-        base_config.lifetimes, refresh_token_absolute=1000, refresh_token_idle=600
+    answer = _refreshed_again(
+        base_config,
+        serve,
+        (500, 500),
+        refresh_token_absolute=1000,
+        refresh_token_idle=600,
     )
-    with serve(attrs.evolve(base_config, lifetimes=lifetimes)) as api:
-        token = _first_refresh_token(api)
-        api.tenant.clock.advance(500)
-        token = _refresh(api, token).json()["refresh_token"]
-        api.tenant.clock.advance(500)
-        answer = _refresh(api, token)
 
     assert error_of(answer) == INVALID
 
@@ -165,14 +177,7 @@ def test_offline_access_needs_an_api_that_allows_it(
     """No refresh token is issued for an API without offline access."""
     api_config = attrs.evolve(base_config.apis[0], allow_offline_access=False)
     with serve(attrs.evolve(base_config, apis=(api_config,))) as api:
-        api.tenant.add_user(EMAIL, PASSWORD_VALUE)
-        answer = api.token(
-            grant_type=PASSWORD,
-            username=EMAIL,
-            password=PASSWORD_VALUE,
-            audience=DEMO_API,
-            scope="offline_access",
-        )
+        answer = _sign_in(api, "offline_access")
 
     assert answer.json()["scope"] == "read:data"
     assert "refresh_token" not in answer.json()
