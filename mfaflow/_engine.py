@@ -38,6 +38,7 @@ from ._catalog import Catalog
 from ._errors import (
     ActionError,
     ConnectError,
+    ConnectionDropped,
     InputError,
     ResponseTooLarge,
     RunEnded,
@@ -1507,12 +1508,20 @@ def _parse_body(raw: bytes) -> tuple[Any, bool]:
 
 
 def _transport_event(exc: TransportError) -> str:
-    if isinstance(exc, TransportTimeout):
-        return "transport.timeout"
+    """The event of a failed exchange.
+
+    ``transport.connect`` and ``transport.tls`` say the request was never
+    sent, so any call may be repeated; the others say it may have reached
+    the server, so a flow repeats only calls that are safe to repeat.
+    """
     if isinstance(exc, TLSError):
         return "transport.tls"
     if isinstance(exc, ConnectError):
         return "transport.connect"
+    if isinstance(exc, ConnectionDropped):
+        return "transport.dropped"
+    if isinstance(exc, TransportTimeout):
+        return "transport.timeout"
     if isinstance(exc, ResponseTooLarge):
         return "response.too_large"
     return "transport.error"

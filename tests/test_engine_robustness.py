@@ -23,6 +23,7 @@ from mfaflow._engine import Client, Engine
 from mfaflow._errors import (
     ActionError,
     ConcurrencyError,
+    ConnectTimeout,
     DefinitionErrors,
     EncryptionKeyMissing,
     RunError,
@@ -115,6 +116,66 @@ def test_a_header_http_cannot_carry_is_a_transport_error_the_flow_catches(
 
     assert result.outputs == {"problem": "transport.error"}
     assert engine.get(result.run_id).state == "failed"
+
+
+#: Verifies a one-time code by POST, repeating it only when it was not sent.
+VERIFY = """
+mfaflow: 1
+name: verify
+initial: verify
+inputs:
+  otp: {secret: true}
+data:
+  problem: {}
+outputs:
+  problem: {}
+states:
+  verify:
+    call: {method: POST, url: /verify, form: {otp: '${inputs.otp}'}}
+    on: {ok: done}
+    retry:
+      - {errors: [transport.connect, transport.tls], attempts: 2, interval: 0}
+    catch:
+      - {errors: ['*'], to: failed, save: {problem: '${error.event}'}}
+  done: {final: true}
+  failed: {final: true, outcome: failure, output: {problem: '${data.problem}'}}
+"""
+
+
+def test_a_post_whose_connection_dropped_is_not_repeated(tmp_path: Path) -> None:
+    """A hang-up after the request is transport.dropped, which a flow need not retry."""
+    received: list[bytes] = []
+
+    def hang_up(connection: socket.socket, stop: threading.Event) -> None:
+        received.append(read_request_head(connection))
+
+    with serve_raw(hang_up) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(VERIFY, "verify.yaml"), {"otp": "123456"})
+
+    assert result.outputs == {"problem": "transport.dropped"}
+    assert len(received) == 1, "the code went out once and was not sent again"
+
+
+def test_a_post_that_could_not_connect_is_repeated(tmp_path: Path) -> None:
+    """A connect timeout is transport.connect: nothing was sent, so it is retried."""
+    sent: list[Request] = []
+
+    def slow_to_connect(request: Request) -> Response:
+        sent.append(request)
+        raise ConnectTimeout("Connecting took longer than 1 s.", url=request.url)
+
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(slow_to_connect),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+    )
+    result = engine.start(parse_flow(VERIFY, "verify.yaml"), {"otp": "123456"})
+    while not result.ended:  # each retry waits for its (zero) interval
+        result = engine.resume(result.run_id)
+
+    assert result.outputs == {"problem": "transport.connect"}
+    assert len(sent) == 3, "the first try and two retries"
 
 
 #: Routes on guards whose arguments come from the inputs.
