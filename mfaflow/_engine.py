@@ -689,8 +689,15 @@ class Engine:
         events: list[RunEvent],
     ) -> None:
         now = self.clock()
+        texts: tuple[str, ...] | None = None
         for name, value in taken.save.items():
-            frame.data[name] = _template.render(value, scope)
+            saved = _template.render(value, scope)
+            spec = frame.flow.data.get(name)
+            if spec is not None and not spec.secret:
+                # What an answer repeats of a secret stays out of clear data.
+                texts = self._secret_texts(run) if texts is None else texts
+                saved = _masked(saved, texts)
+            frame.data[name] = saved
         frame.retries = 0
         frame.state = taken.target
         run.history.append(
@@ -726,7 +733,14 @@ class Engine:
             event = _transport_event(exc)
             log.info("%s %s -> %s", request.method, _without_query(request.url), event)
             return _Outcome(event, error=_error(event, message=str(exc)))
-        return self._classify(request, response)
+        outcome = self._classify(request, response)
+        if "error" in outcome.scope:
+            # A server may quote what it was sent (a password, the client
+            # secret) in its error_description.
+            outcome.scope["error"] = _masked(
+                outcome.scope["error"], self._secret_texts(run)
+            )
+        return outcome
 
     def _request(self, run: RunState, frame: Frame, state: State) -> Request:
         call = state.call
@@ -904,7 +918,9 @@ class Engine:
                 state.action,
                 _kind(exc),
             )
-            message = _action_failure(state.action, exc)
+            message = _masked(
+                _action_failure(state.action, exc), self._secret_texts(run)
+            )
             return _Outcome(
                 "action.error", error=_error("action.error", message=message)
             )
@@ -990,6 +1006,12 @@ class Engine:
         scope = self._scope(run, frame)
         output = _template.render(dict(state.output), scope)
         message = _template.render(state.message, scope)
+        texts = self._secret_texts(run)
+        for key, value in output.items():
+            spec = frame.flow.outputs.get(key)
+            if spec is None or not spec.secret:
+                output[key] = _masked(value, texts)
+        message = _masked(message, texts)
         if len(run.frames) == 1:
             run.status = "ended"
             run.outcome = state.outcome
@@ -1113,6 +1135,26 @@ class Engine:
             what = f"The expires_in of the flow {flow.name!r}"
             frame.expires_at = now + _seconds(flow.expires_in, scope, what, context)
         return frame
+
+    def _secret_texts(self, run: RunState) -> tuple[str, ...]:
+        """The secret values of ``run`` that are text, longest first.
+
+        The client secret, and each secret input and secret data of every
+        frame whose value is text: these are masked wherever a value is
+        kept or shown in clear. Secret data holding a structure (a token
+        answer) is not taken apart: its other fields, such as
+        ``token_type``, are not secret.
+        """
+        texts = {self.client.client_secret} if self.client.client_secret else set()
+        for frame in run.frames:
+            secrets = frame.flow.secret_names()
+            for values in (frame.inputs, frame.data):
+                texts.update(
+                    value
+                    for name, value in values.items()
+                    if name in secrets and isinstance(value, str) and value
+                )
+        return tuple(sorted(texts, key=len, reverse=True))
 
     def _scope(self, run: RunState, frame: Frame, **extra: Any) -> dict[str, Any]:
         return {
@@ -1356,6 +1398,21 @@ def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
         return value
 
     return {key: scrub(value) for key, value in values.items()}
+
+
+def _masked(value: Any, texts: tuple[str, ...]) -> Any:
+    """``value`` with every occurrence of each of ``texts`` in its text as ``***``."""
+    if not texts:
+        return value
+    if isinstance(value, str):
+        for text in texts:
+            value = value.replace(text, "***")
+        return value
+    if isinstance(value, Mapping):
+        return {key: _masked(item, texts) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item, texts) for item in value]
+    return value
 
 
 def _unhandled(

@@ -27,6 +27,7 @@ from mfaflow._errors import (
     DefinitionErrors,
     EncryptionKeyMissing,
     RunError,
+    UnhandledServerError,
 )
 from mfaflow._loader import parse_flow
 from mfaflow._registry import Registry, default_registry
@@ -718,3 +719,83 @@ def test_a_built_in_action_says_why_it_failed(tmp_path: Path) -> None:
     result = engine.start(flow, {"password": "HUNTER2"})
 
     assert result.outputs["problem"] == "attempt must be a whole number, not text."
+
+
+#: Signs in with a password and a client secret, keeping what went wrong.
+ECHOED = """
+mfaflow: 1
+name: echoed
+initial: call
+inputs:
+  password: {secret: true}
+data:
+  problem: {}
+  said: {}
+outputs:
+  problem: {}
+  said: {}
+states:
+  call:
+    call:
+      method: POST
+      url: /oauth/token
+      client_auth: true
+      form: {grant_type: password, password: '${inputs.password}'}
+    on:
+      ok: done
+      invalid_grant:
+        to: failed
+        save: {problem: '${error.message}', said: '${response.body.error_description}'}
+  done: {final: true}
+  failed:
+    final: true
+    outcome: failure
+    message: 'Refused: ${data.said}'
+    output: {problem: '${data.problem}', said: '${data.said}'}
+"""
+
+PASSWORD = "hunter2-correct-horse"
+CLIENT_SECRET = "cs-9f8e7d6c5b4a"
+
+
+def test_a_secret_the_server_echoes_is_masked_where_it_is_kept_in_clear(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error_description quoting the password or client secret is kept as ***."""
+    described = f"Password {PASSWORD} is wrong for client secret {CLIENT_SECRET}"
+    body = json.dumps(
+        {"error": "invalid_grant", "error_description": described}
+    ).encode()
+    caplog.set_level("DEBUG", logger="mfaflow")
+    with serve_raw(answering(body, "403 Forbidden")) as url:
+        store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+        engine = Engine(
+            Client(url + "/", "app", client_secret=CLIENT_SECRET),
+            transport=RequestsTransport(connect_timeout=2, read_timeout=5),
+            store=store,
+        )
+        result = engine.start(parse_flow(ECHOED, "echoed.yaml"), {"password": PASSWORD})
+
+    masked = "Password *** is wrong for client secret ***"
+    assert result.outputs == {"problem": masked, "said": masked}
+    assert result.message == f"Refused: {masked}"
+    stored = json.dumps(engine.get(result.run_id).outputs)
+    for secret in (PASSWORD, CLIENT_SECRET):
+        assert secret not in stored
+        assert secret not in caplog.text
+
+
+def test_an_unhandled_server_error_does_not_repeat_an_echoed_secret(
+    tmp_path: Path,
+) -> None:
+    """The UnhandledServerError of an echoing answer shows the secret as ***."""
+    described = f"The password {PASSWORD} is not allowed"
+    body = json.dumps({"error": "access_denied", "error_description": described})
+    with serve_raw(answering(body.encode(), "403 Forbidden")) as url:
+        engine = sqlite_engine(url, tmp_path)
+        with pytest.raises(UnhandledServerError) as caught:
+            engine.start(parse_flow(ECHOED, "echoed.yaml"), {"password": PASSWORD})
+
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.description == "The password *** is not allowed"
+    assert PASSWORD not in (engine.get(caught.value.run_id or "").error or "")
