@@ -79,6 +79,15 @@ log = logging.getLogger(__name__)
 
 
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
+#: The largest answer the engine parses, whatever the transport allows:
+#: 4 MiB, far above any answer of an authorization server.
+MAX_ANSWER = 4 * 1_048_576
+#: What an OAuth ``error`` code must look like to become an event: the
+#: names a flow file may write (``invalid_grant``, ``a0.mfa_required``).
+_SERVER_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,3}")
+#: Events the engine gives itself, which a server must not be able to fire.
+_RESERVED_EVENTS = frozenset({"ok", "expired"})
+_RESERVED_PREFIXES = ("transport.", "response.", "http.", "action.")
 
 
 #: How a confidential client may authenticate: the credentials in the body
@@ -733,14 +742,7 @@ class Engine:
             event = _transport_event(exc)
             log.info("%s %s -> %s", request.method, _without_query(request.url), event)
             return _Outcome(event, error=_error(event, message=str(exc)))
-        outcome = self._classify(request, response)
-        if "error" in outcome.scope:
-            # A server may quote what it was sent (a password, the client
-            # secret) in its error_description.
-            outcome.scope["error"] = _masked(
-                outcome.scope["error"], self._secret_texts(run)
-            )
-        return outcome
+        return self._classify(request, response, self._secret_texts(run))
 
     def _request(self, run: RunState, frame: Frame, state: State) -> Request:
         call = state.call
@@ -822,11 +824,44 @@ class Engine:
             )
         return form, {**payload, **fields}
 
-    def _classify(self, request: Request, response: Response) -> _Outcome:
+    def _classify(
+        self, request: Request, response: Response, secrets: tuple[str, ...]
+    ) -> _Outcome:
+        """The event of an answer, and what the flow may read of it.
+
+        ``secrets`` are the run's secret texts: a server may quote what it
+        was sent (a password, the client secret) in its error_description,
+        and the error the flow reads shows them as ``***``.
+        """
         status = response.status
+        if len(response.body) > MAX_ANSWER:
+            event = "response.too_large"
+            message = (
+                f"The answer is {len(response.body)} bytes long, "
+                f"more than the {MAX_ANSWER} the engine reads."
+            )
+            return _Outcome(event, error=_error(event, status=status, message=message))
         body, parsed = _parse_body(response.body)
         shown = {"status": status, "headers": dict(response.headers), "body": body}
         code = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(code, str) and code and not _is_server_event(code, secrets):
+            log.info(
+                "%s %s -> %d with an error code that is no event name",
+                request.method,
+                _without_query(request.url),
+                status,
+            )
+            event = "response.invalid"
+            message = (
+                "The server answered an OAuth error code that cannot be an event "
+                "name: not letters, digits, '_', '-' and '.', or one the engine "
+                "keeps for itself."
+            )
+            return _Outcome(
+                event,
+                response=shown,
+                error=_error(event, status=status, message=message),
+            )
         if isinstance(code, str) and code:
             # Whatever the status: Auth0's legacy docs show a push poll that
             # is still pending as HTTP 200 {"error": "authorization_pending"}.
@@ -847,6 +882,7 @@ class Engine:
         described = body.get("error_description") if isinstance(body, Mapping) else ""
         if not isinstance(described, str):
             described = ""
+        described = _masked(described, secrets)
         return _Outcome(
             event,
             response=shown,
@@ -1398,6 +1434,20 @@ def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
         return value
 
     return {key: scrub(value) for key, value in values.items()}
+
+
+def _is_server_event(code: str, secrets: tuple[str, ...]) -> bool:
+    """Whether a server's OAuth ``error`` code may be used as an event name.
+
+    It must be a name a flow file could write, not one of the engine's own
+    events (``ok``, ``expired``, ``transport.timeout``, ``http.500``, ...),
+    and hold none of the run's secrets: events are logged and recorded.
+    """
+    if not _SERVER_CODE.fullmatch(code) or code in _RESERVED_EVENTS:
+        return False
+    if code.startswith(_RESERVED_PREFIXES):
+        return False
+    return not any(secret in code for secret in secrets)
 
 
 def _masked(value: Any, texts: tuple[str, ...]) -> Any:

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "MAX_JSON_DEPTH",
     "MockTransport",
     "Request",
     "RequestsTransport",
@@ -88,6 +89,10 @@ logger = logging.getLogger(__name__)
 
 #: The largest response body a transport reads by default: 1 MiB.
 DEFAULT_MAX_BODY = 1_048_576
+#: The deepest nesting of arrays and objects :func:`parse_json` accepts.
+#: No answer of an authorization server comes near it; a deeper one would
+#: only strain every step that walks the run's data.
+MAX_JSON_DEPTH = 64
 
 HeaderPairs: TypeAlias = tuple[tuple[str, str], ...]
 HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -145,14 +150,15 @@ def parse_json(body: bytes | str) -> Any:
     large for a float (``1e999``) are refused, since no JSON document can
     hold them and a run could not store them.
 
+    Arrays and objects may nest :data:`MAX_JSON_DEPTH` levels deep.
+
     Raises:
-        ValueError: the body is not JSON, not UTF-8 text, nested too deeply
-            to parse, or holds a number that is not finite or too long
-            to read. The message
-            never quotes the body.
+        ValueError: the body is not JSON, not UTF-8 text, nested deeper than
+            :data:`MAX_JSON_DEPTH` levels, or holds a number that is not
+            finite or too long to read. The message never quotes the body.
     """
     try:
-        return json.loads(
+        parsed = json.loads(
             body,
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
@@ -167,6 +173,24 @@ def parse_json(body: bytes | str) -> Any:
     except RecursionError as exc:
         msg = "The response body is JSON nested too deeply to parse."
         raise ValueError(msg) from exc
+    _check_depth(parsed)
+    return parsed
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse ``value`` when its arrays and objects nest too deeply; no recursion."""
+    pending = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                msg = (
+                    "The response body is JSON nested deeper than "
+                    f"{MAX_JSON_DEPTH} levels."
+                )
+                raise ValueError(msg)
+            items = current.values() if isinstance(current, dict) else current
+            pending.extend((item, depth + 1) for item in items)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -1801,3 +1801,68 @@ def test_serve_tls_answers_https_with_the_printed_certificate(
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+/", url)
     assert answer.json()["issuer"] == url
     assert f"Its self-signed certificate: {trusted}" in stderr.decode()
+
+
+def _answering_json(body: bytes) -> Any:
+    def handle(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        connection.sendall(head.encode() + body)
+
+    return handle
+
+
+ECHO_FLOW = """\
+mfaflow: 1
+name: echo
+initial: call
+data:
+  name: {}
+outputs:
+  name: {}
+states:
+  call:
+    call: {url: /me}
+    on:
+      ok: {to: done, save: {name: '${response.body.name}'}}
+  done: {final: true, message: 'Hello ${data.name}.', output: {name: '${data.name}'}}
+"""
+
+
+def test_run_prints_what_a_server_sent_with_control_characters_escaped(
+    tmp_path: Path, store: Path
+) -> None:
+    """Escape sequences, line breaks and lone surrogates reach the terminal escaped."""
+    path = tmp_path / "echo.yaml"
+    path.write_text(ECHO_FLOW, encoding="utf-8")
+    body = rb'{"name": "Ann\u001b[2J\ud800\nmfaflow: ok"}'
+
+    with serve_raw(_answering_json(body)) as url:
+        done = mfaflow_process(*run_args(url, path, store, "-q"))
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines() == [
+        r"Hello Ann\x1b[2J\ud800\nmfaflow: ok.",
+        r"  name: Ann\x1b[2J\ud800\nmfaflow: ok",
+    ]
+
+
+def test_a_failure_line_shows_a_servers_description_escaped(
+    tmp_path: Path, store: Path
+) -> None:
+    """An unhandled OAuth error whose description holds an escape prints it escaped."""
+    path = tmp_path / "echo.yaml"
+    path.write_text(ECHO_FLOW, encoding="utf-8")
+    body = rb'{"error": "access_denied", "error_description": "No\u001b]0;owned\u0007"}'
+
+    with serve_raw(_answering_json(body)) as url:
+        done = mfaflow_process(*run_args(url, path, store, "-q"))
+
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr
+    assert "\x07" not in done.stderr
+    assert r"No\x1b]0;owned\x07" in done.stderr.splitlines()[0]

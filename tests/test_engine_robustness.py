@@ -799,3 +799,91 @@ def test_an_unhandled_server_error_does_not_repeat_an_echoed_secret(
     assert PASSWORD not in str(caught.value)
     assert caught.value.description == "The password *** is not allowed"
     assert PASSWORD not in (engine.get(caught.value.run_id or "").error or "")
+
+
+def nested(depth: int) -> bytes:
+    """A JSON object whose value nests ``depth`` arrays and objects in all."""
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+@pytest.mark.parametrize(("depth", "problem"), [(64, None), (65, "response.invalid")])
+def test_json_nested_past_the_cap_is_an_invalid_answer(
+    depth: int, problem: str | None, tmp_path: Path
+) -> None:
+    """64 levels are read; one more is response.invalid, not a RecursionError later."""
+    with serve_raw(answering(nested(depth))) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(PROBE, "probe.yaml"), {"path": "/x"})
+
+    if problem is None:
+        assert result.state == "done"
+    else:
+        assert result.outputs == {"problem": problem}
+
+
+def test_an_answer_over_four_mib_is_too_large_whatever_the_transport_allows(
+    tmp_path: Path,
+) -> None:
+    """A transport allowing 16 MiB still has the engine refuse a 5 MiB answer."""
+    body = b'{"v": "' + b"x" * (5 * 1_048_576) + b'"}'
+    with serve_raw(answering(body)) as url:
+        store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+        transport = RequestsTransport(max_body=16 * 1_048_576)
+        engine = Engine(Client(url + "/", "app"), transport=transport, store=store)
+        result = engine.start(parse_flow(PROBE, "probe.yaml"), {"path": "/x"})
+
+    assert result.outputs == {"problem": "response.too_large"}
+    assert engine.get(result.run_id).state == "failed"
+
+
+#: Takes every event it is sent and says which one it was.
+EVENTS = """
+mfaflow: 1
+name: events
+initial: call
+inputs:
+  password: {secret: true, default: hunter2-correct-horse}
+data:
+  event: {}
+outputs:
+  event: {}
+states:
+  call:
+    call: {method: POST, url: /token, form: {password: '${inputs.password}'}}
+    on:
+      ok: {to: done, save: {event: ok}}
+      transport.timeout: {to: done, save: {event: transport.timeout}}
+    catch:
+      - {errors: ['*'], to: done, save: {event: '${error.event}'}}
+  done: {final: true, output: {event: '${data.event}'}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "event"),
+    [
+        ("invalid_grant", "invalid_grant"),
+        ("a0.mfa_required", "a0.mfa_required"),
+        ("transport.timeout", "response.invalid"),
+        ("http.500", "response.invalid"),
+        ("ok", "response.invalid"),
+        ("expired", "response.invalid"),
+        ("bad code", "response.invalid"),
+        ("x\nlogged", "response.invalid"),
+        ("a..b", "response.invalid"),
+        ("x" * 65, "response.invalid"),
+        ("hunter2-correct-horse", "response.invalid"),
+    ],
+)
+def test_only_a_valid_unreserved_error_code_becomes_an_event(
+    code: str, event: str, tmp_path: Path
+) -> None:
+    """A server cannot fire the engine's own events, nor log a secret as one."""
+    body = json.dumps({"error": code}).encode()
+    with serve_raw(answering(body)) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(EVENTS, "events.yaml"))
+
+    assert result.outputs == {"event": event}
+    history = [entry.event for entry in engine.get(result.run_id).history]
+    assert history[-1] == event
