@@ -1832,16 +1832,21 @@ states:
 """
 
 
+def _run_echo(tmp_path: Path, store: Path, body: bytes) -> Any:
+    """Run ECHO_FLOW in a process of its own against a server answering ``body``."""
+    path = tmp_path / "echo.yaml"
+    path.write_text(ECHO_FLOW, encoding="utf-8")
+    with serve_raw(_answering_json(body)) as url:
+        return mfaflow_process(*run_args(url, path, store, "-q"))
+
+
 def test_run_prints_what_a_server_sent_with_control_characters_escaped(
     tmp_path: Path, store: Path
 ) -> None:
     """Escape sequences, line breaks and lone surrogates reach the terminal escaped."""
-    path = tmp_path / "echo.yaml"
-    path.write_text(ECHO_FLOW, encoding="utf-8")
     body = rb'{"name": "Ann\u001b[2J\ud800\nmfaflow: ok"}'
 
-    with serve_raw(_answering_json(body)) as url:
-        done = mfaflow_process(*run_args(url, path, store, "-q"))
+    done = _run_echo(tmp_path, store, body)
 
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
@@ -1855,12 +1860,9 @@ def test_a_failure_line_shows_a_servers_description_escaped(
     tmp_path: Path, store: Path
 ) -> None:
     """An unhandled OAuth error whose description holds an escape prints it escaped."""
-    path = tmp_path / "echo.yaml"
-    path.write_text(ECHO_FLOW, encoding="utf-8")
     body = rb'{"error": "access_denied", "error_description": "No\u001b]0;owned\u0007"}'
 
-    with serve_raw(_answering_json(body)) as url:
-        done = mfaflow_process(*run_args(url, path, store, "-q"))
+    done = _run_echo(tmp_path, store, body)
 
     assert done.returncode == 1
     assert "\x1b" not in done.stderr
