@@ -16,6 +16,7 @@ from attrs import field, frozen
 from click.core import ParameterSource
 
 from ._catalog import Catalog
+from ._cli_links import terminal_text
 from ._crypto import Sealer, load_or_create_key
 from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook
 from ._errors import EncryptionKeyMissing, StoreError
@@ -67,7 +68,7 @@ class Failure(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         for line in self.lines:
-            click.echo(f"error: {line}", err=True)
+            click.echo(f"error: {terminal_text(line)}", err=True)
 
 
 def _check_issuer(

@@ -28,7 +28,7 @@ from typing import Any
 import click
 from click import termui
 
-from ._cli_links import draw_qr, is_otpauth
+from ._cli_links import draw_qr, is_otpauth, terminal_text
 from ._engine import Engine, RunEvent
 from ._errors import InputError
 from ._model import Flow, InputSpec
@@ -108,7 +108,7 @@ class Printer:
             return
         self._shown_link = link
         if not is_otpauth(link):
-            click.echo(f"Open: {link}", err=True)
+            click.echo(f"Open: {terminal_text(link)}", err=True)
             return
         click.echo("Scan this QR code with your authenticator app:", err=True)
         draw_qr(link, sys.stderr)
@@ -295,7 +295,7 @@ class Driver:
             except InputError as exc:
                 if not self.interactive or exc.name not in requests:
                     raise
-                click.echo(str(exc), err=True)
+                click.echo(terminal_text(str(exc)), err=True)
                 pending = [requests[exc.name]]
 
 
@@ -347,7 +347,7 @@ def report(
     if result.succeeded:
         return 0
     if as_json:
-        click.echo(f"{result.outcome}: {_ending(result)}", err=True)
+        click.echo(f"{result.outcome}: {terminal_text(_ending(result))}", err=True)
     return 1
 
 
@@ -364,11 +364,12 @@ def _print_waiting(result: RunResult, *, show_secrets: bool) -> None:
     click.echo(f"run {result.run_id} waits in {result.state!r} for:")
     for request in result.waiting_for:
         kind = "secret" if request.secret else "text"
-        click.echo(f"  {request.name} ({kind}): {request.prompt}")
+        click.echo(f"  {request.name} ({kind}): {terminal_text(request.prompt)}")
         if request.choices:
-            click.echo(f"    choices: {', '.join(map(str, request.choices))}")
+            choices = ", ".join(map(str, request.choices))
+            click.echo(f"    choices: {terminal_text(choices)}")
         if request.link and (show_secrets or not request.link_is_secret):
-            click.echo(f"    link: {request.link}")
+            click.echo(f"    link: {terminal_text(request.link)}")
         elif request.link:
             click.echo("    link: secret (--show-secrets prints it)")
 
@@ -383,13 +384,15 @@ def _print_resume(result: RunResult, hint: str | None, note: str | None) -> None
 
 
 def _print_ended(result: RunResult, outputs: Mapping[str, Any]) -> None:
+    """The ending and the outputs, as text a terminal shows as it is."""
+    ending = terminal_text(_ending(result))
     if result.succeeded:
-        click.echo(_ending(result))
+        click.echo(ending)
     else:
-        click.echo(f"{result.outcome}: {_ending(result)}", err=True)
+        click.echo(f"{result.outcome}: {ending}", err=True)
     for name, value in outputs.items():
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        click.echo(f"  {name}: {shown}")
+        click.echo(f"  {name}: {terminal_text(shown)}")
 
 
 def _ending(result: RunResult) -> str:
@@ -462,7 +465,7 @@ def _prompt_text(request: InputRequest) -> str:
         label = label[:-1]
     if request.choices:
         label += f" ({', '.join(map(str, request.choices))})"
-    return label + (" " if label.endswith((":", "?")) else ": ")
+    return terminal_text(label) + (" " if label.endswith((":", "?")) else ": ")
 
 
 def _duration(seconds: float) -> str:

@@ -38,6 +38,7 @@ from ._catalog import Catalog
 from ._errors import (
     ActionError,
     ConnectError,
+    ConnectionDropped,
     InputError,
     ResponseTooLarge,
     RunEnded,
@@ -78,6 +79,15 @@ log = logging.getLogger(__name__)
 
 
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
+#: The largest answer the engine parses, whatever the transport allows:
+#: 4 MiB, far above any answer of an authorization server.
+MAX_ANSWER = 4 * 1_048_576
+#: What an OAuth ``error`` code must look like to become an event: the
+#: names a flow file may write (``invalid_grant``, ``a0.mfa_required``).
+_SERVER_CODE = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64}){0,3}")
+#: Events the engine gives itself, which a server must not be able to fire.
+_RESERVED_EVENTS = frozenset({"ok", "expired"})
+_RESERVED_PREFIXES = ("transport.", "response.", "http.", "action.")
 
 
 #: How a confidential client may authenticate: the credentials in the body
@@ -688,8 +698,15 @@ class Engine:
         events: list[RunEvent],
     ) -> None:
         now = self.clock()
+        texts: tuple[str, ...] | None = None
         for name, value in taken.save.items():
-            frame.data[name] = _template.render(value, scope)
+            saved = _template.render(value, scope)
+            spec = frame.flow.data.get(name)
+            if spec is not None and not spec.secret:
+                # What an answer repeats of a secret stays out of clear data.
+                texts = self._secret_texts(run) if texts is None else texts
+                saved = _masked(saved, texts)
+            frame.data[name] = saved
         frame.retries = 0
         frame.state = taken.target
         run.history.append(
@@ -725,7 +742,7 @@ class Engine:
             event = _transport_event(exc)
             log.info("%s %s -> %s", request.method, _without_query(request.url), event)
             return _Outcome(event, error=_error(event, message=str(exc)))
-        return self._classify(request, response)
+        return self._classify(request, response, self._secret_texts(run))
 
     def _request(self, run: RunState, frame: Frame, state: State) -> Request:
         call = state.call
@@ -807,11 +824,44 @@ class Engine:
             )
         return form, {**payload, **fields}
 
-    def _classify(self, request: Request, response: Response) -> _Outcome:
+    def _classify(
+        self, request: Request, response: Response, secrets: tuple[str, ...]
+    ) -> _Outcome:
+        """The event of an answer, and what the flow may read of it.
+
+        ``secrets`` are the run's secret texts: a server may quote what it
+        was sent (a password, the client secret) in its error_description,
+        and the error the flow reads shows them as ``***``.
+        """
         status = response.status
+        if len(response.body) > MAX_ANSWER:
+            event = "response.too_large"
+            message = (
+                f"The answer is {len(response.body)} bytes long, "
+                f"more than the {MAX_ANSWER} the engine reads."
+            )
+            return _Outcome(event, error=_error(event, status=status, message=message))
         body, parsed = _parse_body(response.body)
         shown = {"status": status, "headers": dict(response.headers), "body": body}
         code = body.get("error") if isinstance(body, Mapping) else None
+        if isinstance(code, str) and code and not _is_server_event(code, secrets):
+            log.info(
+                "%s %s -> %d with an error code that is no event name",
+                request.method,
+                _without_query(request.url),
+                status,
+            )
+            event = "response.invalid"
+            message = (
+                "The server answered an OAuth error code that cannot be an event "
+                "name: not letters, digits, '_', '-' and '.', or one the engine "
+                "keeps for itself."
+            )
+            return _Outcome(
+                event,
+                response=shown,
+                error=_error(event, status=status, message=message),
+            )
         if isinstance(code, str) and code:
             # Whatever the status: Auth0's legacy docs show a push poll that
             # is still pending as HTTP 200 {"error": "authorization_pending"}.
@@ -832,6 +882,7 @@ class Engine:
         described = body.get("error_description") if isinstance(body, Mapping) else ""
         if not isinstance(described, str):
             described = ""
+        described = _masked(described, secrets)
         return _Outcome(
             event,
             response=shown,
@@ -903,7 +954,9 @@ class Engine:
                 state.action,
                 _kind(exc),
             )
-            message = _action_failure(state.action, exc)
+            message = _masked(
+                _action_failure(state.action, exc), self._secret_texts(run)
+            )
             return _Outcome(
                 "action.error", error=_error("action.error", message=message)
             )
@@ -989,6 +1042,12 @@ class Engine:
         scope = self._scope(run, frame)
         output = _template.render(dict(state.output), scope)
         message = _template.render(state.message, scope)
+        texts = self._secret_texts(run)
+        for key, value in output.items():
+            spec = frame.flow.outputs.get(key)
+            if spec is None or not spec.secret:
+                output[key] = _masked(value, texts)
+        message = _masked(message, texts)
         if len(run.frames) == 1:
             run.status = "ended"
             run.outcome = state.outcome
@@ -1112,6 +1171,26 @@ class Engine:
             what = f"The expires_in of the flow {flow.name!r}"
             frame.expires_at = now + _seconds(flow.expires_in, scope, what, context)
         return frame
+
+    def _secret_texts(self, run: RunState) -> tuple[str, ...]:
+        """The secret values of ``run`` that are text, longest first.
+
+        The client secret, and each secret input and secret data of every
+        frame whose value is text: these are masked wherever a value is
+        kept or shown in clear. Secret data holding a structure (a token
+        answer) is not taken apart: its other fields, such as
+        ``token_type``, are not secret.
+        """
+        texts = {self.client.client_secret} if self.client.client_secret else set()
+        for frame in run.frames:
+            secrets = frame.flow.secret_names()
+            for values in (frame.inputs, frame.data):
+                texts.update(
+                    value
+                    for name, value in values.items()
+                    if name in secrets and isinstance(value, str) and value
+                )
+        return tuple(sorted(texts, key=len, reverse=True))
 
     def _scope(self, run: RunState, frame: Frame, **extra: Any) -> dict[str, Any]:
         return {
@@ -1357,6 +1436,35 @@ def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
     return {key: scrub(value) for key, value in values.items()}
 
 
+def _is_server_event(code: str, secrets: tuple[str, ...]) -> bool:
+    """Whether a server's OAuth ``error`` code may be used as an event name.
+
+    It must be a name a flow file could write, not one of the engine's own
+    events (``ok``, ``expired``, ``transport.timeout``, ``http.500``, ...),
+    and hold none of the run's secrets: events are logged and recorded.
+    """
+    if not _SERVER_CODE.fullmatch(code) or code in _RESERVED_EVENTS:
+        return False
+    if code.startswith(_RESERVED_PREFIXES):
+        return False
+    return not any(secret in code for secret in secrets)
+
+
+def _masked(value: Any, texts: tuple[str, ...]) -> Any:
+    """``value`` with every occurrence of each of ``texts`` in its text as ``***``."""
+    if not texts:
+        return value
+    if isinstance(value, str):
+        for text in texts:
+            value = value.replace(text, "***")
+        return value
+    if isinstance(value, Mapping):
+        return {key: _masked(item, texts) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(item, texts) for item in value]
+    return value
+
+
 def _unhandled(
     run: RunState, frame: Frame, state: State, outcome: _Outcome
 ) -> UnhandledEvent:
@@ -1507,12 +1615,20 @@ def _parse_body(raw: bytes) -> tuple[Any, bool]:
 
 
 def _transport_event(exc: TransportError) -> str:
-    if isinstance(exc, TransportTimeout):
-        return "transport.timeout"
+    """The event of a failed exchange.
+
+    ``transport.connect`` and ``transport.tls`` say the request was never
+    sent, so any call may be repeated; the others say it may have reached
+    the server, so a flow repeats only calls that are safe to repeat.
+    """
     if isinstance(exc, TLSError):
         return "transport.tls"
     if isinstance(exc, ConnectError):
         return "transport.connect"
+    if isinstance(exc, ConnectionDropped):
+        return "transport.dropped"
+    if isinstance(exc, TransportTimeout):
+        return "transport.timeout"
     if isinstance(exc, ResponseTooLarge):
         return "response.too_large"
     return "transport.error"

@@ -12,9 +12,11 @@ The tree::
     │   └── UnhandledEvent         a state has no transition for an event
     │       └── UnhandledServerError   ...the event of an OAuth error (also below)
     ├── TransportError             an HTTP exchange failed, named by phase
-    │   ├── ConnectError           the server could not be reached
+    │   ├── ConnectError           the server could not be reached; nothing was sent
+    │   │   └── ConnectTimeout     ...because connecting took too long (also below)
     │   ├── TLSError               the TLS handshake or certificate check failed
     │   ├── TransportTimeout       connect or read took longer than allowed
+    │   ├── ConnectionDropped      the connection broke after the request went out
     │   ├── ResponseTooLarge       the body exceeded the size limit
     │   └── ProtocolError          the answer was not valid HTTP
     ├── AuthorizationServerError   the server answered with an OAuth error
@@ -36,6 +38,8 @@ __all__ = [
     "AuthorizationServerError",
     "ConcurrencyError",
     "ConnectError",
+    "ConnectTimeout",
+    "ConnectionDropped",
     "DefinitionError",
     "DefinitionErrors",
     "EncryptionKeyMissing",
@@ -154,11 +158,19 @@ class TransportError(MfaflowError):
     """An HTTP exchange failed before an answer could be read.
 
     ``phase`` names what failed: ``connect``, ``tls``, ``timeout``,
-    ``read`` or ``protocol``. ``url`` is the request's URL without its
-    query string, which may carry secrets.
+    ``dropped``, ``read`` or ``protocol``. ``url`` is the request's URL
+    without its query string, which may carry secrets.
+
+    ``sent`` says whether the request may have reached the server. It is
+    ``False`` only where it certainly did not (the connection or the TLS
+    handshake failed), so that a caller may repeat any request then, even a
+    ``POST`` that verifies a one-time code; where it is ``True`` the server
+    may have acted on the request, and only an idempotent one is safe to
+    repeat.
     """
 
     phase = "transport"
+    sent = True
 
     def __init__(self, msg: str, *, url: str = "") -> None:
         super().__init__(msg)
@@ -166,21 +178,50 @@ class TransportError(MfaflowError):
 
 
 class ConnectError(TransportError):
-    """The server could not be reached (refused, unresolvable, reset)."""
+    """The server could not be reached (refused, unresolvable, too slow to connect).
+
+    No byte of the request was sent.
+    """
 
     phase = "connect"
+    sent = False
 
 
 class TLSError(TransportError):
-    """The TLS handshake failed or the certificate was not trusted."""
+    """The TLS handshake failed or the certificate was not trusted.
+
+    No byte of the request was sent.
+    """
 
     phase = "tls"
+    sent = False
 
 
 class TransportTimeout(TransportError):
     """Connecting or reading took longer than the configured timeout."""
 
     phase = "timeout"
+
+
+class ConnectTimeout(ConnectError, TransportTimeout):
+    """Connecting took longer than the connect timeout; nothing was sent.
+
+    Both a :class:`ConnectError` (the server was not reached) and a
+    :class:`TransportTimeout` (a timeout ran out).
+    """
+
+    phase = "connect"
+    sent = False
+
+
+class ConnectionDropped(TransportError):
+    """The connection broke off after the request went out, before an answer.
+
+    The server may have received the request and acted on it: a code it
+    verified is used up even though its answer was lost.
+    """
+
+    phase = "dropped"
 
 
 class ResponseTooLarge(TransportError):

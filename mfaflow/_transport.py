@@ -7,12 +7,16 @@ had, with the :class:`~mfaflow._errors.TransportError` subclass that names
 the phase that failed:
 
 - :class:`~mfaflow._errors.ConnectError`: the server was not reached
-  (refused, unresolvable, reset before it answered), or the URL names no
-  server;
+  (refused, unresolvable, or connecting took longer than allowed:
+  :class:`~mfaflow._errors.ConnectTimeout`), or the URL names no server;
+  nothing was sent;
 - :class:`~mfaflow._errors.TLSError`: the handshake failed or the
-  certificate is not trusted;
-- :class:`~mfaflow._errors.TransportTimeout`: connecting or reading took
-  longer than allowed, or the whole exchange did;
+  certificate is not trusted; nothing was sent;
+- :class:`~mfaflow._errors.ConnectionDropped`: the connection was closed
+  or reset after the request went out and before a complete answer came
+  back, so the server may have acted on it;
+- :class:`~mfaflow._errors.TransportTimeout`: the answer took longer than
+  allowed, or the whole exchange did;
 - :class:`~mfaflow._errors.ResponseTooLarge`: the body is larger than the
   transport's limit (reading stops there);
 - :class:`~mfaflow._errors.ProtocolError`: the answer is not valid HTTP, was
@@ -53,6 +57,8 @@ from attrs import field, frozen
 from ._deadline import Deadline, DeadlineAdapter
 from ._errors import (
     ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
     ProtocolError,
     ResponseTooLarge,
     TLSError,
@@ -66,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BODY",
+    "MAX_JSON_DEPTH",
     "MockTransport",
     "Request",
     "RequestsTransport",
@@ -82,6 +89,10 @@ logger = logging.getLogger(__name__)
 
 #: The largest response body a transport reads by default: 1 MiB.
 DEFAULT_MAX_BODY = 1_048_576
+#: The deepest nesting of arrays and objects :func:`parse_json` accepts.
+#: No answer of an authorization server comes near it; a deeper one would
+#: only strain every step that walks the run's data.
+MAX_JSON_DEPTH = 64
 
 HeaderPairs: TypeAlias = tuple[tuple[str, str], ...]
 HeadersLike: TypeAlias = Mapping[str, str] | Iterable[tuple[str, str]]
@@ -139,14 +150,15 @@ def parse_json(body: bytes | str) -> Any:
     large for a float (``1e999``) are refused, since no JSON document can
     hold them and a run could not store them.
 
+    Arrays and objects may nest :data:`MAX_JSON_DEPTH` levels deep.
+
     Raises:
-        ValueError: the body is not JSON, not UTF-8 text, nested too deeply
-            to parse, or holds a number that is not finite or too long
-            to read. The message
-            never quotes the body.
+        ValueError: the body is not JSON, not UTF-8 text, nested deeper than
+            :data:`MAX_JSON_DEPTH` levels, or holds a number that is not
+            finite or too long to read. The message never quotes the body.
     """
     try:
-        return json.loads(
+        parsed = json.loads(
             body,
             parse_constant=_refuse_constant,
             parse_float=_finite_float,
@@ -161,6 +173,24 @@ def parse_json(body: bytes | str) -> Any:
     except RecursionError as exc:
         msg = "The response body is JSON nested too deeply to parse."
         raise ValueError(msg) from exc
+    _check_depth(parsed)
+    return parsed
+
+
+def _check_depth(value: Any) -> None:
+    """Refuse ``value`` when its arrays and objects nest too deeply; no recursion."""
+    pending = [(value, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if isinstance(current, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                msg = (
+                    "The response body is JSON nested deeper than "
+                    f"{MAX_JSON_DEPTH} levels."
+                )
+                raise ValueError(msg)
+            items = current.values() if isinstance(current, dict) else current
+            pending.extend((item, depth + 1) for item in items)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -574,8 +604,8 @@ class RequestsTransport:
         if any(_is_timeout(item) for item in chain):
             if isinstance(exc, requests.ConnectTimeout):
                 msg = f"Connecting to {url} took longer than {self._connect_timeout} s."
-            else:
-                msg = f"{url} did not answer within {read_timeout} s."
+                return ConnectTimeout(msg, url=url)
+            msg = f"{url} did not answer within {read_timeout} s."
             return TransportTimeout(msg, url=url)
         if any(_is_tls(item) for item in chain):
             msg = (
@@ -606,9 +636,9 @@ class RequestsTransport:
             msg = f"{url} stopped sending its answer for longer than {read_timeout} s."
             return TransportTimeout(msg, url=url)
         if any(_is_tls(item) for item in chain):
-            return TLSError(
-                f"The TLS connection to {url} failed while reading.", url=url
-            )
+            # The handshake is long done: the request went out.
+            msg = f"The TLS connection to {url} broke off while reading the answer."
+            return ConnectionDropped(msg, url=url)
         if isinstance(exc, requests.exceptions.ContentDecodingError):
             msg = f"The body from {url} does not match its Content-Encoding."
             return ProtocolError(msg, url=url)
@@ -622,14 +652,26 @@ def _late(url: str, deadline: Deadline) -> TransportTimeout:
 
 
 def _connect_or_protocol_error(chain: list[BaseException], url: str) -> TransportError:
-    """Tell a server that was not reached from one that answered nonsense."""
-    # RemoteDisconnected is both a reset and a bad status line: a reset wins.
+    """Tell a server that was not reached from one that dropped or garbled the answer.
+
+    A failure to open the connection means nothing was sent; one after it
+    was open (a reset, a hang-up) may have come after the server read the
+    request, so it is :class:`ConnectionDropped`, which a flow must not
+    take as license to repeat a request that is not idempotent.
+    """
     if any(isinstance(item, ConnectionRefusedError) for item in chain):
         return ConnectError(f"{url} refused the connection.", url=url)
-    if any(isinstance(item, ConnectionError) for item in chain):
-        return ConnectError(f"{url} closed the connection without answering.", url=url)
     if any(isinstance(item, urllib3.exceptions.NameResolutionError) for item in chain):
         return ConnectError(f"The host of {url} could not be resolved.", url=url)
+    if any(isinstance(item, urllib3.exceptions.NewConnectionError) for item in chain):
+        return ConnectError(f"{url} could not be reached.", url=url)
+    # RemoteDisconnected is both a reset and a bad status line: a reset wins.
+    if any(isinstance(item, ConnectionError) for item in chain):
+        msg = (
+            f"{url} closed the connection without answering; "
+            "it may have received the request."
+        )
+        return ConnectionDropped(msg, url=url)
     invalid = (http.client.HTTPException, urllib3.exceptions.ProtocolError)
     if any(isinstance(item, invalid) for item in chain):
         return ProtocolError(f"The answer from {url} is not valid HTTP.", url=url)

@@ -90,6 +90,7 @@ def check_flow(
     checker.declarations()
     checker.references()
     checker.names(actions, guards, flows)
+    checker.secrecy(subflows)
     if subflows is not None:
         checker.subflows(subflows)
     return sorted(checker.errors, key=lambda error: (error.line, error.column))
@@ -272,6 +273,94 @@ class _Checker:
             )
             self.fail(at, message)
 
+    # Secrets kept out of what is shown or stored in clear.
+
+    def secrecy(self, subflows: Callable[[str], Flow | None] | None) -> None:
+        """Report secret values written where a value is kept or shown in clear.
+
+        A secret input, secret data as a whole, ``client.client_secret``, a
+        whole root holding one, or a secret output of a sub-flow must not be
+        saved into data that is not secret, given as an output or a sub-flow
+        input that is not secret, or written into a prompt or a final
+        state's message, which are shown and stored as they are. Values
+        that come from answers cannot be judged here; the engine masks a
+        secret they repeat when it runs.
+        """
+        flow = self.flow
+        secrets = _Secrets(flow)
+        for state in flow.states.values():
+            child = subflows(state.flow) if subflows and state.flow else None
+            self.state_secrets(state, secrets.with_outputs(child))
+            for spec in state.inputs:
+                if spec is not flow.inputs.get(spec.name):
+                    self.clear_prompt(spec, secrets)
+            if child is not None:
+                self.secret_arguments(state, child, secrets)
+        for spec in flow.inputs.values():
+            self.clear_prompt(spec, secrets)
+
+    def state_secrets(self, state: State, found: _Secrets) -> None:
+        """Secrets in the saves, outputs and message of one state."""
+        where = f"state {state.name!r}"
+        for transition in state.transitions:
+            what = f"Transition {transition.event!r} of {where}"
+            self.secret_saves(transition.save, transition.location, what, found)
+        for index, rule in enumerate(state.catch, 1):
+            what = f"Catch rule {index} of {where}"
+            self.secret_saves(rule.save, rule.location, what, found)
+        for key, value in state.output.items():
+            output = self.flow.outputs.get(key)
+            if output is not None and not output.secret:
+                what = f"Final state {state.name!r} gives as the output {key!r}"
+                mark = f"mark {key!r} 'secret: true' under 'outputs'"
+                self.clear(value, state.location, what, mark, found)
+        what = f"The message of final state {state.name!r} shows"
+        self.clear(state.message, state.location, what, "", found)
+
+    def secret_saves(
+        self, save: Mapping[str, Value], at: Location, what: str, found: _Secrets
+    ) -> None:
+        for key, value in save.items():
+            spec = self.flow.data.get(key)
+            if spec is not None and not spec.secret:
+                mark = f"mark {key!r} 'secret: true' under 'data'"
+                self.clear(
+                    value, at, f"{what} saves into the data {key!r}", mark, found
+                )
+
+    def clear_prompt(self, spec: InputSpec, found: _Secrets) -> None:
+        what = f"The prompt of the input {spec.name!r} shows"
+        self.clear(spec.prompt, spec.location, what, "", found)
+
+    def secret_arguments(self, state: State, child: Flow, found: _Secrets) -> None:
+        for key, value in state.args.items():
+            spec = child.inputs.get(key)
+            if spec is not None and not spec.secret:
+                what = (
+                    f"State {state.name!r} gives the sub-flow {child.name!r} "
+                    f"as its input {key!r}"
+                )
+                mark = f"mark {key!r} 'secret: true' in {child.name!r}"
+                at = state.arg_locations.get(key, state.location)
+                self.clear(value, at, what, mark, found)
+
+    def clear(
+        self, value: Any, place: Location, what: str, mark: str, found: _Secrets
+    ) -> None:
+        """Report the first secret ``value`` holds, where it is kept in clear."""
+        for template in _templates(value):
+            for reference in template.references:
+                secret = found.names(reference)
+                if secret is None:
+                    continue
+                fix = f"; {mark}, or leave the secret out" if mark else ""
+                message = (
+                    f"{what} {reference} ({secret}), which would be "
+                    f"stored and shown in clear{fix}."
+                )
+                self.fail(_written(reference, template, place), message)
+                return
+
     # Names looked up elsewhere.
 
     def names(
@@ -350,6 +439,52 @@ class _Checker:
             listed = sorted(str(item) for item in names)
             message += f"; known: {', '.join(listed) or 'none'}"
         self.fail(at, message + ".")
+
+
+class _Secrets:
+    """The secrets references of one flow may name, a sub-flow's outputs too."""
+
+    def __init__(self, flow: Flow, child: Flow | None = None) -> None:
+        self.flow = flow
+        self.child = child
+        inputs = [*flow.inputs.values()]
+        for state in flow.states.values():
+            inputs += state.inputs
+        self.inputs = {spec.name for spec in inputs if spec.secret}
+        self.data = {name for name, spec in flow.data.items() if spec.secret}
+        self.outputs = set()
+        if child is not None:
+            self.outputs = {n for n, spec in child.outputs.items() if spec.secret}
+
+    def with_outputs(self, child: Flow | None) -> _Secrets:
+        """These secrets, and the secret outputs of the sub-flow ``child``."""
+        return self if child is None else _Secrets(self.flow, child)
+
+    def names(self, reference: Reference) -> str | None:
+        """Which secret ``reference`` shows, in words; ``None`` when none."""
+        root, path = reference.root, reference.path
+        if root == "client":
+            shows = not path or path[0] == "client_secret"
+            return "the client secret" if shows else None
+        kinds = {
+            "inputs": (self.inputs, "secret input", ""),
+            "data": (self.data, "secret data", ""),
+            "output": (self.outputs, "secret output", f" of {self.child_name}"),
+        }
+        if root not in kinds:
+            return None
+        names, kind, of = kinds[root]
+        if not path:
+            return f"the {kind} {sorted(names)[0]!r}{of}" if names else None
+        if root != "inputs" and len(path) > 1:
+            # A part of secret data (the token_type of the tokens) is the
+            # flow's to judge.
+            return None
+        return f"the {kind} {path[0]!r}{of}" if path[0] in names else None
+
+    @property
+    def child_name(self) -> str:
+        return "the sub-flow" if self.child is None else repr(self.child.name)
 
 
 def _near(name: str, names: Iterable[str]) -> str:

@@ -1594,3 +1594,70 @@ def test_serve_tls_answers_https_with_the_printed_certificate(
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+/", url)
     assert answer.json()["issuer"] == url
     assert f"Its self-signed certificate: {trusted}" in running.stderr
+
+
+def _answering_json(body: bytes) -> Any:
+    def handle(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        head = (
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+        )
+        connection.sendall(head.encode() + body)
+
+    return handle
+
+
+ECHO_FLOW = """\
+mfaflow: 1
+name: echo
+initial: call
+data:
+  name: {}
+outputs:
+  name: {}
+states:
+  call:
+    call: {url: /me}
+    on:
+      ok: {to: done, save: {name: '${response.body.name}'}}
+  done: {final: true, message: 'Hello ${data.name}.', output: {name: '${data.name}'}}
+"""
+
+
+def _run_echo(tmp_path: Path, store: Path, body: bytes) -> Any:
+    """Run ECHO_FLOW in a process of its own against a server answering ``body``."""
+    path = tmp_path / "echo.yaml"
+    path.write_text(ECHO_FLOW, encoding="utf-8")
+    with serve_raw(_answering_json(body)) as url:
+        return mfaflow_process(*run_args(url, path, store, "-q"))
+
+
+def test_run_prints_what_a_server_sent_with_control_characters_escaped(
+    tmp_path: Path, store: Path
+) -> None:
+    """Escape sequences, line breaks and lone surrogates reach the terminal escaped."""
+    body = rb'{"name": "Ann\u001b[2J\ud800\nmfaflow: ok"}'
+
+    done = _run_echo(tmp_path, store, body)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout.splitlines() == [
+        r"Hello Ann\x1b[2J\ud800\nmfaflow: ok.",
+        r"  name: Ann\x1b[2J\ud800\nmfaflow: ok",
+    ]
+
+
+def test_a_failure_line_shows_a_servers_description_escaped(
+    tmp_path: Path, store: Path
+) -> None:
+    """An unhandled OAuth error whose description holds an escape prints it escaped."""
+    body = rb'{"error": "access_denied", "error_description": "No\u001b]0;owned\u0007"}'
+
+    done = _run_echo(tmp_path, store, body)
+
+    assert done.returncode == 1
+    assert "\x1b" not in done.stderr
+    assert "\x07" not in done.stderr
+    assert r"No\x1b]0;owned\x07" in done.stderr.splitlines()[0]

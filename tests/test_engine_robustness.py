@@ -23,9 +23,11 @@ from mfaflow._engine import Client, Engine
 from mfaflow._errors import (
     ActionError,
     ConcurrencyError,
+    ConnectTimeout,
     DefinitionErrors,
     EncryptionKeyMissing,
     RunError,
+    UnhandledServerError,
 )
 from mfaflow._loader import parse_flow
 from mfaflow._registry import Registry, default_registry
@@ -115,6 +117,66 @@ def test_a_header_http_cannot_carry_is_a_transport_error_the_flow_catches(
 
     assert result.outputs == {"problem": "transport.error"}
     assert engine.get(result.run_id).state == "failed"
+
+
+#: Verifies a one-time code by POST, repeating it only when it was not sent.
+VERIFY = """
+mfaflow: 1
+name: verify
+initial: verify
+inputs:
+  otp: {secret: true}
+data:
+  problem: {}
+outputs:
+  problem: {}
+states:
+  verify:
+    call: {method: POST, url: /verify, form: {otp: '${inputs.otp}'}}
+    on: {ok: done}
+    retry:
+      - {errors: [transport.connect, transport.tls], attempts: 2, interval: 0}
+    catch:
+      - {errors: ['*'], to: failed, save: {problem: '${error.event}'}}
+  done: {final: true}
+  failed: {final: true, outcome: failure, output: {problem: '${data.problem}'}}
+"""
+
+
+def test_a_post_whose_connection_dropped_is_not_repeated(tmp_path: Path) -> None:
+    """A hang-up after the request is transport.dropped, which a flow need not retry."""
+    received: list[bytes] = []
+
+    def hang_up(connection: socket.socket, stop: threading.Event) -> None:
+        received.append(read_request_head(connection))
+
+    with serve_raw(hang_up) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(VERIFY, "verify.yaml"), {"otp": "123456"})
+
+    assert result.outputs == {"problem": "transport.dropped"}
+    assert len(received) == 1, "the code went out once and was not sent again"
+
+
+def test_a_post_that_could_not_connect_is_repeated(tmp_path: Path) -> None:
+    """A connect timeout is transport.connect: nothing was sent, so it is retried."""
+    sent: list[Request] = []
+
+    def slow_to_connect(request: Request) -> Response:
+        sent.append(request)
+        raise ConnectTimeout("Connecting took longer than 1 s.", url=request.url)
+
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(slow_to_connect),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+    )
+    result = engine.start(parse_flow(VERIFY, "verify.yaml"), {"otp": "123456"})
+    while not result.ended:  # each retry waits for its (zero) interval
+        result = engine.resume(result.run_id)
+
+    assert result.outputs == {"problem": "transport.connect"}
+    assert len(sent) == 3, "the first try and two retries"
 
 
 #: Routes on guards whose arguments come from the inputs.
@@ -657,3 +719,171 @@ def test_a_built_in_action_says_why_it_failed(tmp_path: Path) -> None:
     result = engine.start(flow, {"password": "HUNTER2"})
 
     assert result.outputs["problem"] == "attempt must be a whole number, not text."
+
+
+#: Signs in with a password and a client secret, keeping what went wrong.
+ECHOED = """
+mfaflow: 1
+name: echoed
+initial: call
+inputs:
+  password: {secret: true}
+data:
+  problem: {}
+  said: {}
+outputs:
+  problem: {}
+  said: {}
+states:
+  call:
+    call:
+      method: POST
+      url: /oauth/token
+      client_auth: true
+      form: {grant_type: password, password: '${inputs.password}'}
+    on:
+      ok: done
+      invalid_grant:
+        to: failed
+        save: {problem: '${error.message}', said: '${response.body.error_description}'}
+  done: {final: true}
+  failed:
+    final: true
+    outcome: failure
+    message: 'Refused: ${data.said}'
+    output: {problem: '${data.problem}', said: '${data.said}'}
+"""
+
+PASSWORD = "hunter2-correct-horse"
+CLIENT_SECRET = "cs-9f8e7d6c5b4a"
+
+
+def test_a_secret_the_server_echoes_is_masked_where_it_is_kept_in_clear(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error_description quoting the password or client secret is kept as ***."""
+    described = f"Password {PASSWORD} is wrong for client secret {CLIENT_SECRET}"
+    body = json.dumps(
+        {"error": "invalid_grant", "error_description": described}
+    ).encode()
+    caplog.set_level("DEBUG", logger="mfaflow")
+    with serve_raw(answering(body, "403 Forbidden")) as url:
+        store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+        engine = Engine(
+            Client(url + "/", "app", client_secret=CLIENT_SECRET),
+            transport=RequestsTransport(connect_timeout=2, read_timeout=5),
+            store=store,
+        )
+        result = engine.start(parse_flow(ECHOED, "echoed.yaml"), {"password": PASSWORD})
+
+    masked = "Password *** is wrong for client secret ***"
+    assert result.outputs == {"problem": masked, "said": masked}
+    assert result.message == f"Refused: {masked}"
+    stored = json.dumps(engine.get(result.run_id).outputs)
+    for secret in (PASSWORD, CLIENT_SECRET):
+        assert secret not in stored
+        assert secret not in caplog.text
+
+
+def test_an_unhandled_server_error_does_not_repeat_an_echoed_secret(
+    tmp_path: Path,
+) -> None:
+    """The UnhandledServerError of an echoing answer shows the secret as ***."""
+    described = f"The password {PASSWORD} is not allowed"
+    body = json.dumps({"error": "access_denied", "error_description": described})
+    with serve_raw(answering(body.encode(), "403 Forbidden")) as url:
+        engine = sqlite_engine(url, tmp_path)
+        with pytest.raises(UnhandledServerError) as caught:
+            engine.start(parse_flow(ECHOED, "echoed.yaml"), {"password": PASSWORD})
+
+    assert PASSWORD not in str(caught.value)
+    assert caught.value.description == "The password *** is not allowed"
+    assert PASSWORD not in (engine.get(caught.value.run_id or "").error or "")
+
+
+def nested(depth: int) -> bytes:
+    """A JSON object whose value nests ``depth`` arrays and objects in all."""
+    return b'{"a":' * (depth - 1) + b"{}" + b"}" * (depth - 1)
+
+
+@pytest.mark.parametrize(("depth", "problem"), [(64, None), (65, "response.invalid")])
+def test_json_nested_past_the_cap_is_an_invalid_answer(
+    depth: int, problem: str | None, tmp_path: Path
+) -> None:
+    """64 levels are read; one more is response.invalid, not a RecursionError later."""
+    with serve_raw(answering(nested(depth))) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(PROBE, "probe.yaml"), {"path": "/x"})
+
+    if problem is None:
+        assert result.state == "done"
+    else:
+        assert result.outputs == {"problem": problem}
+
+
+def test_an_answer_over_four_mib_is_too_large_whatever_the_transport_allows(
+    tmp_path: Path,
+) -> None:
+    """A transport allowing 16 MiB still has the engine refuse a 5 MiB answer."""
+    body = b'{"v": "' + b"x" * (5 * 1_048_576) + b'"}'
+    with serve_raw(answering(body)) as url:
+        store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
+        transport = RequestsTransport(max_body=16 * 1_048_576)
+        engine = Engine(Client(url + "/", "app"), transport=transport, store=store)
+        result = engine.start(parse_flow(PROBE, "probe.yaml"), {"path": "/x"})
+
+    assert result.outputs == {"problem": "response.too_large"}
+    assert engine.get(result.run_id).state == "failed"
+
+
+#: Takes every event it is sent and says which one it was.
+EVENTS = """
+mfaflow: 1
+name: events
+initial: call
+inputs:
+  password: {secret: true, default: hunter2-correct-horse}
+data:
+  event: {}
+outputs:
+  event: {}
+states:
+  call:
+    call: {method: POST, url: /token, form: {password: '${inputs.password}'}}
+    on:
+      ok: {to: done, save: {event: ok}}
+      transport.timeout: {to: done, save: {event: transport.timeout}}
+    catch:
+      - {errors: ['*'], to: done, save: {event: '${error.event}'}}
+  done: {final: true, output: {event: '${data.event}'}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "event"),
+    [
+        ("invalid_grant", "invalid_grant"),
+        ("a0.mfa_required", "a0.mfa_required"),
+        ("transport.timeout", "response.invalid"),
+        ("http.500", "response.invalid"),
+        ("ok", "response.invalid"),
+        ("expired", "response.invalid"),
+        ("bad code", "response.invalid"),
+        ("x\nlogged", "response.invalid"),
+        ("a..b", "response.invalid"),
+        ("x" * 65, "response.invalid"),
+        ("hunter2-correct-horse", "response.invalid"),
+    ],
+)
+def test_only_a_valid_unreserved_error_code_becomes_an_event(
+    code: str, event: str, tmp_path: Path
+) -> None:
+    """A server cannot fire the engine's own events, nor log a secret as one."""
+    body = json.dumps({"error": code}).encode()
+    with serve_raw(answering(body)) as url:
+        engine = sqlite_engine(url, tmp_path)
+        result = engine.start(parse_flow(EVENTS, "events.yaml"))
+
+    assert result.outputs == {"event": event}
+    history = [entry.event for entry in engine.get(result.run_id).history]
+    assert history[-1] == event

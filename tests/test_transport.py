@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import struct
 import sys
 import threading
 import time
@@ -28,6 +29,8 @@ from hypothesis import strategies as st
 
 from mfaflow._errors import (
     ConnectError,
+    ConnectionDropped,
+    ConnectTimeout,
     ProtocolError,
     ResponseTooLarge,
     TLSError,
@@ -276,18 +279,71 @@ def test_an_url_without_a_host_is_a_connect_error(transport: RequestsTransport) 
         transport.send(Request("GET", "/oauth/token"))
 
 
-def test_closing_without_answering_is_a_connect_error(
+def test_closing_without_answering_is_a_dropped_connection(
     transport: RequestsTransport,
 ) -> None:
-    """A server that reads the request and hangs up gives ConnectError."""
+    """A server that reads the request and hangs up may have acted on it."""
 
     def hang_up(connection: socket.socket, stop: threading.Event) -> None:
         read_request_head(connection)
 
-    with serve_raw(hang_up) as url, pytest.raises(ConnectError) as caught:
-        transport.send(Request("GET", f"{url}/token"))
+    with serve_raw(hang_up) as url, pytest.raises(ConnectionDropped) as caught:
+        transport.send(Request("POST", f"{url}/token", body=b"otp=123456"))
 
-    assert str(caught.value) == f"{url}/token closed the connection without answering."
+    assert str(caught.value) == (
+        f"{url}/token closed the connection without answering; "
+        "it may have received the request."
+    )
+    assert caught.value.phase == "dropped"
+    assert caught.value.sent is True
+    assert not isinstance(caught.value, ConnectError)
+
+
+def test_a_reset_after_the_request_is_a_dropped_connection(
+    transport: RequestsTransport,
+) -> None:
+    """A server that resets the connection once it has the request dropped it."""
+
+    def reset(connection: socket.socket, stop: threading.Event) -> None:
+        read_request_head(connection)
+        # SO_LINGER with a zero timeout makes close() send a reset.
+        connection.setsockopt(
+            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+        )
+
+    with serve_raw(reset) as url, pytest.raises(ConnectionDropped) as caught:
+        transport.send(Request("POST", f"{url}/token", body=b"otp=123456"))
+
+    assert caught.value.sent is True
+
+
+def test_a_refused_connection_was_not_sent(transport: RequestsTransport) -> None:
+    """Refusal is a connect failure: the request certainly did not go out."""
+    with pytest.raises(ConnectError) as caught:
+        transport.send(Request("POST", f"http://127.0.0.1:{closed_port()}/token"))
+
+    assert caught.value.phase == "connect"
+    assert caught.value.sent is False
+
+
+def test_connecting_too_slowly_is_a_connect_timeout_that_sent_nothing() -> None:
+    """A server that never accepts gives ConnectTimeout, a connect failure."""
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as listener:
+        # With its backlog full, the listener leaves further connections unanswered.
+        filler = socket.create_connection(listener.getsockname())
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/token"
+        with (
+            filler,
+            RequestsTransport(connect_timeout=0.3) as transport,
+            pytest.raises(ConnectTimeout) as caught,
+        ):
+            transport.send(Request("POST", url, body=b"otp=123456"))
+
+    assert str(caught.value) == f"Connecting to {url} took longer than 0.3 s."
+    assert caught.value.phase == "connect"
+    assert caught.value.sent is False
+    assert isinstance(caught.value, ConnectError)
+    assert isinstance(caught.value, TransportTimeout)
 
 
 def test_no_answer_within_the_read_timeout_is_a_timeout(base_url: str) -> None:
@@ -306,6 +362,8 @@ def test_no_answer_within_the_read_timeout_is_a_timeout(base_url: str) -> None:
 
     assert str(caught.value) == f"{url}/slow did not answer within 0.2 s."
     assert caught.value.phase == "timeout"
+    assert caught.value.sent is True
+    assert not isinstance(caught.value, ConnectError)
 
 
 def test_the_request_timeout_overrides_the_read_timeout(
@@ -965,6 +1023,8 @@ def test_every_transport_error_is_a_transport_error() -> None:
     """The phase-named errors share TransportError, to be caught together."""
     for kind in (
         ConnectError,
+        ConnectTimeout,
+        ConnectionDropped,
         TLSError,
         TransportTimeout,
         ResponseTooLarge,

@@ -449,3 +449,91 @@ def test_a_run_in_a_waiting_loop_of_an_expiring_flow_ends() -> None:
 
     assert (result.state, result.outcome) == ("expired", "expired")
     assert now[0] - 1_000_000.0 == 600
+
+
+SECRET_CHILD = """
+mfaflow: 1
+name: child
+initial: done
+inputs:
+  login_hint: {}
+  secret_code: {secret: true}
+outputs:
+  token: {secret: true}
+states:
+  done: {final: true, output: {token: '${inputs.secret_code}'}}
+"""
+
+SECRET_PARENT = """
+mfaflow: 1
+name: parent
+initial: sub
+inputs:
+  password: {secret: true}
+data:
+  kept: {}
+  token: {secret: true}
+states:
+  sub:
+    flow: child
+    with: {login_hint: '${inputs.password}', secret_code: '${inputs.password}'}
+    on:
+      success: {to: done, save: {kept: '${output.token}', token: '${output.token}'}}
+  done: {final: true}
+"""
+
+
+def test_secrets_handed_to_or_from_a_sub_flow_in_clear_are_reported() -> None:
+    """A secret passed as a plain sub-flow input, or a secret output kept plainly."""
+    child = parse_flow(SECRET_CHILD, "child.yaml")
+    errors = check_flow(
+        parsed(SECRET_PARENT),
+        actions=ACTIONS,
+        guards=GUARDS,
+        flows={"child"},
+        subflows=lambda name: child if name == "child" else None,
+    )
+
+    assert [(error.line, error.column, error.msg) for error in errors] == [
+        (
+            13,
+            25,
+            "State 'sub' gives the sub-flow 'child' as its input 'login_hint' "
+            "${inputs.password} (the secret input 'password'), which would be "
+            "stored and shown in clear; mark 'login_hint' 'secret: true' in "
+            "'child', or leave the secret out.",
+        ),
+        (
+            15,
+            41,
+            "Transition 'success' of state 'sub' saves into the data 'kept' "
+            "${output.token} (the secret output 'token' of 'child'), which would "
+            "be stored and shown in clear; mark 'kept' 'secret: true' under "
+            "'data', or leave the secret out.",
+        ),
+    ]
+
+
+def test_validate_refuses_a_secret_written_in_clear(tmp_path: Path) -> None:
+    """The command line tells the place a secret input would be shown in clear."""
+    from click.testing import CliRunner
+
+    from mfaflow._cli import cli
+
+    path = tmp_path / "leak.yaml"
+    path.write_text(
+        "mfaflow: 1\nname: leak\ninitial: done\n"
+        "inputs:\n  password: {secret: true}\noutputs:\n  echo: {}\n"
+        "states:\n  done: {final: true, output: {echo: '${inputs.password}'}}\n",
+        encoding="utf-8",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0] == (
+        f"{path}:9:39: Final state 'done' gives as the output 'echo' "
+        "${inputs.password} (the secret input 'password'), which would be stored "
+        "and shown in clear; mark 'echo' 'secret: true' under 'outputs', or "
+        "leave the secret out."
+    )

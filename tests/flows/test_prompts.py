@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from mfaflow import Client, Engine, RunResult
+from mfaflow import Client, DefinitionErrors, Engine, RunResult
 from mfaflow._loader import parse_flow
 
 FLOW = """
@@ -35,29 +35,33 @@ def engine() -> Engine:
 
 
 def test_prompt_is_filled_in_for_the_caller():
-    """The waiting run's prompt shows the values, secrets included, for the person."""
+    """The waiting run's prompt shows the values of the run, filled in."""
     run = engine()
+    flow = parse_flow(
+        FLOW.replace(" with ${inputs.key}\n          as ${client.client_secret}", "")
+    )
 
-    result = run.start(parse_flow(FLOW), {"where": "the lab", "key": "k-4c1e77"})
+    result = run.start(flow, {"where": "the lab", "key": "k-4c1e77"})
 
     (request,) = result.waiting_for
-    assert (
-        request.prompt
-        == "Go to the lab with k-4c1e77 as client-secret-9f2 (${literal})."
-    )
+    assert request.prompt == "Go to the lab (${literal})."
     assert run.get(result.run_id).waiting_for[0].prompt == request.prompt
+    document = json.dumps(run.store.load(result.run_id).document)
+    assert "Go to the lab (${literal})." in document
 
 
-def test_stored_prompt_masks_secrets():
-    """The stored run keeps secret values and the client secret out of the prompt."""
+def test_a_prompt_that_shows_a_secret_is_refused_before_the_run():
+    """A prompt is printed and stored as it is: a secret in it is a definition error."""
     run = engine()
 
-    result = run.start(parse_flow(FLOW), {"where": "the lab", "key": "k-4c1e77"})
+    with pytest.raises(DefinitionErrors) as caught:
+        run.start(parse_flow(FLOW), {"where": "the lab", "key": "k-4c1e77"})
 
-    document = json.dumps(run.store.load(result.run_id).document)
-    assert "Go to the lab with *** as *** (${literal})." in document
-    assert "k-4c1e77" not in document
-    assert "client-secret-9f2" not in document
+    (error,) = caught.value.errors
+    assert error.msg == (
+        "The prompt of the input 'answer' shows ${inputs.key} (the secret input "
+        "'key'), which would be stored and shown in clear."
+    )
 
 
 LINK_FLOW = """
