@@ -1482,6 +1482,97 @@ def qr_block(text: str) -> str:
     return drawn.getvalue()
 
 
+RECOVERING = "recovering@example.test"
+RECOVERING_CODE = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+RECOVERING_APP = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def recovering_tenant() -> Tenant:
+    """A tenant whose user has an app and a recovery code, and steps up on refresh."""
+    from mfaflow.tenant import (
+        AuthenticatorConfig,
+        ClientConfig,
+        TenantConfig,
+        UserConfig,
+    )
+
+    app = AuthenticatorConfig("otp", secret=RECOVERING_APP)
+    user = UserConfig.with_password(
+        RECOVERING,
+        ENROLLING_PASSWORD,
+        work_factor=10,
+        mfa="always",
+        authenticators=[app],
+        recovery_code=RECOVERING_CODE,
+    )
+    grants = ("password", "mfa", "refresh_token")
+    return Tenant(
+        TenantConfig(
+            clients=(ClientConfig(DEMO_CLIENT_ID, grant_types=grants),),
+            users=(user,),
+            step_up_on_refresh="always",
+            password_work_factor=10,
+        )
+    )
+
+
+def refresh_token_by_app(server: LoopbackServer) -> str:
+    """Sign the recovering user in with the app, in process; the refresh token."""
+    import pyotp
+
+    from mfaflow import Client, Engine
+
+    engine = Engine(Client(server.url, DEMO_CLIENT_ID))
+    login = engine.start(
+        "password-grant",
+        {
+            "username": RECOVERING,
+            "password": ENROLLING_PASSWORD,
+            "authenticator_id": "otp",
+        },
+    )
+    login = engine.resume(login.run_id, {"otp": pyotp.TOTP(RECOVERING_APP).now()})
+    assert login.outcome == "success", login
+    token: str = login.outputs["refresh_token"]
+    return token
+
+
+@pytest.mark.parametrize(
+    "flow", ["password-grant", "refresh", "mfa-api-token", "manage-authenticators"]
+)
+def test_shipped_flows_print_a_recovery_codes_replacement_once(
+    store: Path, flow: str
+) -> None:
+    """Each shipped flow that can pass MFA with a recovery code prints its
+    replacement in clear, once, without --show-secrets, and the store forgets it."""
+    with LoopbackServer(recovering_tenant()) as server:
+        inputs = ["authenticator_id=recovery-code"]
+        if flow == "refresh":
+            inputs.append(f"refresh_token={refresh_token_by_app(server)}")
+        else:
+            inputs += [f"username={RECOVERING}", f"password={ENROLLING_PASSWORD}"]
+        options = [part for value in inputs for part in ("--input", value)]
+        result = invoke(
+            ["run", flow, *at(server, store), *options], input=f"{RECOVERING_CODE}\n"
+        )
+        (shown,) = re.findall(r"^  recovery_code: ([A-Z0-9]{24})$", result.stdout, re.M)
+        works = server.tenant.verify_recovery_code(RECOVERING, shown)
+
+    assert result.exit_code == 0, result.output
+    assert shown != RECOVERING_CODE
+    assert works != shown
+    assert result.output.count(shown) == 1
+    assert result.stderr.endswith(
+        "Keep recovery_code somewhere safe: shown this once, and not kept with "
+        "the run.\n"
+    )
+    for secret in (RECOVERING_CODE, ENROLLING_PASSWORD):
+        assert secret not in result.output
+    (summary,) = SQLiteStore(store).list()
+    kept = SQLiteStore(store, key=default_key()).load(summary.id)
+    assert shown not in json.dumps([kept.document, kept.secrets])
+
+
 def test_run_prints_the_authorize_link_before_asking(
     embedded: LoopbackServer, store: Path
 ) -> None:

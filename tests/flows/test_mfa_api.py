@@ -497,6 +497,9 @@ def test_expired_mfa_token_cannot_list(
     assert result.outputs == {
         "error": "expired_token",
         "error_description": "mfa_token is expired",
+        # Only a token got with mfa-api-token can come with recovery codes.
+        "recovery_code": None,
+        "recovery_codes": None,
     }
     driver.assert_no_secret_leaked(logs)
 

@@ -378,3 +378,47 @@ def test_same_refresh_token_again_is_not_a_rotation(
     assert result.outputs["refresh_token"] == old
     assert result.outputs["access_token"] == SCRIPTED_TOKENS["access_token"]
     driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("flow", "inputs"),
+    [
+        ("refresh", {}),
+        ("mfa-api-token", {"method": "refresh"}),
+        ("manage-authenticators", {"method": "refresh"}),
+    ],
+)
+def test_step_up_enrols_the_factor_given(
+    serve: Callable[..., Driver],
+    logs: pytest.LogCaptureFixture,
+    flow: str,
+    inputs: dict[str, str],
+):
+    """A refresh's step-up takes the factor to enrol as password-grant does: a
+    user whose authenticators were reset is sent an email code without being
+    asked which factor."""
+    driver = serve(step_up_on_refresh="always")
+    user = "otp@example.test"
+    login = driver.start(
+        "password-grant",
+        username=user,
+        password=PASSWORD,
+        audience=f"https://{driver.engine.client.issuer_host}/mfa/",
+        scope="enroll read:authenticators offline_access",
+    )
+    login = driver.resume(login, otp=driver.totp())
+    for authenticator in driver.tenant.authenticators(user, active_only=True):
+        if authenticator.type != "recovery-code":
+            driver.tenant.delete_authenticator(user, authenticator.id)
+
+    result = driver.start(
+        flow, refresh_token=login.outputs["refresh_token"], factor="email", **inputs
+    )
+
+    assert [request.name for request in result.waiting_for] == ["binding_code"]
+    assert "mfa-enroll:start --ok--> route_factor" in edges(result)
+    result = driver.resume(result, binding_code=driver.last_code(user, "email"))
+    assert result.outcome == "success", result
+    (enrolled,) = driver.tenant.authenticators(user, active_only=True)[:1]
+    assert enrolled.channel == "email"
+    driver.assert_no_secret_leaked(logs)
