@@ -15,8 +15,8 @@ sources disagree, both forms are read: ``oob_channel`` (real payloads) and
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 from ._errors import ActionError
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+_T = TypeVar("_T")
 #: The kind of an authenticator, by ``authenticator_type`` and OOB channel.
 _OOB_KINDS = {"sms": "sms", "voice": "voice", "email": "email", "auth0": "push"}
 #: Auth0's factor type (as in ``mfa_requirements``) of each kind.
@@ -425,19 +426,19 @@ def _truthy(value: Any) -> bool:
 
 
 def _whole_number(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        shown = _shown(value)
-        raise ActionError(f"{name} must be a whole number, not {shown}.") from None
+    return _converted(value, int, f"{name} must be a whole number")
 
 
 def _number(value: Any, name: str) -> float:
+    return _converted(value, float, f"{name} must be a number of seconds")
+
+
+def _converted(value: Any, convert: Callable[[Any], _T], problem: str) -> _T:
+    """``convert(value)``; a value it refuses is an ActionError: ``problem, not X.``"""
     try:
-        return float(value)
+        return convert(value)
     except (TypeError, ValueError):
-        shown = _shown(value)
-        raise ActionError(f"{name} must be a number of seconds, not {shown}.") from None
+        raise ActionError(f"{problem}, not {_shown(value)}.") from None
 
 
 def _shown(value: Any) -> str:

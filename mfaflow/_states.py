@@ -10,9 +10,9 @@ goes on. ``docs/flow-format.md`` describes what it reads.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Literal, cast
+from typing import Literal, TypeVar, cast
 
 from ._fields import FieldReader, is_one_reference, sentence
 from ._model import (
@@ -31,6 +31,8 @@ from ._template import Template
 from ._yaml import Node
 
 __all__ = ["EMPTY", "StateReader"]
+
+_Rule = TypeVar("_Rule", RetryRule, CatchRule)
 
 Outcome = Literal["success", "failure", "expired"]
 Jitter = Literal["none", "full"]
@@ -351,11 +353,7 @@ class StateReader(FieldReader):
     # Retry and catch rules.
 
     def retry_rules(self, node: Node, where: str) -> tuple[RetryRule, ...]:
-        rules = enumerate(self.items(node, f"'retry' of {where}"), 1)
-        return tuple(
-            self.retry_rule(rule, f"retry rule {index} of {where}")
-            for index, rule in rules
-        )
+        return self._rules(node, "retry", where, self.retry_rule)
 
     def retry_rule(self, node: Node, where: str) -> RetryRule:
         entries = self.fields(node, where, _RETRY_KEYS, ("errors",))
@@ -370,11 +368,7 @@ class StateReader(FieldReader):
         )
 
     def catch_rules(self, node: Node, where: str) -> tuple[CatchRule, ...]:
-        rules = enumerate(self.items(node, f"'catch' of {where}"), 1)
-        return tuple(
-            self.catch_rule(rule, f"catch rule {index} of {where}")
-            for index, rule in rules
-        )
+        return self._rules(node, "catch", where, self.catch_rule)
 
     def catch_rule(self, node: Node, where: str) -> CatchRule:
         entries = self.fields(node, where, _CATCH_KEYS, ("errors", "to"))
@@ -383,6 +377,15 @@ class StateReader(FieldReader):
             target=self.optional(entries, "to", where, self.name, ""),
             save=self.optional(entries, "save", where, self.named_values, EMPTY),
             location=node.location,
+        )
+
+    def _rules(
+        self, node: Node, key: str, where: str, read: Callable[[Node, str], _Rule]
+    ) -> tuple[_Rule, ...]:
+        """The list ``key`` of ``where``, each rule read and named by its number."""
+        rules = enumerate(self.items(node, f"{key!r} of {where}"), 1)
+        return tuple(
+            read(rule, f"{key} rule {index} of {where}") for index, rule in rules
         )
 
     # Single values, by the rule each field follows.
