@@ -20,11 +20,38 @@ from typing import IO, Any
 
 from attrs import define, field
 
-__all__ = ["Served", "read_until", "served"]
+__all__ = ["Served", "ctrl_c_as_in_a_terminal", "press_ctrl_c", "read_until", "served"]
 
 #: How long a child may take to start or stop, in seconds.
 PATIENCE = 60
 _CERTIFICATE_LINE = "Its self-signed certificate: "
+
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """Give a child started from here Ctrl-C's default action, as in a terminal.
+
+    For ``preexec_fn``: a suite started as a background job has SIGINT
+    ignored, which its children inherit, and Python then never raises
+    KeyboardInterrupt; the tests of Ctrl-C would wait for nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def press_ctrl_c(process: subprocess.Popen[bytes]) -> bytes:
+    """Send SIGINT until the child reacts on stderr; return what it wrote.
+
+    Python acts on a signal between bytecodes, so one that lands after a
+    prompt is written but before the read begins waits for the read to end.
+    A person presses Ctrl-C again; this does too, once a second.
+    """
+    assert process.stderr is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        for _ in range(PATIENCE):
+            process.send_signal(signal.SIGINT)
+            if selector.select(timeout=1):
+                return os.read(process.stderr.fileno(), 4096)
+    raise AssertionError(f"the child did not react to Ctrl-C in {PATIENCE} s")
 
 
 def read_until(stream: IO[bytes] | Any, marker: bytes) -> bytes:
@@ -90,6 +117,7 @@ def served(
         stderr=subprocess.PIPE,
         env=child_env,
         start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     running = Served("", process, "", stop_signal=stop_signal)
     try:

@@ -41,7 +41,7 @@ from _code_login import (
 from _code_login import SECRETS as LOGIN_SECRETS
 from _diagrams import parse
 from _isolation import isolate
-from _serve import read_until, served
+from _serve import ctrl_c_as_in_a_terminal, press_ctrl_c, read_until, served
 from _servers import closed_port, read_request_head, serve_raw, serve_wsgi
 from click.testing import CliRunner, Result
 
@@ -951,12 +951,13 @@ def test_interrupt_prints_one_line_and_exits_130(
         stderr=subprocess.PIPE,
         env=env,
         start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     assert process.stderr is not None
     prompted = read_until(process.stderr, b"The user's email address: ")
-    process.send_signal(signal.SIGINT)
+    reacted = press_ctrl_c(process)
     _, rest = process.communicate(timeout=60)
-    stderr = (prompted + rest).decode()
+    stderr = (prompted + reacted + rest).decode()
 
     assert process.returncode == 130
     assert stderr.splitlines()[-1] == "Interrupted."
