@@ -24,7 +24,7 @@ from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
 from ._store_postgres import PostgresStore
 from ._store_redis import RedisStore
-from ._transport import RequestsTransport, check_ca_bundle, safe_url
+from ._transport import RequestsTransport, check_ca_bundle, check_timeout, safe_url
 
 __all__ = [
     "FLOWS_OPTION",
@@ -81,6 +81,17 @@ def _check_issuer(
         "Expected an http:// or https:// URL such as https://tenant.example.com/, "
         f"got {safe_url(value)!r}."
     )
+
+
+def _check_timeout(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    if value is not None:
+        try:
+            check_timeout(value, "The timeout")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _check_bundle(
@@ -187,7 +198,8 @@ _SETUP_OPTIONS = (
     ),
     click.option(
         "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=float,
+        callback=_check_timeout,
         metavar="SECONDS",
         help="How long to wait for the server to accept a connection, and to "
         "answer; one request takes at most twice this in all.",

@@ -49,6 +49,7 @@ from ._errors import (
     UnhandledEvent,
     UnhandledServerError,
 )
+from ._fields import MAX_SECONDS
 from ._model import (
     Call,
     CatchRule,
@@ -1118,9 +1119,12 @@ class Engine:
         return None
 
     def _backoff(self, rule: RetryRule, attempt: int) -> float:
-        delay = rule.interval * rule.backoff ** (attempt - 1)
-        if rule.max_delay is not None:
-            delay = min(delay, rule.max_delay)
+        try:
+            delay = rule.interval * rule.backoff ** (attempt - 1)
+        except OverflowError:  # many attempts of a steep backoff
+            delay = math.inf
+        cap = MAX_SECONDS if rule.max_delay is None else rule.max_delay
+        delay = min(delay, cap)
         if rule.jitter == "full":
             delay *= self._random()
         return delay
@@ -1597,6 +1601,12 @@ def _seconds(
     if isinstance(found, bool) or not math.isfinite(seconds):
         shown = _kind_of(found)
         raise RunError(f"{what} must be a number of seconds, not {shown}.", **context)
+    if not 0 <= seconds <= MAX_SECONDS:
+        raise RunError(
+            f"{what} must be a number of seconds from 0 to {MAX_SECONDS} "
+            f"(ten years), not {_kind_of(found)}.",
+            **context,
+        )
     return seconds
 
 

@@ -1868,3 +1868,17 @@ def test_a_failure_line_shows_a_servers_description_escaped(
     assert "\x1b" not in done.stderr
     assert "\x07" not in done.stderr
     assert r"No\x1b]0;owned\x07" in done.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "1e308", "-1"])
+def test_run_refuses_a_timeout_out_of_bounds_as_a_usage_error(
+    issuer: str, flow_file: Path, store: Path, seconds: str
+) -> None:
+    """--timeout nan, inf, 1e308 or -1 is a usage error, not a traceback later."""
+    result = invoke(run_args(issuer, flow_file, store, "--timeout", seconds))
+
+    assert result.exit_code == 2
+    assert (
+        "The timeout must be a number of seconds above 0 and at most 315360000 "
+        "(ten years)" in result.stderr
+    )

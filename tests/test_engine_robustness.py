@@ -887,3 +887,56 @@ def test_only_a_valid_unreserved_error_code_becomes_an_event(
     assert result.outputs == {"event": event}
     history = [entry.event for entry in engine.get(result.run_id).history]
     assert history[-1] == event
+
+
+#: Waits as long as its input says, then retries a call for ever more.
+PATIENT = """
+mfaflow: 1
+name: patient
+initial: call
+inputs:
+  wait: {default: 0}
+states:
+  call:
+    call: {url: /x}
+    on: {ok: {to: done, delay: '${inputs.wait}'}}
+    retry: [{errors: [http.5xx], interval: 1, backoff: 100, attempts: 1000}]
+  done: {final: true}
+"""
+
+
+@pytest.mark.parametrize("wait", [1e308, 315_360_001, -1])
+def test_a_delay_filled_in_out_of_bounds_is_a_clear_run_error(
+    wait: float, tmp_path: Path
+) -> None:
+    """A delay given as 1e308, past ten years or negative stops the run, and says so."""
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(lambda request: Response(200, (), b"{}")),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+    )
+
+    with pytest.raises(RunError) as caught:
+        engine.start(parse_flow(PATIENT, "patient.yaml"), {"wait": wait})
+
+    assert str(caught.value).startswith(
+        "The delay of the transition 'ok' of the state 'call' in the flow 'patient' "
+        "must be a number of seconds from 0 to 315360000 (ten years), not "
+    )
+    assert engine.get(caught.value.run_id or "").status == "failed"
+
+
+def test_a_steep_backoff_over_many_attempts_stops_growing_at_ten_years() -> None:
+    """100 ** 200 overflows a float; the wait is then capped, not an OverflowError."""
+    now = [1_000_000.0]
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(lambda request: Response(503, (), b"")),
+        clock=lambda: now[0],
+    )
+    result = engine.start(parse_flow(PATIENT, "patient.yaml"))
+    for _ in range(200):
+        now[0] = result.resume_at or now[0]
+        result = engine.resume(result.run_id)
+
+    assert (result.resume_at or 0) - now[0] == 315_360_000
