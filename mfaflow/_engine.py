@@ -80,6 +80,9 @@ log = logging.getLogger(__name__)
 
 
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
+#: How deep sub-flows may nest in one run: far more than any real flow,
+#: and a stop for a flow that starts itself in a way validation cannot see.
+MAX_NESTING = 16
 #: The largest answer the engine parses, whatever the transport allows:
 #: 4 MiB, far above any answer of an authorization server.
 MAX_ANSWER = 4 * 1_048_576
@@ -1019,6 +1022,15 @@ class Engine:
         self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
     ) -> None:
         assert state.flow is not None
+        if len(run.frames) >= MAX_NESTING:
+            raise RunError(
+                f"The state {state.name!r} of the flow {frame.flow.name!r} would "
+                f"nest sub-flows more than {MAX_NESTING} deep; a flow may start "
+                "itself without end.",
+                flow=frame.flow.name,
+                run_id=run.id,
+                state=state.name,
+            )
         child = self._compile(state.flow).flow
         inputs = _template.render(dict(state.args), self._scope(run, frame))
         now = self.clock()

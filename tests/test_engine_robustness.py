@@ -940,3 +940,47 @@ def test_a_steep_backoff_over_many_attempts_stops_growing_at_ten_years() -> None
         result = engine.resume(result.run_id)
 
     assert (result.resume_at or 0) - now[0] == 315_360_000
+
+
+#: Starts itself again for as long as its input says so, which is always.
+NESTING = """
+mfaflow: 1
+name: nesting
+initial: pick
+inputs:
+  nest: {default: 'yes'}
+states:
+  pick:
+    on:
+      ok:
+        - {to: again, when: {equals: ['${inputs.nest}', 'yes']}}
+        - done
+  again:
+    flow: nesting
+    with: {nest: '${inputs.nest}'}
+    on: {success: done}
+  done: {final: true}
+"""
+
+
+def test_a_flow_that_keeps_starting_itself_stops_at_the_nesting_limit(
+    tmp_path: Path,
+) -> None:
+    """Recursion validation cannot rule out ends, stored as failed, at 16 deep."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "nesting.yaml").write_text(NESTING, encoding="utf-8")
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+        flow_paths=[folder],
+    )
+
+    with pytest.raises(RunError) as caught:
+        engine.start("nesting")
+
+    assert str(caught.value) == (
+        "The state 'again' of the flow 'nesting' would nest sub-flows more than "
+        "16 deep; a flow may start itself without end."
+    )
+    assert engine.get(caught.value.run_id or "").status == "failed"
