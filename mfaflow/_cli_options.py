@@ -18,7 +18,7 @@ from click.core import ParameterSource
 from ._catalog import Catalog
 from ._cli_links import terminal_text
 from ._crypto import Sealer, load_or_create_key
-from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook
+from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook, check_issuer
 from ._errors import EncryptionKeyMissing, StoreError
 from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
@@ -73,9 +73,13 @@ class Failure(click.ClickException):
 def _check_issuer(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> str | None:
-    if value is None or (
-        value.startswith(("https://", "http://")) and value.split("/")[2]
-    ):
+    if value is None:
+        return value
+    try:
+        check_issuer(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if value.startswith(("https://", "http://")) and value.split("/")[2]:
         return value
     raise click.BadParameter(
         "Expected an http:// or https:// URL such as https://tenant.example.com/, "

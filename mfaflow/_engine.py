@@ -72,7 +72,7 @@ from ._registry import (
 from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState, texts_in
 from ._store import MemoryStore, Store, StoredRun
 from ._template import Reference, Template
-from ._transport import Request, Response, Transport, parse_json
+from ._transport import Request, Response, Transport, parse_json, safe_url
 
 __all__ = ["Client", "Engine", "RunEvent"]
 
@@ -106,6 +106,31 @@ def _check_client_auth(client: Client, attribute: Any, value: str) -> None:
         raise ValueError(f"client_auth must be one of {allowed}, not {value!r}.")
 
 
+#: What an issuer URL with user information is refused with; the URL
+#: itself is not shown, as its password would be.
+USERINFO_REFUSED = (
+    "The issuer URL must not hold a user name or password (user:password@host); "
+    "give the client's credentials as its client id and client secret instead."
+)
+
+
+def check_issuer(issuer: str) -> None:
+    """Refuse an issuer URL that carries user information, without showing it.
+
+    Everything a run records and prints names the issuer; a password in it
+    would be shown everywhere, and no authorization server takes one so.
+
+    Raises:
+        ValueError: the URL holds ``user@`` or ``user:password@``.
+    """
+    if "@" in urlsplit(issuer).netloc:
+        raise ValueError(USERINFO_REFUSED)
+
+
+def _check_issuer(client: Client, attribute: Any, value: str) -> None:
+    check_issuer(value)
+
+
 @frozen(repr=False)
 class Client:
     """The application a flow acts for, at one authorization server.
@@ -122,7 +147,7 @@ class Client:
         ValueError: ``client_auth`` is not ``post`` or ``basic``.
     """
 
-    issuer: str
+    issuer: str = field(validator=_check_issuer)
     client_id: str
     client_secret: str | None = None
     redirect_uri: str | None = None
@@ -905,8 +930,10 @@ class Engine:
         issuer = self.client.issuer
         if issuer not in self._discovery:
             self._discovery[issuer] = self._discover(issuer)
-        found = self._discovery[issuer].get(endpoint)
+        document = self._discovery[issuer]
+        found = document.get(endpoint)
         if isinstance(found, str) and found:
+            _check_discovered_issuer(document, issuer, context or {})
             return found
         if endpoint in AUTH0_ENDPOINTS:
             return AUTH0_ENDPOINTS[endpoint]
@@ -1450,6 +1477,34 @@ def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
         return value
 
     return {key: scrub(value) for key, value in values.items()}
+
+
+def _check_discovered_issuer(
+    document: Mapping[str, Any], issuer: str, context: Mapping[str, Any]
+) -> None:
+    """Refuse endpoints of a discovery document that names another issuer.
+
+    OpenID Connect Discovery 1.0 section 4.3 and RFC 8414 section 3.3: the
+    ``issuer`` of the document must be the issuer it was fetched for, or
+    a server (or whoever answers in its place) could send the flow's
+    passwords and codes elsewhere. Only a trailing slash may differ.
+
+    Raises:
+        RunError: the document's issuer is missing or another one.
+    """
+    named = document.get("issuer")
+    if isinstance(named, str) and named.rstrip("/") == issuer.rstrip("/"):
+        return
+    said = (
+        f"names the issuer {safe_url(named)!r}"
+        if isinstance(named, str) and named
+        else "names no issuer"
+    )
+    raise RunError(
+        f"The discovery document of {safe_url(issuer)} {said}; its endpoints are "
+        "not used, as they may belong to another server.",
+        **context,
+    )
 
 
 def _is_server_event(code: str, secrets: tuple[str, ...]) -> bool:

@@ -1882,3 +1882,16 @@ def test_run_refuses_a_timeout_out_of_bounds_as_a_usage_error(
         "The timeout must be a number of seconds above 0 and at most 315360000 "
         "(ten years)" in result.stderr
     )
+
+
+def test_run_refuses_an_issuer_with_a_password_without_showing_it(
+    flow_file: Path, store: Path
+) -> None:
+    """--issuer https://user:password@host is a usage error that hides the password."""
+    issuer = "https://ann:hunter2-pw@tenant.example.test/"
+
+    result = invoke(run_args(issuer, flow_file, store))
+
+    assert result.exit_code == 2
+    assert "must not hold a user name or password" in result.stderr
+    assert "hunter2-pw" not in result.output
