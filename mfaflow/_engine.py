@@ -1142,7 +1142,15 @@ class Engine:
         target = frame.flow.on_expiry
         log.debug("run %s: %s expired in %s", run.id, frame.flow.name, source)
         if target is None:
-            ending = State(name="expired", kind="final", outcome="expired")
+            ending = State(
+                name="expired",
+                kind="final",
+                outcome="expired",
+                message=(
+                    f"The flow {frame.flow.name!r} expired in the state "
+                    f"{source!r} before it ended; start it again."
+                ),
+            )
             return not self._finish(run, ending, events)
         frame.state = target
         run.history.append(
@@ -1316,7 +1324,7 @@ class Engine:
         """
         name, state = frame["flow"], frame["state"]
         context = {"flow": name, "run_id": run_id, "state": state}
-        flow = self._located(frame)
+        flow = self._located(frame, context)
         if flow.name != name:
             raise RunError(
                 f"The run {run_id} runs the flow {name!r}, but its file "
@@ -1346,12 +1354,16 @@ class Engine:
             )
         return flow
 
-    def _located(self, frame: Mapping[str, Any]) -> Flow:
+    def _located(self, frame: Mapping[str, Any], context: Mapping[str, Any]) -> Flow:
         """A stored frame's flow: from its file, else as compiled, else by name.
 
         The file comes first: a file of the user's may declare the name of
         a shipped flow. A flow that has no file (made by ``parse_flow``) is
         found among those this engine compiled, by name and source.
+
+        Raises:
+            RunError: the flow was read from a file that is gone, and no
+                flow of that name can be found instead.
         """
         name: str = frame["flow"]
         source = frame.get("source")
@@ -1360,6 +1372,13 @@ class Engine:
         compiled = self._by_name.get(name)
         if compiled is not None and compiled.flow.source == source:
             return compiled.flow
+        if source and Path(source).is_absolute() and name not in self.catalog.names():
+            raise RunError(
+                f"The run {context['run_id']} runs the flow {name!r} from the file "
+                f"{source}, which no longer exists; put the file back, or add a "
+                f"folder holding it as {name}.yaml to the flow paths (--flows).",
+                **context,
+            )
         return self._compile(name).flow
 
     def _result(self, run: RunState) -> RunResult:

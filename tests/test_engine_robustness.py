@@ -984,3 +984,70 @@ def test_a_flow_that_keeps_starting_itself_stops_at_the_nesting_limit(
         "16 deep; a flow may start itself without end."
     )
     assert engine.get(caught.value.run_id or "").status == "failed"
+
+
+#: Waits for a code, for at most a minute.
+WAITER = """
+mfaflow: 1
+name: waiter
+initial: ask
+expires_in: 60
+states:
+  ask:
+    input: {code: {prompt: Code}}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def waiter_engines(tmp_path: Path, now: list[float]) -> tuple[Engine, Engine]:
+    """Two engines on one SQLite store, as two processes would be."""
+    key = generate_key()
+
+    def made() -> Engine:
+        return Engine(
+            Client("https://tenant.example.test/", "app"),
+            store=SQLiteStore(tmp_path / "runs.sqlite", key=key),
+            clock=lambda: now[0],
+        )
+
+    return made(), made()
+
+
+def test_resuming_a_run_whose_flow_file_is_gone_names_the_file(tmp_path: Path) -> None:
+    """A deleted or moved flow file is named; the stored run is left as it was."""
+    path = tmp_path / "waiter.yaml"
+    path.write_text(WAITER, encoding="utf-8")
+    first, second = waiter_engines(tmp_path, [1_000_000.0])
+    run = first.start(path)
+    path.unlink()
+
+    with pytest.raises(RunError) as caught:
+        second.resume(run.run_id, {"code": "1"})
+
+    assert str(caught.value) == (
+        f"The run {run.run_id} runs the flow 'waiter' from the file {path}, which "
+        "no longer exists; put the file back, or add a folder holding it as "
+        "waiter.yaml to the flow paths (--flows)."
+    )
+    assert second.store.load(run.run_id).status == "waiting"
+
+
+def test_a_run_resumed_after_its_expiry_ends_expired_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """The code given too late is not used; the run ends expired, with a message."""
+    path = tmp_path / "waiter.yaml"
+    path.write_text(WAITER, encoding="utf-8")
+    now = [1_000_000.0]
+    first, second = waiter_engines(tmp_path, now)
+    run = first.start(path)
+    now[0] += 61
+
+    result = second.resume(run.run_id, {"code": "1"})
+
+    assert result.ended
+    assert result.outcome == "expired"
+    assert result.message == (
+        "The flow 'waiter' expired in the state 'ask' before it ended; start it again."
+    )
