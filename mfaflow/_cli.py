@@ -32,6 +32,7 @@ from ._cli_options import (
     flow_target,
     output_options,
     resume_options,
+    service_store,
     setup_options,
     store_path,
     stored_document,
@@ -252,16 +253,23 @@ def runs(store: str | None, purge_expired: bool) -> None:
             "A memory store keeps no runs from one command to the next.", err=True
         )
         return
-    path = store_path(store)
-    if not path.exists():
-        click.echo(f"No runs are stored in {path}.", err=True)
-        return
     # Listing and purging read no secrets, so the store needs no key.
-    kept = SQLiteStore(path)
-    if purge_expired:
-        purged = kept.expire(time.time())
-        click.echo(f"Deleted {len(purged)} expired runs.", err=True)
-    print_runs(kept.list())
+    kept = service_store(store, None)
+    if kept is None:
+        path = store_path(store)
+        if not path.exists():
+            click.echo(f"No runs are stored in {path}.", err=True)
+            return
+        kept = SQLiteStore(path)
+    try:
+        if purge_expired:
+            purged = kept.expire(time.time())
+            click.echo(f"Deleted {len(purged)} expired runs.", err=True)
+        print_runs(kept.list())
+    finally:
+        close = getattr(kept, "close", None)
+        if close is not None:
+            close()
 
 
 def _driver(

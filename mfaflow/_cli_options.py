@@ -18,13 +18,13 @@ from click.core import ParameterSource
 from ._catalog import Catalog
 from ._cli_links import terminal_text
 from ._crypto import Sealer, load_or_create_key
-from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook
+from ._engine import CLIENT_AUTH_METHODS, Client, Engine, Hook, check_issuer
 from ._errors import EncryptionKeyMissing, StoreError
 from ._fields import NAME_RULES
 from ._store import MemoryStore, SQLiteStore, Store
 from ._store_postgres import PostgresStore
 from ._store_redis import RedisStore
-from ._transport import RequestsTransport, check_ca_bundle, safe_url
+from ._transport import RequestsTransport, check_ca_bundle, check_timeout, safe_url
 
 __all__ = [
     "FLOWS_OPTION",
@@ -74,14 +74,29 @@ class Failure(click.ClickException):
 def _check_issuer(
     ctx: click.Context, param: click.Parameter, value: str | None
 ) -> str | None:
-    if value is None or (
-        value.startswith(("https://", "http://")) and value.split("/")[2]
-    ):
+    if value is None:
+        return value
+    try:
+        check_issuer(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if value.startswith(("https://", "http://")) and value.split("/")[2]:
         return value
     raise click.BadParameter(
         "Expected an http:// or https:// URL such as https://tenant.example.com/, "
         f"got {safe_url(value)!r}."
     )
+
+
+def _check_timeout(
+    ctx: click.Context, param: click.Parameter, value: float | None
+) -> float | None:
+    if value is not None:
+        try:
+            check_timeout(value, "The timeout")
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _check_bundle(
@@ -188,7 +203,8 @@ _SETUP_OPTIONS = (
     ),
     click.option(
         "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=float,
+        callback=_check_timeout,
         metavar="SECONDS",
         help="How long to wait for the server to accept a connection, and to "
         "answer; one request takes at most twice this in all.",

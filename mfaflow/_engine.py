@@ -49,6 +49,7 @@ from ._errors import (
     UnhandledEvent,
     UnhandledServerError,
 )
+from ._fields import MAX_SECONDS
 from ._model import (
     Call,
     CatchRule,
@@ -71,7 +72,7 @@ from ._registry import (
 from ._run import Frame, HistoryEntry, InputRequest, RunResult, RunState, texts_in
 from ._store import MemoryStore, Store, StoredRun
 from ._template import Reference, Template
-from ._transport import Request, Response, Transport, parse_json
+from ._transport import Request, Response, Transport, parse_json, safe_url
 
 __all__ = ["Client", "Engine", "RunEvent"]
 
@@ -79,6 +80,9 @@ log = logging.getLogger(__name__)
 
 
 _DISCOVERY_PATH = "/.well-known/openid-configuration"
+#: How deep sub-flows may nest in one run: far more than any real flow,
+#: and a stop for a flow that starts itself in a way validation cannot see.
+MAX_NESTING = 16
 #: The largest answer the engine parses, whatever the transport allows:
 #: 4 MiB, far above any answer of an authorization server.
 MAX_ANSWER = 4 * 1_048_576
@@ -102,6 +106,31 @@ def _check_client_auth(client: Client, attribute: Any, value: str) -> None:
         raise ValueError(f"client_auth must be one of {allowed}, not {value!r}.")
 
 
+#: What an issuer URL with user information is refused with; the URL
+#: itself is not shown, as its password would be.
+USERINFO_REFUSED = (
+    "The issuer URL must not hold a user name or password (user:password@host); "
+    "give the client's credentials as its client id and client secret instead."
+)
+
+
+def check_issuer(issuer: str) -> None:
+    """Refuse an issuer URL that carries user information, without showing it.
+
+    Everything a run records and prints names the issuer; a password in it
+    would be shown everywhere, and no authorization server takes one so.
+
+    Raises:
+        ValueError: the URL holds ``user@`` or ``user:password@``.
+    """
+    if "@" in urlsplit(issuer).netloc:
+        raise ValueError(USERINFO_REFUSED)
+
+
+def _check_issuer(client: Client, attribute: Any, value: str) -> None:
+    check_issuer(value)
+
+
 @frozen(repr=False)
 class Client:
     """The application a flow acts for, at one authorization server.
@@ -118,7 +147,7 @@ class Client:
         ValueError: ``client_auth`` is not ``post`` or ``basic``.
     """
 
-    issuer: str
+    issuer: str = field(validator=_check_issuer)
     client_id: str
     client_secret: str | None = None
     redirect_uri: str | None = None
@@ -901,8 +930,10 @@ class Engine:
         issuer = self.client.issuer
         if issuer not in self._discovery:
             self._discovery[issuer] = self._discover(issuer)
-        found = self._discovery[issuer].get(endpoint)
+        document = self._discovery[issuer]
+        found = document.get(endpoint)
         if isinstance(found, str) and found:
+            _check_discovered_issuer(document, issuer, context or {})
             return found
         if endpoint in AUTH0_ENDPOINTS:
             return AUTH0_ENDPOINTS[endpoint]
@@ -1018,6 +1049,15 @@ class Engine:
         self, run: RunState, frame: Frame, state: State, events: list[RunEvent]
     ) -> None:
         assert state.flow is not None
+        if len(run.frames) >= MAX_NESTING:
+            raise RunError(
+                f"The state {state.name!r} of the flow {frame.flow.name!r} would "
+                f"nest sub-flows more than {MAX_NESTING} deep; a flow may start "
+                "itself without end.",
+                flow=frame.flow.name,
+                run_id=run.id,
+                state=state.name,
+            )
         child = self._compile(state.flow).flow
         inputs = _template.render(dict(state.args), self._scope(run, frame))
         now = self.clock()
@@ -1102,7 +1142,15 @@ class Engine:
         target = frame.flow.on_expiry
         log.debug("run %s: %s expired in %s", run.id, frame.flow.name, source)
         if target is None:
-            ending = State(name="expired", kind="final", outcome="expired")
+            ending = State(
+                name="expired",
+                kind="final",
+                outcome="expired",
+                message=(
+                    f"The flow {frame.flow.name!r} expired in the state "
+                    f"{source!r} before it ended; start it again."
+                ),
+            )
             return not self._finish(run, ending, events)
         frame.state = target
         run.history.append(
@@ -1118,9 +1166,12 @@ class Engine:
         return None
 
     def _backoff(self, rule: RetryRule, attempt: int) -> float:
-        delay = rule.interval * rule.backoff ** (attempt - 1)
-        if rule.max_delay is not None:
-            delay = min(delay, rule.max_delay)
+        try:
+            delay = rule.interval * rule.backoff ** (attempt - 1)
+        except OverflowError:  # many attempts of a steep backoff
+            delay = math.inf
+        cap = MAX_SECONDS if rule.max_delay is None else rule.max_delay
+        delay = min(delay, cap)
         if rule.jitter == "full":
             delay *= self._random()
         return delay
@@ -1273,7 +1324,7 @@ class Engine:
         """
         name, state = frame["flow"], frame["state"]
         context = {"flow": name, "run_id": run_id, "state": state}
-        flow = self._located(frame)
+        flow = self._located(frame, context)
         if flow.name != name:
             raise RunError(
                 f"The run {run_id} runs the flow {name!r}, but its file "
@@ -1303,12 +1354,16 @@ class Engine:
             )
         return flow
 
-    def _located(self, frame: Mapping[str, Any]) -> Flow:
+    def _located(self, frame: Mapping[str, Any], context: Mapping[str, Any]) -> Flow:
         """A stored frame's flow: from its file, else as compiled, else by name.
 
         The file comes first: a file of the user's may declare the name of
         a shipped flow. A flow that has no file (made by ``parse_flow``) is
         found among those this engine compiled, by name and source.
+
+        Raises:
+            RunError: the flow was read from a file that is gone, and no
+                flow of that name can be found instead.
         """
         name: str = frame["flow"]
         source = frame.get("source")
@@ -1317,6 +1372,13 @@ class Engine:
         compiled = self._by_name.get(name)
         if compiled is not None and compiled.flow.source == source:
             return compiled.flow
+        if source and Path(source).is_absolute() and name not in self.catalog.names():
+            raise RunError(
+                f"The run {context['run_id']} runs the flow {name!r} from the file "
+                f"{source}, which no longer exists; put the file back, or add a "
+                f"folder holding it as {name}.yaml to the flow paths (--flows).",
+                **context,
+            )
         return self._compile(name).flow
 
     def _result(self, run: RunState) -> RunResult:
@@ -1434,6 +1496,34 @@ def _without(values: dict[str, Any], texts: Container[str]) -> dict[str, Any]:
         return value
 
     return {key: scrub(value) for key, value in values.items()}
+
+
+def _check_discovered_issuer(
+    document: Mapping[str, Any], issuer: str, context: Mapping[str, Any]
+) -> None:
+    """Refuse endpoints of a discovery document that names another issuer.
+
+    OpenID Connect Discovery 1.0 section 4.3 and RFC 8414 section 3.3: the
+    ``issuer`` of the document must be the issuer it was fetched for, or
+    a server (or whoever answers in its place) could send the flow's
+    passwords and codes elsewhere. Only a trailing slash may differ.
+
+    Raises:
+        RunError: the document's issuer is missing or another one.
+    """
+    named = document.get("issuer")
+    if isinstance(named, str) and named.rstrip("/") == issuer.rstrip("/"):
+        return
+    said = (
+        f"names the issuer {safe_url(named)!r}"
+        if isinstance(named, str) and named
+        else "names no issuer"
+    )
+    raise RunError(
+        f"The discovery document of {safe_url(issuer)} {said}; its endpoints are "
+        "not used, as they may belong to another server.",
+        **context,
+    )
 
 
 def _is_server_event(code: str, secrets: tuple[str, ...]) -> bool:
@@ -1597,6 +1687,12 @@ def _seconds(
     if isinstance(found, bool) or not math.isfinite(seconds):
         shown = _kind_of(found)
         raise RunError(f"{what} must be a number of seconds, not {shown}.", **context)
+    if not 0 <= seconds <= MAX_SECONDS:
+        raise RunError(
+            f"{what} must be a number of seconds from 0 to {MAX_SECONDS} "
+            f"(ten years), not {_kind_of(found)}.",
+            **context,
+        )
     return seconds
 
 

@@ -25,7 +25,19 @@ from ._model import Location, Value
 from ._template import Reference, Template, TemplateError
 from ._yaml import Node
 
-__all__ = ["NAME_RULES", "FieldReader", "is_one_reference"]
+__all__ = [
+    "MAX_BACKOFF",
+    "MAX_SECONDS",
+    "NAME_RULES",
+    "FieldReader",
+    "is_one_reference",
+]
+
+#: The most seconds a flow may give any timeout, wait, delay or lifetime:
+#: ten years, far past any login, and far from what overflows a date.
+MAX_SECONDS = 315_360_000
+#: The largest factor a retry's wait may grow by from one try to the next.
+MAX_BACKOFF = 100
 
 T = TypeVar("T")
 
@@ -185,14 +197,31 @@ class FieldReader:
         return minimum
 
     def number(
-        self, node: Node, where: str, minimum: float, *, exclusive: bool = False
+        self,
+        node: Node,
+        where: str,
+        minimum: float,
+        *,
+        exclusive: bool = False,
+        maximum: float | None = None,
     ) -> float:
+        """A number above ``minimum`` (or equal, unless ``exclusive``).
+
+        ``maximum``, when given, bounds it from above too, with
+        :data:`MAX_SECONDS` named in words: a number of seconds that large
+        would only overflow a date or a timer later, with no clear message.
+        """
         value = node.value
         is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if is_number and (value > minimum or (value == minimum and not exclusive)):
+        above = is_number and (value > minimum or (value == minimum and not exclusive))
+        if above and (maximum is None or value <= maximum):
             return float(value)
         bound = "greater than" if exclusive else "of at least"
-        self.wrong(node, where, f"a number {bound} {_number(minimum)}")
+        expected = f"a number {bound} {_number(minimum)}"
+        if maximum is not None:
+            words = " (ten years)" if maximum == MAX_SECONDS else ""
+            expected += f" and at most {_number(maximum)}{words}"
+        self.wrong(node, where, expected)
         return max(minimum, 1.0)
 
     def choice(self, node: Node, where: str, choices: tuple[str, ...]) -> str:
@@ -300,7 +329,7 @@ class FieldReader:
         if isinstance(node.value, str):
             expected = "a number of seconds or one reference such as '${inputs.ttl}'"
             return self.reference(node, where, expected)
-        return self.number(node, where, 0, exclusive=exclusive)
+        return self.number(node, where, 0, exclusive=exclusive, maximum=MAX_SECONDS)
 
 
 def _placed(reference: Reference, at: Location) -> Reference:

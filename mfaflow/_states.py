@@ -14,7 +14,13 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Literal, TypeVar, cast
 
-from ._fields import FieldReader, is_one_reference, sentence
+from ._fields import (
+    MAX_BACKOFF,
+    MAX_SECONDS,
+    FieldReader,
+    is_one_reference,
+    sentence,
+)
 from ._model import (
     Call,
     CatchRule,
@@ -419,13 +425,13 @@ class StateReader(FieldReader):
         return self.integer(node, where, 0)
 
     def factor(self, node: Node, where: str) -> float:
-        return self.number(node, where, 1)
+        return self.number(node, where, 1, maximum=MAX_BACKOFF)
 
     def wait(self, node: Node, where: str) -> float:
-        return self.number(node, where, 0)
+        return self.number(node, where, 0, maximum=MAX_SECONDS)
 
     def duration(self, node: Node, where: str) -> float:
-        return self.number(node, where, 0, exclusive=True)
+        return self.number(node, where, 0, exclusive=True, maximum=MAX_SECONDS)
 
     def delay(self, node: Node, where: str) -> Value:
         return self.seconds(node, where, exclusive=False)

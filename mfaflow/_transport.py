@@ -65,6 +65,7 @@ from ._errors import (
     TransportError,
     TransportTimeout,
 )
+from ._fields import MAX_SECONDS
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ __all__ = [
     "Transport",
     "WSGITransport",
     "check_ca_bundle",
+    "check_timeout",
     "default_user_agent",
     "parse_json",
     "safe_url",
@@ -368,6 +370,27 @@ def _is_latin_1(text: str) -> bool:
     return True
 
 
+def check_timeout(seconds: float, name: str) -> float:
+    """Return ``seconds`` as a timeout, or refuse it naming ``name``.
+
+    A timeout is a number of seconds above 0 and at most
+    :data:`~mfaflow._fields.MAX_SECONDS` (ten years): ``nan``, an infinity
+    or ``1e308`` would reach the socket and fail there, as a ``ValueError``
+    or an ``OverflowError`` naming no option.
+
+    Raises:
+        ValueError: ``seconds`` is not such a number.
+    """
+    number = isinstance(seconds, int | float) and not isinstance(seconds, bool)
+    if number and math.isfinite(seconds) and 0 < seconds <= MAX_SECONDS:
+        return float(seconds)
+    msg = (
+        f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS} "
+        f"(ten years), not {seconds!r}."
+    )
+    raise ValueError(msg)
+
+
 def _check_max_body(max_body: int) -> int:
     if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body < 1:
         raise ValueError(
@@ -477,9 +500,13 @@ class RequestsTransport:
         user_agent: str | None = None,
     ) -> None:
         self._verify = _verification(verify, ca_bundle)
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._total_timeout = total_timeout
+        self._connect_timeout = check_timeout(connect_timeout, "connect_timeout")
+        self._read_timeout = check_timeout(read_timeout, "read_timeout")
+        self._total_timeout = (
+            None
+            if total_timeout is None
+            else check_timeout(total_timeout, "total_timeout")
+        )
         self._max_body = _check_max_body(max_body)
         self._owns_session = session is None
         self._session = session if session is not None else _new_session()
@@ -513,7 +540,9 @@ class RequestsTransport:
         """Send ``request`` and return the answer, whatever its status."""
         url = safe_url(request.url)
         read_timeout = (
-            self._read_timeout if request.timeout is None else request.timeout
+            self._read_timeout
+            if request.timeout is None
+            else check_timeout(request.timeout, "The request's timeout")
         )
         total = self._total_timeout or self._connect_timeout + read_timeout
         with Deadline(total) as deadline:

@@ -93,6 +93,7 @@ def check_flow(
     checker.secrecy(subflows)
     if subflows is not None:
         checker.subflows(subflows)
+    checker.recursion(subflows or (lambda name: None))
     return sorted(checker.errors, key=lambda error: (error.line, error.column))
 
 
@@ -394,6 +395,32 @@ class _Checker:
                 self.given_inputs(state, child)
                 self.awaited_endings(state, child)
 
+    def recursion(self, subflows: Callable[[str], Flow | None]) -> None:
+        """Report the sub-flow states that must lead back to this flow.
+
+        A flow that starts itself, directly or through the sub-flows it
+        starts, nests deeper at each turn and never ends, when every run
+        must pass those sub-flow states. One that starts itself only on
+        some paths (the shipped ``authorize`` does, once, with other
+        inputs) may end, and passes.
+        """
+        for state in self.flow.states.values():
+            if state.flow is None or state.name not in _inevitable(self.flow):
+                continue
+            chain = _back_to(self.flow, state.flow, subflows)
+            if chain is None:
+                continue
+            at = state.locations.get("flow", state.location)
+            if len(chain) == 2:
+                how = "which is this flow itself"
+            else:
+                how = f"which leads back to this flow ({' -> '.join(chain)})"
+            message = (
+                f"State {state.name!r} starts the sub-flow {state.flow!r}, {how}: "
+                "a run would nest it in itself without end."
+            )
+            self.fail(at, message)
+
     def given_inputs(self, state: State, child: Flow) -> None:
         declared = ", ".join(child.inputs) or "none"
         for key in state.args:
@@ -485,6 +512,58 @@ class _Secrets:
     @property
     def child_name(self) -> str:
         return "the sub-flow" if self.child is None else repr(self.child.name)
+
+
+def _back_to(
+    flow: Flow, start: str, subflows: Callable[[str], Flow | None]
+) -> list[str] | None:
+    """The names from ``flow`` through ``start`` back to ``flow``, if runs must go so.
+
+    Only the sub-flow states each flow's runs must pass are followed.
+
+    Sub-flows are looked up by ``subflows``; ``flow`` itself is never
+    looked up, as another flow may be known by its name.
+    """
+    pending = [[flow.name, start]]
+    seen: set[str] = set()
+    while pending:
+        chain = pending.pop()
+        name = chain[-1]
+        if name == flow.name:
+            return chain
+        if name in seen:
+            continue
+        seen.add(name)
+        child = subflows(name)
+        if child is None:
+            continue
+        for state in child.states.values():
+            if state.flow is not None and state.name in _inevitable(child):
+                pending.append([*chain, state.flow])
+    return None
+
+
+def _inevitable(flow: Flow) -> set[str]:
+    """The sub-flow states every run of ``flow`` that ends must pass.
+
+    A state is one when no final state can be reached from ``initial``
+    without it.
+    """
+    found = set()
+    for state in flow.states.values():
+        if state.flow is None:
+            continue
+        reached: set[str] = set()
+        pending = [] if state.name == flow.initial else [flow.initial]
+        while pending:
+            name = pending.pop()
+            if name in reached or name == state.name or name not in flow.states:
+                continue
+            reached.add(name)
+            pending.extend(flow.states[name].targets)
+        if not any(flow.states[name].final for name in reached):
+            found.add(state.name)
+    return found
 
 
 def _near(name: str, names: Iterable[str]) -> str:

@@ -1753,3 +1753,30 @@ def test_a_failure_line_shows_a_servers_description_escaped(
     assert "\x1b" not in done.stderr
     assert "\x07" not in done.stderr
     assert r"No\x1b]0;owned\x07" in done.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "1e308", "-1"])
+def test_run_refuses_a_timeout_out_of_bounds_as_a_usage_error(
+    issuer: str, flow_file: Path, store: Path, seconds: str
+) -> None:
+    """--timeout nan, inf, 1e308 or -1 is a usage error, not a traceback later."""
+    result = invoke(run_args(issuer, flow_file, store, "--timeout", seconds))
+
+    assert result.exit_code == 2
+    assert (
+        "The timeout must be a number of seconds above 0 and at most 315360000 "
+        "(ten years)" in result.stderr
+    )
+
+
+def test_run_refuses_an_issuer_with_a_password_without_showing_it(
+    flow_file: Path, store: Path
+) -> None:
+    """--issuer https://user:password@host is a usage error that hides the password."""
+    issuer = "https://ann:hunter2-pw@tenant.example.test/"
+
+    result = invoke(run_args(issuer, flow_file, store))
+
+    assert result.exit_code == 2
+    assert "must not hold a user name or password" in result.stderr
+    assert "hunter2-pw" not in result.output

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -134,15 +135,29 @@ def test_a_run_kept_in_a_service_is_resumed_by_another_command(
         assert secret not in started.output + resumed.output
 
 
+@contextmanager
+def kept_in(
+    kind: str, issuer: str, flow_file: Path, tmp_path: Path
+) -> Iterator[tuple[Result, str, str, Path]]:
+    """A login waiting in the service of ``kind``: started, its id, address, key.
+
+    The run is deleted from the service when the block ends.
+    """
+    require(kind)
+    address, key_file = ADDRESSES[kind], tmp_path / "store.key"
+    started, run_id = start(issuer, flow_file, address, key_file)
+    try:
+        yield started, run_id, address, key_file
+    finally:
+        forget(kind, run_id, key_file)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_run_kept_in_a_service_is_drawn(
     kind: str, issuer: str, flow_file: Path, tmp_path: Path
 ) -> None:
     """diagram --run ID --store URL marks where a run kept in the service stands."""
-    require(kind)
-    address, key_file = ADDRESSES[kind], tmp_path / "store.key"
-    _, run_id = start(issuer, flow_file, address, key_file)
-    try:
+    with kept_in(kind, issuer, flow_file, tmp_path) as (_, run_id, address, key_file):
         drawn = invoke(
             [
                 "diagram",
@@ -154,8 +169,6 @@ def test_a_run_kept_in_a_service_is_drawn(
                 str(key_file),
             ]
         )
-    finally:
-        forget(kind, run_id, key_file)
 
     assert drawn.exit_code == 0, drawn.output
     diagram = parse(drawn.stdout)
@@ -293,13 +306,33 @@ def test_a_store_url_with_a_password_from_the_environment_is_not_repeated(
     assert setup.resume_command("abc123") == "mfaflow resume abc123"
 
 
-def test_commands_reading_sqlite_files_only_refuse_a_service_url() -> None:
-    """runs, which reads SQLite files only, refuses a store URL clearly."""
-    result = invoke(["runs", "--store", "redis://:hunter2@127.0.0.1:6379/0"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_runs_lists_the_runs_kept_in_a_service(
+    kind: str, issuer: str, flow_file: Path, tmp_path: Path
+) -> None:
+    """runs --store URL lists a waiting run kept in Redis or PostgreSQL, no secret."""
+    with kept_in(kind, issuer, flow_file, tmp_path) as (started, run_id, address, _):
+        listed = invoke(["runs", "--store", address])
+        purged = invoke(["runs", "--store", address, "--purge-expired"])
 
-    assert result.exit_code == 2
-    assert (
-        "'redis://:***@127.0.0.1:6379/0' names a Redis or PostgreSQL store, and "
-        "this command reads SQLite files only." in result.stderr
+    assert started.exit_code == 3
+    assert listed.exit_code == 0, listed.output
+    (line,) = [line for line in listed.stdout.splitlines() if run_id in line]
+    assert "  code-login  waiting  " in line
+    assert line.endswith("needs otp")
+    assert purged.exit_code == 0, purged.output
+    assert run_id in purged.stdout, "a run that has not expired is kept"
+    for secret in SECRETS:
+        assert secret not in listed.output + purged.output
+
+
+def test_runs_on_an_unreachable_store_server_is_one_error_line() -> None:
+    """A Redis URL nobody answers at is an error line without the password."""
+    result = invoke(
+        ["runs", "--store", f"redis://:hunter2@127.0.0.1:{closed_port()}/0"]
     )
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: ")
+    assert len(result.stderr.splitlines()) == 1
     assert "hunter2" not in result.output

@@ -15,6 +15,7 @@ from mfaflow import (
     ConcurrencyError,
     InputError,
     RunEnded,
+    RunError,
     RunNotFound,
     TransportTimeout,
     UnhandledEvent,
@@ -639,7 +640,14 @@ states:
     ("discovery", "expected"),
     [
         (
-            answer(200, {"token_endpoint": "https://elsewhere.test/token"}),
+            # The issuer may differ from the configured one by a trailing slash.
+            answer(
+                200,
+                {
+                    "issuer": ISSUER.rstrip("/"),
+                    "token_endpoint": "https://elsewhere.test/token",
+                },
+            ),
             "https://elsewhere.test/token",
         ),
         (answer(404, raw=b"no"), ISSUER + "oauth/token"),
@@ -663,6 +671,56 @@ def test_endpoint_from_discovery_with_auth0_fallback(
     engine.start(flow)
     engine.start(flow)
     assert urls == [ISSUER + ".well-known/openid-configuration", expected, expected]
+
+
+@pytest.mark.parametrize(
+    ("document", "said"),
+    [
+        (
+            {"issuer": "https://evil.example.test/", "token_endpoint": "https://e/t"},
+            "names the issuer 'https://evil.example.test/'",
+        ),
+        (
+            {"issuer": ISSUER + "other/", "token_endpoint": "https://e/t"},
+            f"names the issuer '{ISSUER}other/'",
+        ),
+        ({"token_endpoint": "https://e/t"}, "names no issuer"),
+    ],
+)
+def test_a_discovery_document_of_another_issuer_is_refused(
+    clock: Clock, document: dict[str, str], said: str
+) -> None:
+    """Endpoints from a document naming another issuer (or none) are never called."""
+    urls: list[str] = []
+
+    def handle(request: Request) -> Response:
+        urls.append(request.url)
+        return answer(200, document)
+
+    engine = make_engine(handle, clock)
+    with pytest.raises(RunError) as caught:
+        engine.start(parse_flow(DISCOVER, "discover.yaml"))
+
+    assert str(caught.value) == (
+        f"The discovery document of {ISSUER} {said}; its endpoints are not used, "
+        "as they may belong to another server."
+    )
+    assert caught.value.state == "ask"
+    assert urls == [ISSUER + ".well-known/openid-configuration"]
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://ann:hunter2-pw@tenant.test/", "https://ann@tenant.test/"]
+)
+def test_an_issuer_with_user_information_is_refused_without_showing_it(
+    issuer: str,
+) -> None:
+    """A user name or password in the issuer URL is refused, and not repeated."""
+    with pytest.raises(ValueError, match="must not hold a user name or password") as e:
+        Client(issuer, "app")
+
+    assert "hunter2-pw" not in str(e.value)
+    assert "ann" not in str(e.value)
 
 
 def test_inputs_given_after_expiry_end_the_run_as_expired(clock: Clock) -> None:

@@ -887,3 +887,167 @@ def test_only_a_valid_unreserved_error_code_becomes_an_event(
     assert result.outputs == {"event": event}
     history = [entry.event for entry in engine.get(result.run_id).history]
     assert history[-1] == event
+
+
+#: Waits as long as its input says, then retries a call for ever more.
+PATIENT = """
+mfaflow: 1
+name: patient
+initial: call
+inputs:
+  wait: {default: 0}
+states:
+  call:
+    call: {url: /x}
+    on: {ok: {to: done, delay: '${inputs.wait}'}}
+    retry: [{errors: [http.5xx], interval: 1, backoff: 100, attempts: 1000}]
+  done: {final: true}
+"""
+
+
+@pytest.mark.parametrize("wait", [1e308, 315_360_001, -1])
+def test_a_delay_filled_in_out_of_bounds_is_a_clear_run_error(
+    wait: float, tmp_path: Path
+) -> None:
+    """A delay given as 1e308, past ten years or negative stops the run, and says so."""
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(lambda request: Response(200, (), b"{}")),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+    )
+
+    with pytest.raises(RunError) as caught:
+        engine.start(parse_flow(PATIENT, "patient.yaml"), {"wait": wait})
+
+    assert str(caught.value).startswith(
+        "The delay of the transition 'ok' of the state 'call' in the flow 'patient' "
+        "must be a number of seconds from 0 to 315360000 (ten years), not "
+    )
+    assert engine.get(caught.value.run_id or "").status == "failed"
+
+
+def test_a_steep_backoff_over_many_attempts_stops_growing_at_ten_years() -> None:
+    """100 ** 200 overflows a float; the wait is then capped, not an OverflowError."""
+    now = [1_000_000.0]
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(lambda request: Response(503, (), b"")),
+        clock=lambda: now[0],
+    )
+    result = engine.start(parse_flow(PATIENT, "patient.yaml"))
+    for _ in range(200):
+        now[0] = result.resume_at or now[0]
+        result = engine.resume(result.run_id)
+
+    assert (result.resume_at or 0) - now[0] == 315_360_000
+
+
+#: Starts itself again for as long as its input says so, which is always.
+NESTING = """
+mfaflow: 1
+name: nesting
+initial: pick
+inputs:
+  nest: {default: 'yes'}
+states:
+  pick:
+    on:
+      ok:
+        - {to: again, when: {equals: ['${inputs.nest}', 'yes']}}
+        - done
+  again:
+    flow: nesting
+    with: {nest: '${inputs.nest}'}
+    on: {success: done}
+  done: {final: true}
+"""
+
+
+def test_a_flow_that_keeps_starting_itself_stops_at_the_nesting_limit(
+    tmp_path: Path,
+) -> None:
+    """Recursion validation cannot rule out ends, stored as failed, at 16 deep."""
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "nesting.yaml").write_text(NESTING, encoding="utf-8")
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        store=SQLiteStore(tmp_path / "runs.sqlite", key=generate_key()),
+        flow_paths=[folder],
+    )
+
+    with pytest.raises(RunError) as caught:
+        engine.start("nesting")
+
+    assert str(caught.value) == (
+        "The state 'again' of the flow 'nesting' would nest sub-flows more than "
+        "16 deep; a flow may start itself without end."
+    )
+    assert engine.get(caught.value.run_id or "").status == "failed"
+
+
+#: Waits for a code, for at most a minute.
+WAITER = """
+mfaflow: 1
+name: waiter
+initial: ask
+expires_in: 60
+states:
+  ask:
+    input: {code: {prompt: Code}}
+    on: {ok: done}
+  done: {final: true}
+"""
+
+
+def waiter_engines(tmp_path: Path, now: list[float]) -> tuple[Engine, Engine]:
+    """Two engines on one SQLite store, as two processes would be."""
+    key = generate_key()
+
+    def made() -> Engine:
+        return Engine(
+            Client("https://tenant.example.test/", "app"),
+            store=SQLiteStore(tmp_path / "runs.sqlite", key=key),
+            clock=lambda: now[0],
+        )
+
+    return made(), made()
+
+
+def test_resuming_a_run_whose_flow_file_is_gone_names_the_file(tmp_path: Path) -> None:
+    """A deleted or moved flow file is named; the stored run is left as it was."""
+    path = tmp_path / "waiter.yaml"
+    path.write_text(WAITER, encoding="utf-8")
+    first, second = waiter_engines(tmp_path, [1_000_000.0])
+    run = first.start(path)
+    path.unlink()
+
+    with pytest.raises(RunError) as caught:
+        second.resume(run.run_id, {"code": "1"})
+
+    assert str(caught.value) == (
+        f"The run {run.run_id} runs the flow 'waiter' from the file {path}, which "
+        "no longer exists; put the file back, or add a folder holding it as "
+        "waiter.yaml to the flow paths (--flows)."
+    )
+    assert second.store.load(run.run_id).status == "waiting"
+
+
+def test_a_run_resumed_after_its_expiry_ends_expired_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """The code given too late is not used; the run ends expired, with a message."""
+    path = tmp_path / "waiter.yaml"
+    path.write_text(WAITER, encoding="utf-8")
+    now = [1_000_000.0]
+    first, second = waiter_engines(tmp_path, now)
+    run = first.start(path)
+    now[0] += 61
+
+    result = second.resume(run.run_id, {"code": "1"})
+
+    assert result.ended
+    assert result.outcome == "expired"
+    assert result.message == (
+        "The flow 'waiter' expired in the state 'ask' before it ended; start it again."
+    )

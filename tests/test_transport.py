@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import socket
 import struct
 import sys
@@ -1031,3 +1032,11 @@ def test_every_transport_error_is_a_transport_error() -> None:
         ProtocolError,
     ):
         assert issubclass(kind, TransportError)
+
+
+@pytest.mark.parametrize("seconds", [math.nan, math.inf, 1e308, 0, -1])
+@pytest.mark.parametrize("name", ["connect_timeout", "read_timeout", "total_timeout"])
+def test_timeouts_out_of_bounds_are_refused_up_front(name: str, seconds: float) -> None:
+    """A timeout the socket would choke on is a ValueError naming it, at once."""
+    with pytest.raises(ValueError, match=rf"^{name} must be a number of seconds above"):
+        RequestsTransport(**{name: seconds})

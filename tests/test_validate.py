@@ -537,3 +537,76 @@ def test_validate_refuses_a_secret_written_in_clear(tmp_path: Path) -> None:
         "and shown in clear; mark 'echo' 'secret: true' under 'outputs', or "
         "leave the secret out."
     )
+
+
+LOOP = """
+mfaflow: 1
+name: loop
+initial: again
+states:
+  again:
+    flow: loop
+    on: {success: done}
+  done: {final: true}
+"""
+
+
+def cycle_flow(name: str, other: str) -> Flow:
+    """A flow whose only way to its end is through the sub-flow ``other``."""
+    return parse_flow(
+        f"mfaflow: 1\nname: {name}\ninitial: call\nstates:\n"
+        f"  call:\n    flow: {other}\n    on: {{success: done}}\n"
+        "  done: {final: true}\n",
+        f"{name}.yaml",
+    )
+
+
+def test_a_flow_that_always_starts_itself_is_refused() -> None:
+    """A sub-flow state every run passes, naming the flow itself, is told."""
+    (error,) = check_flow(parsed(LOOP), actions=None, guards=None)
+
+    assert (error.line, error.column) == (7, 11)
+    assert error.msg == (
+        "State 'again' starts the sub-flow 'loop', which is this flow itself: "
+        "a run would nest it in itself without end."
+    )
+
+
+def test_a_cycle_of_flows_that_start_each_other_is_refused() -> None:
+    """a starts b, which always starts a again: told, with the chain."""
+    flows = {"a": cycle_flow("a", "b"), "b": cycle_flow("b", "a")}
+
+    (error,) = check_flow(flows["a"], actions=None, guards=None, subflows=flows.get)
+
+    assert error.msg == (
+        "State 'call' starts the sub-flow 'b', which leads back to this flow "
+        "(a -> b -> a): a run would nest it in itself without end."
+    )
+
+
+def test_a_flow_that_starts_itself_on_some_paths_only_passes() -> None:
+    """A guard that may take another way (as authorize does) lets the flow end."""
+    text = LOOP.replace(
+        "initial: again\n",
+        "initial: pick\ninputs:\n  nest: {default: 'no'}\n",
+    ).replace(
+        "states:\n",
+        "states:\n  pick:\n    on:\n      ok:\n"
+        "        - {to: again, when: {equals: ['${inputs.nest}', 'yes']}}\n"
+        "        - done\n",
+    )
+
+    assert check_flow(parsed(text), actions=None, guards=None) == []
+
+
+def test_an_engine_refuses_a_flow_that_starts_itself_before_any_request() -> None:
+    """Starting the flow is a definition error; no step of it runs."""
+    sent: list[object] = []
+    engine = Engine(
+        Client("https://tenant.example.test/", "app"),
+        transport=MockTransport(lambda request: sent.append(request) or Response(200)),
+    )
+
+    with pytest.raises(DefinitionErrors, match="which is this flow itself"):
+        engine.start(parsed(LOOP))
+    assert sent == []
