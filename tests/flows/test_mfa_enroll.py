@@ -186,13 +186,19 @@ def test_push_is_enrolled_once_approved(driver: Driver, logs: pytest.LogCaptureF
 def test_disabled_factor_is_refused(
     serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
 ):
-    """A factor the tenant does not offer ends the login with the tenant's refusal."""
+    """Enrolling with an MFA API token, which comes with no mfa_requirements, a
+    factor the tenant does not offer ends with the tenant's refusal."""
     users = tuple(user for user in base_config().users if not user.authenticators)
     driver = serve(factors=("otp", "email"), users=users)
-    result = sign_in(driver, "new", factor="sms")
+    token = driver.start(
+        "mfa-api-token", username="new@example.test", password=PASSWORD
+    )
+    assert token.outputs["token_kind"] == "access_token"
+
+    result = driver.start("mfa-enroll", mfa_token=token.outputs["token"], factor="sms")
     result = driver.resume(result, phone_number=PHONE)
 
-    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert (result.outcome, result.state) == ("failure", "refused")
     assert (
         result.message
         == "The tenant refused to enrol the sms factor (invalid_request)."
@@ -536,8 +542,8 @@ def test_unknown_factor_fails_without_a_request(
     )
     assert result.outputs == {"error": "invalid_request"}
     assert [entry.state for entry in result.history] == [
-        "start",
-        "route_factor",
+        "offer_factors",
+        "check_factor",
         "unknown_factor",
     ]
     assert driver.tenant.authenticators("new@example.test") == []

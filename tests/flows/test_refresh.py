@@ -416,7 +416,7 @@ def test_step_up_enrols_the_factor_given(
     )
 
     assert [request.name for request in result.waiting_for] == ["binding_code"]
-    assert "mfa-enroll:start --ok--> route_factor" in edges(result)
+    assert "mfa-enroll:check_factor --ok--> route_factor" in edges(result)
     result = driver.resume(result, binding_code=driver.last_code(user, "email"))
     assert result.outcome == "success", result
     (enrolled,) = driver.tenant.authenticators(user, active_only=True)[:1]
