@@ -21,7 +21,7 @@ import requests
 # The loopback helpers of the whole suite live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _interop_kit import Provider, RecordingTransport
+from _interop_kit import Provider, RecordingTransport, watched_engine
 from _runs import Harvesting, Runs
 from _servers import serve_wsgi
 from dot_site import PREFIX, configure
@@ -63,7 +63,7 @@ def password_engine(
         provider.site.password_client_id,
         provider.site.password_client_secret,
     )
-    return mfaflow.Engine(client, transport=transport)
+    return watched_engine(client, transport)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def code_engine(provider: Provider, transport: RecordingTransport) -> mfaflow.En
         provider.site.code_client_secret,
         redirect_uri=provider.site.redirect_uri,
     )
-    return mfaflow.Engine(client, transport=transport)
+    return watched_engine(client, transport)
 
 
 @pytest.fixture(scope="session")
