@@ -9,6 +9,7 @@ Auth0-specific input (no audience, no realm).
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
@@ -321,3 +322,45 @@ def test_authorize_state_mismatch_spends_no_code(
     assert [r for r in transport.sent if r.method == "POST"] == []
     assert get_grant_model().objects.filter(code=code).exists()
     assert_no_run_leaked(code_engine, logs, _known_secrets(provider))
+
+
+# -- client_secret_basic -----------------------------------------------------------
+
+
+@password_grant_allowed
+def test_basic_client_auth_signs_in_and_refreshes(
+    provider: Provider, transport: RecordingTransport, logs: pytest.LogCaptureFixture
+) -> None:
+    """With client_auth basic, the password and refresh grants authenticate the
+    application in an Authorization: Basic header (RFC 6749 section 2.3.1),
+    never in the form, and the provider accepts it."""
+    site = provider.site
+    client = mfaflow.Client(
+        provider.issuer,
+        site.password_client_id,
+        site.password_client_secret,
+        client_auth="basic",
+    )
+    engine = watched_engine(client, transport)
+
+    signed_in = _sign_in(engine, provider)
+    refreshed = engine.start(
+        "refresh", {"refresh_token": signed_in.outputs["refresh_token"]}
+    )
+
+    assert (signed_in.outcome, signed_in.state) == ("success", "signed_in")
+    assert (refreshed.outcome, refreshed.state) == ("success", "refreshed")
+    answer = userinfo(provider.discovery, refreshed.outputs["access_token"])
+    assert answer.status_code == 200
+    posts = [request for request in transport.sent if request.method == "POST"]
+    assert [_form(request)["grant_type"] for request in posts] == [
+        "password",
+        "refresh_token",
+    ]
+    expected = base64.b64encode(
+        f"{site.password_client_id}:{site.password_client_secret}".encode()
+    ).decode()
+    for request in posts:
+        assert request.header("Authorization") == f"Basic {expected}"
+        assert "client_secret" not in _form(request)
+    assert_no_run_leaked(engine, logs, _known_secrets(provider))
