@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pyotp
 import pytest
@@ -640,4 +641,84 @@ def test_unknown_oob_code_ends_the_enrolment(logs: pytest.LogCaptureFixture):
     )
     assert result.outputs == refused
     assert app.requests.count("POST /mfa/associate") == 1
+    driver.assert_no_secret_leaked(logs)
+
+
+PUSH_ENROLMENT = {
+    "authenticator_type": "oob",
+    "oob_channel": "auth0",
+    "oob_code": "oob-scripted-push-7a20",
+    "barcode_uri": "otpauth://totp/scripted:new?secret=JBSWY3DPEHPK3PXP&enrollment_tx_id=tx",
+}
+
+
+@pytest.mark.parametrize(
+    ("routes", "event", "state"),
+    [
+        (
+            {"POST /mfa/associate": [(401, b"<html>Unauthorized</html>")]},
+            "associate --http.401",
+            "token_rejected",
+        ),
+        (
+            {"POST /mfa/associate": [(429, b"<html>Too many</html>")]},
+            "associate --http.429",
+            "rate_limited",
+        ),
+        (
+            {
+                "POST /mfa/associate": [(200, PUSH_ENROLMENT)],
+                "POST /oauth/token mfa-oob": [
+                    (
+                        400,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "The enrolment was rejected.",
+                        },
+                    )
+                ],
+            },
+            "poll_push --invalid_grant",
+            "rejected",
+        ),
+        (
+            {
+                "POST /mfa/associate": [(200, PUSH_ENROLMENT)],
+                "POST /oauth/token mfa-oob": [
+                    (
+                        401,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Malformed mfa_token",
+                        },
+                    )
+                ],
+            },
+            "poll_push --invalid_grant",
+            "token_rejected",
+        ),
+    ],
+    ids=["associate-401", "associate-429", "push-rejected", "mfa-token-refused"],
+)
+def test_refusals_of_other_servers_end_the_enrolment(
+    logs: pytest.LogCaptureFixture,
+    routes: dict[str, list[Any]],
+    event: str,
+    state: str,
+):
+    """A bare 401 or 429 at /mfa/associate, and a push enrolment answered
+    invalid_grant saying it was rejected or naming the mfa_token, each end the
+    enrolment in their own failure."""
+    app = Scripted(routes)
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll", mfa_token="Fe26.2**scripted-mfa-3", factor="push"
+        )
+        if result.waiting_for:
+            driver.barcode_uri(result)
+            result = driver.until_input(driver.resume(result))
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert f"mfa-enroll:{event}--> {state}" in edges(result)
     driver.assert_no_secret_leaked(logs)
