@@ -17,6 +17,7 @@ from _flow_helpers import (
     Scripted,
     edges,
     make_driver,
+    mfa_api_refresh_token,
     mfa_token_of,
     scripted_driver,
     scripted_mfa,
@@ -98,22 +99,14 @@ def test_access_token_without_factors_needs_no_mfa(
 
 def test_access_token_by_refresh(driver: Driver, logs: pytest.LogCaptureFixture):
     """method refresh renews an MFA API token from a refresh token issued for it."""
-    login = driver.start(
-        "password-grant",
-        username="plain@example.test",
-        password=PASSWORD,
-        audience=mfa_audience(driver),
-        scope="enroll read:authenticators offline_access",
-    )
+    first = mfa_api_refresh_token(driver, "plain")
     driver.advance(60)
 
-    result = driver.start(
-        "mfa-api-token", method="refresh", refresh_token=login.outputs["refresh_token"]
-    )
+    result = driver.start("mfa-api-token", method="refresh", refresh_token=first)
 
     assert (result.outcome, result.state) == ("success", "got_access_token")
     assert claims(result.outputs["token"])["aud"] == mfa_audience(driver)
-    assert result.outputs["refresh_token"] != login.outputs["refresh_token"]
+    assert result.outputs["refresh_token"] != first
     driver.assert_no_secret_leaked(logs)
 
 
@@ -645,17 +638,8 @@ def test_refresh_step_up_left_unfinished_expires(
     """method refresh, whose refresh asks for MFA, left unanswered for 10 minutes
     ends mfa-api-token as expired."""
     driver = serve(step_up_on_refresh="always")
-    login = driver.start(
-        "password-grant",
-        username="otp@example.test",
-        password=PASSWORD,
-        audience=mfa_audience(driver),
-        scope="enroll read:authenticators offline_access",
-    )
-    login = driver.resume(login, otp=driver.totp())
-    result = driver.start(
-        "mfa-api-token", method="refresh", refresh_token=login.outputs["refresh_token"]
-    )
+    token = mfa_api_refresh_token(driver, "otp")
+    result = driver.start("mfa-api-token", method="refresh", refresh_token=token)
     assert result.state == "ask_otp"
     driver.advance(601)
 

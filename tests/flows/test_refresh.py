@@ -16,6 +16,7 @@ from _flow_helpers import (
     assert_unreachable,
     edges,
     make_driver,
+    mfa_api_refresh_token,
     scripted_driver,
     scripted_mfa,
 )
@@ -409,21 +410,12 @@ def test_step_up_enrols_the_factor_given(
     asked which factor."""
     driver = serve(step_up_on_refresh="always")
     user = "otp@example.test"
-    login = driver.start(
-        "password-grant",
-        username=user,
-        password=PASSWORD,
-        audience=f"https://{driver.engine.client.issuer_host}/mfa/",
-        scope="enroll read:authenticators offline_access",
-    )
-    login = driver.resume(login, otp=driver.totp())
+    token = mfa_api_refresh_token(driver, "otp")
     for authenticator in driver.tenant.authenticators(user, active_only=True):
         if authenticator.type != "recovery-code":
             driver.tenant.delete_authenticator(user, authenticator.id)
 
-    result = driver.start(
-        flow, refresh_token=login.outputs["refresh_token"], factor="email", **inputs
-    )
+    result = driver.start(flow, refresh_token=token, factor="email", **inputs)
 
     assert [request.name for request in result.waiting_for] == ["binding_code"]
     assert "mfa-enroll:check_factor --ok--> route_factor" in edges(result)
