@@ -649,3 +649,17 @@ def test_refresh_step_up_left_unfinished_expires(
     assert result.outputs == {"error": "expired_token"}
     assert "mfa-api-token:by_refresh --expired--> expired" in edges(result)
     driver.assert_no_secret_leaked(logs)
+
+
+def test_listing_refused_with_a_bare_401_is_token_rejected(
+    logs: pytest.LogCaptureFixture,
+):
+    """A listing answered with a bare 401 (no OAuth error) ends as token_rejected."""
+    app = Scripted({"GET /mfa/authenticators": [(401, b"<html>Unauthorized</html>")]})
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("manage-authenticators", token=SCRIPTED_ACCESS_TOKEN)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert "manage-authenticators:list --http.401--> token_rejected" in edges(result)
+    driver.assert_no_secret_leaked(logs)

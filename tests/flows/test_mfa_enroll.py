@@ -722,3 +722,60 @@ def test_refusals_of_other_servers_end_the_enrolment(
     assert (result.outcome, result.state) == ("failure", state)
     assert f"mfa-enroll:{event}--> {state}" in edges(result)
     driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("factor", "enrolment", "grant", "answer"),
+    [
+        (
+            "otp",
+            {
+                "authenticator_type": "otp",
+                "secret": "JBSWY3DPEHPK3PXP",
+                "barcode_uri": "otpauth://totp/scripted:new?secret=JBSWY3DPEHPK3PXP",
+            },
+            "mfa-otp",
+            {"otp": "246810"},
+        ),
+        (
+            "email",
+            {
+                "authenticator_type": "oob",
+                "oob_channel": "email",
+                "oob_code": "oob-scripted-email-5b3c",
+                "binding_method": "prompt",
+            },
+            "mfa-oob",
+            {"binding_code": "135790"},
+        ),
+    ],
+)
+def test_mfa_token_refused_at_the_confirmation_ends_as_token_rejected(
+    logs: pytest.LogCaptureFixture,
+    factor: str,
+    enrolment: dict[str, str],
+    grant: str,
+    answer: dict[str, str],
+):
+    """A confirmation refused with invalid_grant naming the mfa_token ends the
+    enrolment as token_rejected, without asking for the code again."""
+    malformed = {"error": "invalid_grant", "error_description": "Malformed mfa_token"}
+    app = Scripted(
+        {
+            "POST /mfa/associate": [(200, enrolment)],
+            f"POST /oauth/token {grant}": [(401, malformed)],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll", mfa_token="Fe26.2**scripted-mfa-4", factor=factor
+        )
+        if factor == "otp":
+            driver.barcode_uri(result)
+        result = driver.resume(result, **answer)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    step = "confirm_otp" if factor == "otp" else "confirm_oob"
+    assert f"mfa-enroll:{step} --invalid_grant--> token_rejected" in edges(result)
+    driver.assert_no_secret_leaked(logs)
