@@ -20,7 +20,13 @@ import pytest
 
 from mfaflow import Engine, Request, Response, RunResult, Transport
 
-__all__ = ["SECRET_KEYS", "Harvesting", "Runs"]
+__all__ = [
+    "SECRET_KEYS",
+    "Harvesting",
+    "Runs",
+    "assert_no_run_leaked",
+    "assert_no_secret_in",
+]
 
 #: Keys under which requests, answers and stored secrets hold values worth
 #: searching for.
@@ -96,11 +102,7 @@ class Runs:
             places[f"document of {run_id}"] = json.dumps(stored.document)
             places[f"history of {run_id}"] = repr(result.history) + repr(result)
             places[f"message of {run_id}"] = f"{result.message} {result.error}"
-        values = {value for value in values if value}
-        assert values, "the check found no secret to look for"
-        for where, text in places.items():
-            for value in values:
-                assert not _contains(text, value), f"a secret is in the {where}"
+        assert_no_secret_in(places, values)
 
     def _remember(self, inputs: Mapping[str, Any]) -> None:
         for name, value in inputs.items():
@@ -119,6 +121,37 @@ class Runs:
         self.secrets |= _secret_values(stored.secrets)
         self.documents.append(json.dumps(stored.document))
         return result
+
+
+def assert_no_run_leaked(
+    engine: Engine, caplog: pytest.LogCaptureFixture, secrets: Iterable[str] = ()
+) -> Runs:
+    """No secret of any run in ``engine``'s store leaked (see :class:`Runs`).
+
+    For runs started without :class:`Runs`: every run the store lists is
+    checked, with ``secrets`` and the client's secret known from the start
+    (and, with a :class:`Harvesting` transport, what crossed the wire).
+    Returns the :class:`Runs` that checked, holding every secret it found.
+    """
+    known = set(secrets)
+    if engine.client.client_secret:
+        known.add(engine.client.client_secret)
+    runs = Runs(engine, known)
+    runs.run_ids = [summary.id for summary in engine.store.list()]
+    runs.assert_no_secret_leaked(caplog)
+    return runs
+
+
+def assert_no_secret_in(places: Mapping[str, str], secrets: Iterable[str]) -> None:
+    """None of ``secrets`` is in the text of any of ``places`` (named by where).
+
+    Short numeric codes count only as whole numbers, not inside timestamps.
+    """
+    values = {value for value in secrets if value}
+    assert values, "the check found no secret to look for"
+    for where, text in places.items():
+        for value in values:
+            assert not _contains(text, value), f"a secret is in the {where}"
 
 
 class Harvesting:

@@ -1426,6 +1426,11 @@ def test_shipped_flow_signs_in_at_the_embedded_tenant(store: Path) -> None:
     document = json.loads(finished.stdout)
     assert document["outcome"] == "success"
     assert document["outputs"]["access_token"] == "***"
+    # The first enrolment's recovery code is shown, once, in clear.
+    (recovery,) = document["outputs"]["recovery_codes"]
+    assert re.fullmatch(r"[A-Z0-9]{24}", recovery)
+    assert finished.output.count(recovery) == 1
+    assert "Keep recovery_codes somewhere safe" in finished.stderr
     for text in (started.output, chosen.output, finished.output):
         assert DEMO_PASSWORD not in text
         assert code not in text

@@ -73,6 +73,15 @@ def read_until(stream: IO[bytes], text: str, seconds: float = 30.0) -> str:
     return read.decode()
 
 
+def assert_no_secret_printed(output: str, *secrets: str) -> None:
+    """``output`` holds none of ``secrets`` (the password, codes typed) and
+    nothing shaped like a token."""
+    for secret in (PASSWORD, *secrets):
+        assert not re.search(rf"(?<!\w){re.escape(secret)}(?!\w)", output)
+    for shape in TOKEN_SHAPES:
+        assert not shape.search(output), shape.pattern
+
+
 def test_cli_login_signs_in_with_a_typed_code(served: LoopbackServer) -> None:
     """Given the password and the app's code on stdin, the script signs in."""
     code = pyotp.TOTP(OTP_SECRET).now()
@@ -84,11 +93,7 @@ def test_cli_login_signs_in_with_a_typed_code(served: LoopbackServer) -> None:
     assert "access_token: (JWT, " in done.stdout
     assert "refresh_token: (opaque, " in done.stdout
     assert "Enter the 6-digit code from your authenticator app." in done.stderr
-    output = done.stdout + done.stderr
-    assert PASSWORD not in output
-    assert code not in output
-    for shape in TOKEN_SHAPES:
-        assert not shape.search(output), shape.pattern
+    assert_no_secret_printed(done.stdout + done.stderr, code)
 
 
 def test_cli_login_asks_again_after_a_wrong_code(served: LoopbackServer) -> None:
@@ -100,7 +105,7 @@ def test_cli_login_asks_again_after_a_wrong_code(served: LoopbackServer) -> None
 
     assert done.returncode == 0, done.stderr
     assert "That code was not accepted." in done.stderr
-    assert wrong not in done.stdout + done.stderr
+    assert_no_secret_printed(done.stdout + done.stderr, wrong, code)
 
 
 def test_cli_login_reports_a_wrong_password(served: LoopbackServer) -> None:
@@ -109,7 +114,7 @@ def test_cli_login_reports_a_wrong_password(served: LoopbackServer) -> None:
 
     assert done.returncode == 1
     assert "failure: The username or password is wrong." in done.stderr
-    assert "not-the-password" not in done.stdout + done.stderr
+    assert_no_secret_printed(done.stdout + done.stderr, "not-the-password")
 
 
 def test_cli_login_needs_an_issuer() -> None:
@@ -155,6 +160,4 @@ def test_cli_login_prints_recovery_codes_once(served: LoopbackServer) -> None:
     assert (output + asked + stderr.decode()).count(recovery) == 1
     assert "recovery codes (shown only now; keep them somewhere safe):" in output
     assert served.tenant.verify_recovery_code(NEW_USER, recovery) != recovery
-    assert not re.search(rf"(?<!\w){code}(?!\w)", output + stderr.decode())
-    for shape in TOKEN_SHAPES:
-        assert not shape.search(output), shape.pattern
+    assert_no_secret_printed(output + asked + stderr.decode(), code)

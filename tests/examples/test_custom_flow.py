@@ -13,6 +13,7 @@ rejected through the tenant's control API.
 from __future__ import annotations
 
 import importlib.metadata
+import logging
 import os
 import shutil
 import subprocess
@@ -24,8 +25,16 @@ from pathlib import Path
 import pytest
 import requests
 from _examples_kit import EXAMPLES, NEW_USER, OTP_USER, PASSWORD, PUSH_USER
+from _runs import Harvesting, assert_no_run_leaked
 
-from mfaflow import Client, Engine, Registry, RequestsTransport, RunResult
+from mfaflow import (
+    Client,
+    Engine,
+    MemoryStore,
+    Registry,
+    RequestsTransport,
+    RunResult,
+)
 from mfaflow.tenant import DEMO_CLIENT_ID, LoopbackServer
 
 CUSTOM = EXAMPLES / "custom_flow"
@@ -65,16 +74,25 @@ def engine(plugin_site: Path, served: LoopbackServer) -> Iterator[Engine]:
     """An engine whose registry holds the plugins found on sys.path.
 
     It reads the tenant's clock, so that a test moves time past a polling
-    delay instead of sleeping through it.
+    delay instead of sleeping through it, and notes every secret that
+    crosses the wire, for :func:`assert_no_run_leaked`.
     """
     with RequestsTransport() as transport:
         yield Engine(
             Client(served.url, DEMO_CLIENT_ID),
-            transport=transport,
+            transport=Harvesting(transport),
+            store=MemoryStore(),
             registry=Registry(),
             flow_paths=[CUSTOM],
             clock=served.tenant.clock.now,
         )
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    """Everything mfaflow logs, down to DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="mfaflow")
+    return caplog
 
 
 def control(served: LoopbackServer, decision: str, user: str) -> None:
@@ -116,7 +134,7 @@ def test_the_entry_point_registers_pick_push(plugin_site: Path) -> None:
 
 
 def test_push_first_signs_in_with_an_approved_push(
-    engine: Engine, served: LoopbackServer
+    engine: Engine, served: LoopbackServer, logs: pytest.LogCaptureFixture
 ) -> None:
     """A push user gets a push, is asked nothing, and is signed in on approval."""
     result = engine.start(
@@ -150,10 +168,11 @@ def test_push_first_signs_in_with_an_approved_push(
         "mfa-challenge/success",
         "push-first-login/signed_in",
     ]
+    assert_no_run_leaked(engine, logs, {PASSWORD})
 
 
 def test_push_first_falls_back_to_mfa_challenge(
-    engine: Engine, served: LoopbackServer
+    engine: Engine, served: LoopbackServer, logs: pytest.LogCaptureFixture
 ) -> None:
     """A user without push goes through the shipped mfa-challenge flow instead."""
     result = engine.start(
@@ -167,10 +186,11 @@ def test_push_first_falls_back_to_mfa_challenge(
     assert result.outputs["via"] == "mfa-challenge"
     assert "push-first-login/push" not in visited(result)
     assert "mfa-challenge/verify_otp" in visited(result)
+    assert_no_run_leaked(engine, logs, {PASSWORD})
 
 
 def test_a_rejected_push_ends_the_sign_in(
-    engine: Engine, served: LoopbackServer
+    engine: Engine, served: LoopbackServer, logs: pytest.LogCaptureFixture
 ) -> None:
     """A push rejected on the device ends the run as rejected, with no fallback."""
     result = engine.start(
@@ -184,10 +204,11 @@ def test_a_rejected_push_ends_the_sign_in(
     assert result.outcome == "failure"
     assert result.outputs["error"] == "access_denied"
     assert "push-first-login/fallback" not in visited(result)
+    assert_no_run_leaked(engine, logs, {PASSWORD})
 
 
 def test_an_unanswered_push_falls_back_to_the_other_factors(
-    engine: Engine, served: LoopbackServer
+    engine: Engine, served: LoopbackServer, logs: pytest.LogCaptureFixture
 ) -> None:
     """A push that expires unanswered is followed by mfa-challenge, which offers
     the user's other factors; the app's code then signs in."""
@@ -210,10 +231,11 @@ def test_an_unanswered_push_falls_back_to_the_other_factors(
     assert result.outputs["via"] == "mfa-challenge"
     assert "mfa-challenge/push_expired" in visited(result)
     assert "push-first-login/fallback" in visited(result)
+    assert_no_run_leaked(engine, logs, {PASSWORD})
 
 
 def test_a_first_enrolment_passes_the_recovery_codes_on(
-    engine: Engine, served: LoopbackServer
+    engine: Engine, served: LoopbackServer, logs: pytest.LogCaptureFixture
 ) -> None:
     """A user with no authenticator enrols one through mfa-challenge, and the
     recovery code of that first enrolment is an output of the sign-in."""
@@ -228,9 +250,12 @@ def test_a_first_enrolment_passes_the_recovery_codes_on(
     (recovery,) = result.outputs["recovery_codes"]
     assert "recovery_codes" in result.secret_outputs
     assert served.tenant.verify_recovery_code(NEW_USER, recovery)
+    assert_no_run_leaked(engine, logs, {PASSWORD})
 
 
-def test_a_wrong_password_fails_as_password_grant_says(engine: Engine) -> None:
+def test_a_wrong_password_fails_as_password_grant_says(
+    engine: Engine, logs: pytest.LogCaptureFixture
+) -> None:
     """A wrong password ends the run with password-grant's message and error."""
     result = engine.start(
         "push-first-login",
@@ -247,6 +272,7 @@ def test_a_wrong_password_fails_as_password_grant_says(engine: Engine) -> None:
         "error": "invalid_grant",
         "error_description": "Wrong email or password.",
     }
+    assert_no_run_leaked(engine, logs, {PASSWORD, "not-the-password-3"})
 
 
 def validate(pythonpath: str) -> subprocess.CompletedProcess[str]:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from _chromium import chromium
 from _examples_kit import EXAMPLES, OTP_USER, PASSWORD
+from _runs import Runs, assert_no_run_leaked, assert_no_secret_in
 from flask import Flask
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -93,21 +94,36 @@ def otp_app_id(served: LoopbackServer) -> str:
     return app.id
 
 
+def tokens_of(runs: Runs) -> set[str]:
+    """The secret outputs (the tokens) of the runs ``runs`` watches."""
+    found = set()
+    for run_id in runs.run_ids:
+        result = runs.engine.get(run_id)
+        found |= {str(result.outputs[name]) for name in result.secret_outputs}
+    return {token for token in found if token not in ("", "None")}
+
+
 @pytest.mark.browser
 def test_browser_signs_in_with_mfa_and_steps_up(
     browser: WebDriver,
+    app: Flask,
     app_url: str,
     served: LoopbackServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A person signs in with password and code, sees the profile, then steps up."""
+    """A person signs in with password and code, sees the profile, then steps up;
+    no password, code or token reaches the pages, the logs or the stored runs."""
     caplog.set_level(logging.INFO, logger="werkzeug")
+    caplog.set_level(logging.DEBUG, logger="mfaflow")
     wait = WebDriverWait(browser, 15)
+    codes: list[str] = []
+    pages: dict[str, str] = {}
 
     def submit_code() -> None:
         field = wait.until(shows.presence_of_element_located((By.ID, "code")))
         assert browser.find_elements(By.ID, "password") == []
-        field.send_keys(served.tenant.current_totp(otp_app_id(served)))
+        codes.append(served.tenant.current_totp(otp_app_id(served)))
+        field.send_keys(codes[-1])
         field.submit()
 
     browser.get(f"{app_url}/profile")
@@ -122,6 +138,7 @@ def test_browser_signs_in_with_mfa_and_steps_up(
 
     assert browser.find_element(By.ID, "email").text == OTP_USER
     assert "mfa" in browser.find_element(By.ID, "claims").text
+    pages["profile page"] = browser.page_source
 
     served.tenant.clock.advance(30)  # the app shows its next code
     browser.get(f"{app_url}/settings")
@@ -130,11 +147,17 @@ def test_browser_signs_in_with_mfa_and_steps_up(
 
     listed = browser.find_element(By.ID, "authenticators").text
     assert "otp" in listed
+    pages["settings page"] = browser.page_source
     callbacks = [
         r.getMessage() for r in caplog.records if "/callback" in r.getMessage()
     ]
     assert len(callbacks) == 2  # the access log shows each callback, not its code
     assert not any("code=" in line for line in callbacks)
+    runs = assert_no_run_leaked(
+        app.extensions["mfaflow"].engine, caplog, {PASSWORD, *codes}
+    )
+    assert len(runs.run_ids) == 2  # the sign-in and the step-up, with their tokens
+    assert_no_secret_in(pages, runs.secrets | tokens_of(runs))
 
 
 def test_login_sends_the_browser_to_authorize_with_pkce(app: Flask) -> None:

@@ -212,6 +212,23 @@ def mfa_token_of(driver: Driver, user: str) -> str:
     return token
 
 
+def mfa_api_refresh_token(driver: Driver, user: str) -> str:
+    """The refresh token of a password login of ``user`` for the MFA API's
+    audience, passing MFA with the authenticator app when the tenant asks."""
+    result = driver.start(
+        "password-grant",
+        username=f"{user}@example.test",
+        password=PASSWORD,
+        audience=f"https://{driver.engine.client.issuer_host}/mfa/",
+        scope="enroll read:authenticators offline_access",
+    )
+    if result.waiting_for:
+        result = driver.resume(result, otp=driver.totp())
+    assert result.outcome == "success", result
+    token: str = result.outputs["refresh_token"]
+    return token
+
+
 def assert_unreachable(result: RunResult, issuer: str) -> None:
     """The run ended as unreachable after connections to ``issuer`` were refused."""
     assert (result.outcome, result.state) == ("failure", "unreachable")

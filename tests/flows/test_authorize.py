@@ -20,11 +20,14 @@ from _flow_helpers import (
     PUBLIC_CLIENT,
     SERVER_CLIENT,
     Driver,
+    Scripted,
     assert_unreachable,
     edges,
     make_driver,
     query_of,
+    scripted_driver,
 )
+from _servers import serve_wsgi
 
 from mfaflow import RunResult
 from mfaflow.tenant import LoopbackServer, Tenant
@@ -422,4 +425,32 @@ def test_audience_input_chooses_the_api(
     )
     assert (result.outcome, result.state) == ("success", "signed_in")
     assert claims(result.outputs["access_token"])["aud"][0] == API
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_exchange_refused_as_unauthorized_client_fails(logs: pytest.LogCaptureFixture):
+    """A server that refuses the code exchange as unauthorized_client (the
+    application may not use the grant) ends the run as client_rejected."""
+    refusal = {
+        "error": "unauthorized_client",
+        "error_description": "Grant not allowed.",
+    }
+    app = Scripted({"POST /oauth/token authorization_code": [(403, refusal)]})
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url, redirect_uri=CALLBACK)
+        result = driver.start("authorize")
+        state = query_of(result.waiting_for[0].link or "")["state"]
+        callback = (
+            f"{CALLBACK}?{urlencode({'code': 'code-scripted-91d2', 'state': state})}"
+        )
+        result = driver.resume(result, callback_url=callback)
+
+    assert (result.outcome, result.state) == ("failure", "client_rejected")
+    assert result.outputs == {
+        "error": "unauthorized_client",
+        "error_description": "Grant not allowed.",
+    }
+    assert "authorize:exchange --unauthorized_client--> client_rejected" in edges(
+        result
+    )
     driver.assert_no_secret_leaked(logs)

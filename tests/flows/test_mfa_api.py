@@ -11,11 +11,13 @@ import pytest
 from _flow_helpers import (
     BROWSER_CLIENT,
     PASSWORD,
+    SCRIPTED_APP,
     SCRIPTED_MFA_TOKEN,
     Driver,
     Scripted,
     edges,
     make_driver,
+    mfa_api_refresh_token,
     mfa_token_of,
     scripted_driver,
     scripted_mfa,
@@ -97,22 +99,14 @@ def test_access_token_without_factors_needs_no_mfa(
 
 def test_access_token_by_refresh(driver: Driver, logs: pytest.LogCaptureFixture):
     """method refresh renews an MFA API token from a refresh token issued for it."""
-    login = driver.start(
-        "password-grant",
-        username="plain@example.test",
-        password=PASSWORD,
-        audience=mfa_audience(driver),
-        scope="enroll read:authenticators offline_access",
-    )
+    first = mfa_api_refresh_token(driver, "plain")
     driver.advance(60)
 
-    result = driver.start(
-        "mfa-api-token", method="refresh", refresh_token=login.outputs["refresh_token"]
-    )
+    result = driver.start("mfa-api-token", method="refresh", refresh_token=first)
 
     assert (result.outcome, result.state) == ("success", "got_access_token")
     assert claims(result.outputs["token"])["aud"] == mfa_audience(driver)
-    assert result.outputs["refresh_token"] != login.outputs["refresh_token"]
+    assert result.outputs["refresh_token"] != first
     driver.assert_no_secret_leaked(logs)
 
 
@@ -582,4 +576,90 @@ def test_authenticator_deleted_meanwhile_is_not_found(
     assert "manage-authenticators:delete --not_found--> list" in edges(result)
     assert [a["type"] for a in result.outputs["authenticators"]] == ["recovery-code"]
     assert result.outputs["error"] == "not_found"
+    driver.assert_no_secret_leaked(logs)
+
+
+SCRIPTED_ACCESS_TOKEN = "at-scripted-mfa-api-4c0e19"
+
+
+@pytest.mark.parametrize(
+    ("answer", "event", "state"),
+    [
+        (
+            (401, {"error": "invalid_grant", "error_description": "Bad token."}),
+            "invalid_grant",
+            "needs_access_token",
+        ),
+        (
+            (403, {"error": "access_denied", "error_description": "No."}),
+            "access_denied",
+            "needs_access_token",
+        ),
+        (
+            (403, {"error": "unauthorized", "error_description": "No."}),
+            "unauthorized",
+            "needs_access_token",
+        ),
+        ((401, b"<html>Unauthorized</html>"), "http.401", "needs_access_token"),
+        ((403, b"<html>Forbidden</html>"), "http.403", "needs_access_token"),
+        ((404, b"<html>Not Found</html>"), "http.404", "not_found"),
+    ],
+)
+def test_deletion_refused_by_other_servers_fails_clearly(
+    logs: pytest.LogCaptureFixture, answer: Any, event: str, state: str
+):
+    """However a server refuses a DELETE (an OAuth error, or a bare status), the
+    run ends in needs_access_token, or, for a 404, in not_found with the listing
+    as it is now."""
+    app_id = "totp|dev_scripted"
+    app = Scripted(
+        {
+            "GET /mfa/authenticators": [(200, [{**SCRIPTED_APP, "id": app_id}])],
+            f"DELETE /mfa/authenticators/{app_id}": [answer],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "manage-authenticators", token=SCRIPTED_ACCESS_TOKEN, delete=app_id
+        )
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert f"manage-authenticators:delete --{event}--> " in " ".join(edges(result))
+    assert app.requests.count(f"DELETE /mfa/authenticators/{app_id}") == 1
+    if state == "not_found":
+        assert [a["id"] for a in result.outputs["authenticators"]] == [app_id]
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_refresh_step_up_left_unfinished_expires(
+    serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
+):
+    """method refresh, whose refresh asks for MFA, left unanswered for 10 minutes
+    ends mfa-api-token as expired."""
+    driver = serve(step_up_on_refresh="always")
+    token = mfa_api_refresh_token(driver, "otp")
+    result = driver.start("mfa-api-token", method="refresh", refresh_token=token)
+    assert result.state == "ask_otp"
+    driver.advance(601)
+
+    result = driver.seen(driver.engine.resume(result.run_id))
+
+    assert (result.outcome, result.state) == ("expired", "expired")
+    assert result.outputs == {"error": "expired_token"}
+    assert "mfa-api-token:by_refresh --expired--> expired" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_listing_refused_with_a_bare_401_is_token_rejected(
+    logs: pytest.LogCaptureFixture,
+):
+    """A listing answered with a bare 401 (no OAuth error) ends as token_rejected."""
+    app = Scripted({"GET /mfa/authenticators": [(401, b"<html>Unauthorized</html>")]})
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("manage-authenticators", token=SCRIPTED_ACCESS_TOKEN)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    assert "manage-authenticators:list --http.401--> token_rejected" in edges(result)
     driver.assert_no_secret_leaked(logs)

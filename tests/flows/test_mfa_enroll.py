@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pyotp
 import pytest
@@ -186,13 +187,19 @@ def test_push_is_enrolled_once_approved(driver: Driver, logs: pytest.LogCaptureF
 def test_disabled_factor_is_refused(
     serve: Callable[..., Driver], logs: pytest.LogCaptureFixture
 ):
-    """A factor the tenant does not offer ends the login with the tenant's refusal."""
+    """Enrolling with an MFA API token, which comes with no mfa_requirements, a
+    factor the tenant does not offer ends with the tenant's refusal."""
     users = tuple(user for user in base_config().users if not user.authenticators)
     driver = serve(factors=("otp", "email"), users=users)
-    result = sign_in(driver, "new", factor="sms")
+    token = driver.start(
+        "mfa-api-token", username="new@example.test", password=PASSWORD
+    )
+    assert token.outputs["token_kind"] == "access_token"
+
+    result = driver.start("mfa-enroll", mfa_token=token.outputs["token"], factor="sms")
     result = driver.resume(result, phone_number=PHONE)
 
-    assert (result.outcome, result.state) == ("failure", "mfa_failed")
+    assert (result.outcome, result.state) == ("failure", "refused")
     assert (
         result.message
         == "The tenant refused to enrol the sms factor (invalid_request)."
@@ -536,8 +543,8 @@ def test_unknown_factor_fails_without_a_request(
     )
     assert result.outputs == {"error": "invalid_request"}
     assert [entry.state for entry in result.history] == [
-        "start",
-        "route_factor",
+        "offer_factors",
+        "check_factor",
         "unknown_factor",
     ]
     assert driver.tenant.authenticators("new@example.test") == []
@@ -634,4 +641,141 @@ def test_unknown_oob_code_ends_the_enrolment(logs: pytest.LogCaptureFixture):
     )
     assert result.outputs == refused
     assert app.requests.count("POST /mfa/associate") == 1
+    driver.assert_no_secret_leaked(logs)
+
+
+PUSH_ENROLMENT = {
+    "authenticator_type": "oob",
+    "oob_channel": "auth0",
+    "oob_code": "oob-scripted-push-7a20",
+    "barcode_uri": "otpauth://totp/scripted:new?secret=JBSWY3DPEHPK3PXP&enrollment_tx_id=tx",
+}
+
+
+@pytest.mark.parametrize(
+    ("routes", "event", "state"),
+    [
+        (
+            {"POST /mfa/associate": [(401, b"<html>Unauthorized</html>")]},
+            "associate --http.401",
+            "token_rejected",
+        ),
+        (
+            {"POST /mfa/associate": [(429, b"<html>Too many</html>")]},
+            "associate --http.429",
+            "rate_limited",
+        ),
+        (
+            {
+                "POST /mfa/associate": [(200, PUSH_ENROLMENT)],
+                "POST /oauth/token mfa-oob": [
+                    (
+                        400,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "The enrolment was rejected.",
+                        },
+                    )
+                ],
+            },
+            "poll_push --invalid_grant",
+            "rejected",
+        ),
+        (
+            {
+                "POST /mfa/associate": [(200, PUSH_ENROLMENT)],
+                "POST /oauth/token mfa-oob": [
+                    (
+                        401,
+                        {
+                            "error": "invalid_grant",
+                            "error_description": "Malformed mfa_token",
+                        },
+                    )
+                ],
+            },
+            "poll_push --invalid_grant",
+            "token_rejected",
+        ),
+    ],
+    ids=["associate-401", "associate-429", "push-rejected", "mfa-token-refused"],
+)
+def test_refusals_of_other_servers_end_the_enrolment(
+    logs: pytest.LogCaptureFixture,
+    routes: dict[str, list[Any]],
+    event: str,
+    state: str,
+):
+    """A bare 401 or 429 at /mfa/associate, and a push enrolment answered
+    invalid_grant saying it was rejected or naming the mfa_token, each end the
+    enrolment in their own failure."""
+    app = Scripted(routes)
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll", mfa_token="Fe26.2**scripted-mfa-3", factor="push"
+        )
+        if result.waiting_for:
+            driver.barcode_uri(result)
+            result = driver.until_input(driver.resume(result))
+
+    assert (result.outcome, result.state) == ("failure", state)
+    assert f"mfa-enroll:{event}--> {state}" in edges(result)
+    driver.assert_no_secret_leaked(logs)
+
+
+@pytest.mark.parametrize(
+    ("factor", "enrolment", "grant", "answer"),
+    [
+        (
+            "otp",
+            {
+                "authenticator_type": "otp",
+                "secret": "JBSWY3DPEHPK3PXP",
+                "barcode_uri": "otpauth://totp/scripted:new?secret=JBSWY3DPEHPK3PXP",
+            },
+            "mfa-otp",
+            {"otp": "246810"},
+        ),
+        (
+            "email",
+            {
+                "authenticator_type": "oob",
+                "oob_channel": "email",
+                "oob_code": "oob-scripted-email-5b3c",
+                "binding_method": "prompt",
+            },
+            "mfa-oob",
+            {"binding_code": "135790"},
+        ),
+    ],
+)
+def test_mfa_token_refused_at_the_confirmation_ends_as_token_rejected(
+    logs: pytest.LogCaptureFixture,
+    factor: str,
+    enrolment: dict[str, str],
+    grant: str,
+    answer: dict[str, str],
+):
+    """A confirmation refused with invalid_grant naming the mfa_token ends the
+    enrolment as token_rejected, without asking for the code again."""
+    malformed = {"error": "invalid_grant", "error_description": "Malformed mfa_token"}
+    app = Scripted(
+        {
+            "POST /mfa/associate": [(200, enrolment)],
+            f"POST /oauth/token {grant}": [(401, malformed)],
+        }
+    )
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "mfa-enroll", mfa_token="Fe26.2**scripted-mfa-4", factor=factor
+        )
+        if factor == "otp":
+            driver.barcode_uri(result)
+        result = driver.resume(result, **answer)
+
+    assert (result.outcome, result.state) == ("failure", "token_rejected")
+    step = "confirm_otp" if factor == "otp" else "confirm_oob"
+    assert f"mfa-enroll:{step} --invalid_grant--> token_rejected" in edges(result)
     driver.assert_no_secret_leaked(logs)

@@ -12,6 +12,7 @@ from _flow_helpers import (
     API,
     BROWSER_CLIENT,
     PASSWORD,
+    SCRIPTED_MFA_TOKEN,
     SCRIPTED_TOKENS,
     START,
     Answer,
@@ -19,7 +20,9 @@ from _flow_helpers import (
     Scripted,
     assert_unreachable,
     base_config,
+    edges,
     scripted_driver,
+    scripted_mfa,
 )
 from _servers import closed_port, serve_wsgi
 
@@ -402,6 +405,20 @@ def test_429_of_other_servers_say_when_to_try_again(
             "teapot",
             "Odd.",
         ),
+        (
+            400,
+            {"error": "unsupported_grant_type", "error_description": "No ROPG."},
+            "client_rejected",
+            "unsupported_grant_type",
+            "No ROPG.",
+        ),
+        (
+            400,
+            {"error": "invalid_scope", "error_description": "Unknown scope."},
+            "bad_request",
+            "invalid_scope",
+            "Unknown scope.",
+        ),
     ],
 )
 def test_error_answers_end_in_clear_failures(
@@ -515,3 +532,35 @@ def test_step_up_must_be_true_or_false(driver: Driver):
             password=PASSWORD,
             step_up="later",
         )
+
+
+@pytest.mark.parametrize(
+    ("step_up", "target", "state"),
+    [("true", "step_up", "ask_otp"), ("false", "mfa_required", "mfa_required")],
+)
+def test_legacy_mfa_required_code_is_mfa_required(
+    logs: pytest.LogCaptureFixture, step_up: str, target: str, state: str
+):
+    """Auth0's legacy a0.mfa_required answer leads into MFA as mfa_required does,
+    or, with step_up false, ends with its mfa_token."""
+    legacy = {
+        "error": "a0.mfa_required",
+        "error_description": "Multifactor authentication required",
+        "mfa_token": SCRIPTED_MFA_TOKEN,
+    }
+    app = Scripted(scripted_mfa(password=[(403, legacy)]))
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start(
+            "password-grant",
+            username="someone@example.test",
+            password=PASSWORD,
+            step_up=step_up,
+        )
+
+    assert result.state == state
+    edge = f"password-grant:request_token --a0.mfa_required--> {target}"
+    assert edge in edges(result)
+    if step_up == "false":
+        assert result.outputs["mfa_token"] == SCRIPTED_MFA_TOKEN
+    driver.assert_no_secret_leaked(logs)

@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from _flow_helpers import PASSWORD, RECOVERY_CODE, Driver, edges
+from _flow_helpers import (
+    PASSWORD,
+    RECOVERY_CODE,
+    Driver,
+    edges,
+    mfa_api_refresh_token,
+)
 
 from mfaflow import RunResult
 from mfaflow.tenant import OAuthError
@@ -95,11 +101,6 @@ def reset_factors(driver: Driver, user: str) -> None:
     for authenticator in driver.tenant.authenticators(user, active_only=True):
         if authenticator.type != "recovery-code":
             driver.tenant.delete_authenticator(user, authenticator.id)
-
-
-def mfa_audience(driver: Driver) -> str:
-    """The MFA API's audience at the served tenant."""
-    return f"https://{driver.engine.client.issuer_host}/mfa/"
 
 
 # -- the replacement of a recovery code -----------------------------------------------
@@ -220,17 +221,10 @@ def test_mfa_api_flows_give_the_codes_of_a_first_enrolment(
     """An MFA API token got by refresh, whose step-up enrols a first
     authenticator, comes with the new recovery code."""
     driver = serve(step_up_on_refresh="always")
-    login = app_login(
-        driver,
-        "otp@example.test",
-        audience=mfa_audience(driver),
-        scope="enroll read:authenticators offline_access",
-    )
+    token = mfa_api_refresh_token(driver, "otp")
     reset_factors(driver, "otp@example.test")
 
-    result = driver.start(
-        flow, method="refresh", refresh_token=login.outputs["refresh_token"]
-    )
+    result = driver.start(flow, method="refresh", refresh_token=token)
     result = enrol_email(driver, result, "otp@example.test")
 
     assert result.outcome == "success", result

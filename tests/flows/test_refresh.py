@@ -16,6 +16,7 @@ from _flow_helpers import (
     assert_unreachable,
     edges,
     make_driver,
+    mfa_api_refresh_token,
     scripted_driver,
     scripted_mfa,
 )
@@ -254,6 +255,16 @@ def test_client_the_tenant_refuses_fails(
             "client_rejected",
             "unsupported_grant_type",
         ),
+        (
+            (403, {"error": "access_denied", "error_description": "Revoked."}),
+            "revoked",
+            "access_denied",
+        ),
+        (
+            (400, {"error": "invalid_request", "error_description": "Missing."}),
+            "bad_request",
+            "invalid_request",
+        ),
     ],
 )
 def test_refusals_of_other_servers_fail_clearly(
@@ -399,26 +410,36 @@ def test_step_up_enrols_the_factor_given(
     asked which factor."""
     driver = serve(step_up_on_refresh="always")
     user = "otp@example.test"
-    login = driver.start(
-        "password-grant",
-        username=user,
-        password=PASSWORD,
-        audience=f"https://{driver.engine.client.issuer_host}/mfa/",
-        scope="enroll read:authenticators offline_access",
-    )
-    login = driver.resume(login, otp=driver.totp())
+    token = mfa_api_refresh_token(driver, "otp")
     for authenticator in driver.tenant.authenticators(user, active_only=True):
         if authenticator.type != "recovery-code":
             driver.tenant.delete_authenticator(user, authenticator.id)
 
-    result = driver.start(
-        flow, refresh_token=login.outputs["refresh_token"], factor="email", **inputs
-    )
+    result = driver.start(flow, refresh_token=token, factor="email", **inputs)
 
     assert [request.name for request in result.waiting_for] == ["binding_code"]
-    assert "mfa-enroll:start --ok--> route_factor" in edges(result)
+    assert "mfa-enroll:check_factor --ok--> route_factor" in edges(result)
     result = driver.resume(result, binding_code=driver.last_code(user, "email"))
     assert result.outcome == "success", result
     (enrolled,) = driver.tenant.authenticators(user, active_only=True)[:1]
     assert enrolled.channel == "email"
+    driver.assert_no_secret_leaked(logs)
+
+
+def test_legacy_mfa_required_code_steps_up(logs: pytest.LogCaptureFixture):
+    """A refresh answered with Auth0's legacy a0.mfa_required steps up too."""
+    legacy = {
+        "error": "a0.mfa_required",
+        "error_description": "Multifactor authentication required",
+        "mfa_token": "Fe26.2**scripted-mfa-token-77a3e0",
+    }
+    app = Scripted(scripted_mfa(refresh_token=[(403, legacy)]))
+    with serve_wsgi(app) as url:
+        driver = scripted_driver(url)
+        result = driver.start("refresh", refresh_token="rt-scripted-old-5e07")
+        result = driver.resume(result, otp="246810")
+
+    assert (result.outcome, result.state) == ("success", "refreshed")
+    assert "refresh:request_token --a0.mfa_required--> step_up" in edges(result)
+    assert result.outputs["refresh_token"] == SCRIPTED_TOKENS["refresh_token"]
     driver.assert_no_secret_leaked(logs)

@@ -8,11 +8,19 @@ from typing import Any
 import attrs
 import jwt
 import requests
+from _runs import Harvesting
 from dot_site import PREFIX, Site
 
+import mfaflow
 from mfaflow import Request, RequestsTransport, Response
 
-__all__ = ["Provider", "RecordingTransport", "userinfo", "verified_id_token"]
+__all__ = [
+    "Provider",
+    "RecordingTransport",
+    "userinfo",
+    "verified_id_token",
+    "watched_engine",
+]
 
 
 @attrs.frozen
@@ -40,6 +48,18 @@ class RecordingTransport:
         """Keep ``request`` and send it with ``requests``."""
         self.sent.append(request)
         return self._inner.send(request)
+
+
+def watched_engine(
+    client: mfaflow.Client, transport: mfaflow.Transport | None = None
+) -> mfaflow.Engine:
+    """An engine for ``client`` whose runs a test can check for leaks: it keeps
+    them in memory and notes every secret that crosses the wire."""
+    return mfaflow.Engine(
+        client,
+        transport=Harvesting(transport or RecordingTransport()),
+        store=mfaflow.MemoryStore(),
+    )
 
 
 def userinfo(discovery: dict[str, Any], access_token: str) -> requests.Response:

@@ -21,7 +21,7 @@ import requests
 # The loopback helpers of the whole suite live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _interop_kit import Provider, RecordingTransport
+from _interop_kit import Provider, RecordingTransport, watched_engine
 from _runs import Harvesting, Runs
 from _servers import serve_wsgi
 from dot_site import PREFIX, configure
@@ -63,7 +63,7 @@ def password_engine(
         provider.site.password_client_id,
         provider.site.password_client_secret,
     )
-    return mfaflow.Engine(client, transport=transport)
+    return watched_engine(client, transport)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def code_engine(provider: Provider, transport: RecordingTransport) -> mfaflow.En
         provider.site.code_client_secret,
         redirect_uri=provider.site.redirect_uri,
     )
-    return mfaflow.Engine(client, transport=transport)
+    return watched_engine(client, transport)
 
 
 @pytest.fixture(scope="session")
@@ -95,10 +95,17 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def _runs_for(
-    provider: OidcProvider, client_id: str, client_secret: str | None = None
+    provider: OidcProvider,
+    client_id: str,
+    client_secret: str | None = None,
+    client_auth: str = "post",
 ) -> Runs:
     client = mfaflow.Client(
-        provider.issuer, client_id, client_secret, redirect_uri=REDIRECT_URI
+        provider.issuer,
+        client_id,
+        client_secret,
+        redirect_uri=REDIRECT_URI,
+        client_auth=client_auth,
     )
     transport = Harvesting(RecordingTransport())
     engine = mfaflow.Engine(client, transport=transport, store=mfaflow.MemoryStore())
@@ -116,6 +123,15 @@ def confidential_app(oidc_provider: OidcProvider) -> Runs:
     """Runs of the shipped flows for oidc-provider's confidential client."""
     return _runs_for(
         oidc_provider, "confidential-app", oidc_provider.confidential_secret
+    )
+
+
+@pytest.fixture
+def basic_app(oidc_provider: OidcProvider) -> Runs:
+    """Runs for oidc-provider's client_secret_basic client, sending its secret
+    in an Authorization: Basic header."""
+    return _runs_for(
+        oidc_provider, "basic-app", oidc_provider.confidential_secret, "basic"
     )
 
 

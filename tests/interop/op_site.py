@@ -1,10 +1,12 @@
 """node oidc-provider as an OpenID provider on loopback, and a person using it.
 
 :func:`running` installs the pinned npm project in ``oidc_provider/`` (see
-:mod:`_node`) and runs its ``server.mjs``, which registers two clients: a
-public one (no secret; its refresh tokens rotate) and a confidential one
-that sends its secret in the form (``client_secret_post``, as the shipped
-flows do; its refresh tokens do not rotate).
+:mod:`_node`) and runs its ``server.mjs``, which registers three clients: a
+public one (no secret; its refresh tokens rotate), a confidential one
+that sends its secret in the form (``client_secret_post``, the engine's
+default; its refresh tokens do not rotate), and one with the same secret
+that must send it in an ``Authorization: Basic`` header
+(``client_secret_basic``).
 
 :class:`Person` does in a browser what the provider's own development
 pages ask: sign in (they take any login and password), then consent or

@@ -9,12 +9,20 @@ Auth0-specific input (no audience, no realm).
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 import requests
-from _interop_kit import Provider, RecordingTransport, userinfo, verified_id_token
+from _interop_kit import (
+    Provider,
+    RecordingTransport,
+    userinfo,
+    verified_id_token,
+    watched_engine,
+)
 from _pagekit import Page
+from _runs import assert_no_run_leaked
 
 import mfaflow
 from mfaflow import Request, RunResult
@@ -36,6 +44,12 @@ def _sign_in(engine: mfaflow.Engine, provider: Provider) -> RunResult:
     )
     assert result.ended, result
     return result
+
+
+def _known_secrets(provider: Provider) -> set[str]:
+    """The user's password and every application's client secret."""
+    site = provider.site
+    return {site.password, site.password_client_secret, site.code_client_secret}
 
 
 def _form(request: Request) -> dict[str, str]:
@@ -97,7 +111,10 @@ def _with_query(url: str, **changes: str) -> str:
 
 @password_grant_allowed
 def test_password_grant_signs_in_without_mfa(
-    provider: Provider, password_engine: mfaflow.Engine, transport: RecordingTransport
+    provider: Provider,
+    password_engine: mfaflow.Engine,
+    transport: RecordingTransport,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """The right password signs in at the discovered token endpoint, without MFA."""
     result = _sign_in(password_engine, provider)
@@ -125,11 +142,14 @@ def test_password_grant_signs_in_without_mfa(
         "client_id": provider.site.password_client_id,
         "client_secret": provider.site.password_client_secret,
     }
+    assert_no_run_leaked(password_engine, logs, _known_secrets(provider))
 
 
 @password_grant_allowed
 def test_password_grant_wrong_password(
-    provider: Provider, password_engine: mfaflow.Engine
+    provider: Provider,
+    password_engine: mfaflow.Engine,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """A wrong password (invalid_grant from the provider) ends in wrong_password."""
     result = password_engine.start(
@@ -141,6 +161,7 @@ def test_password_grant_wrong_password(
     assert result.outputs["error"] == "invalid_grant"
     assert "access_token" not in result.outputs
     assert result.message == "The username or password is wrong."
+    assert_no_run_leaked(password_engine, logs, _known_secrets(provider))
 
 
 @password_grant_allowed
@@ -150,10 +171,13 @@ def test_password_grant_wrong_password(
     ids=["wrong-secret", "unknown-client"],
 )
 def test_password_grant_client_rejected(
-    provider: Provider, client_id: str, client_secret: str
+    provider: Provider,
+    client_id: str,
+    client_secret: str,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """A client the provider cannot authenticate ends in client_rejected."""
-    engine = mfaflow.Engine(mfaflow.Client(provider.issuer, client_id, client_secret))
+    engine = watched_engine(mfaflow.Client(provider.issuer, client_id, client_secret))
 
     result = _sign_in(engine, provider)
 
@@ -162,13 +186,15 @@ def test_password_grant_client_rejected(
     assert "invalid_client" in str(result.message)
     assert client_secret not in str(result.message)
 
-
-# -- refresh -----------------------------------------------------------------------
+    # -- refresh -----------------------------------------------------------------------
+    assert_no_run_leaked(engine, logs, _known_secrets(provider))
 
 
 @password_grant_allowed
 def test_refresh_rotates_and_the_old_token_is_revoked(
-    provider: Provider, password_engine: mfaflow.Engine
+    provider: Provider,
+    password_engine: mfaflow.Engine,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """A refresh keeps the rotated refresh token; the old one then ends in revoked."""
     old = _sign_in(password_engine, provider).outputs["refresh_token"]
@@ -184,11 +210,14 @@ def test_refresh_rotates_and_the_old_token_is_revoked(
     assert answer.status_code == 200
     assert (reused.outcome, reused.state) == ("failure", "revoked")
     assert reused.outputs["error"] == "invalid_grant"
+    assert_no_run_leaked(password_engine, logs, _known_secrets(provider))
 
 
 @password_grant_allowed
 def test_refresh_without_rotation_keeps_the_token(
-    provider: Provider, password_engine: mfaflow.Engine
+    provider: Provider,
+    password_engine: mfaflow.Engine,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """A provider that does not rotate answers with the same refresh token,
     which the flow keeps and does not report as rotated."""
@@ -209,12 +238,14 @@ def test_refresh_without_rotation_keeps_the_token(
     answer = userinfo(provider.discovery, again.outputs["access_token"])
     assert answer.status_code == 200
 
-
-# -- authorization code with PKCE --------------------------------------------------
+    # -- authorization code with PKCE --------------------------------------------------
+    assert_no_run_leaked(password_engine, logs, _known_secrets(provider))
 
 
 def test_authorize_url_is_the_discovered_authorization_endpoint(
-    provider: Provider, code_engine: mfaflow.Engine
+    provider: Provider,
+    code_engine: mfaflow.Engine,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """The authorize run shows a URL on the discovered authorization_endpoint."""
     url = _authorize_url(code_engine.start("authorize"))
@@ -224,10 +255,14 @@ def test_authorize_url_is_the_discovered_authorization_endpoint(
         urlunsplit(parts._replace(query="", fragment=""))
         == (provider.discovery["authorization_endpoint"])
     )
+    assert_no_run_leaked(code_engine, logs, _known_secrets(provider))
 
 
 def test_authorize_with_pkce_signs_in(
-    provider: Provider, code_engine: mfaflow.Engine, transport: RecordingTransport
+    provider: Provider,
+    code_engine: mfaflow.Engine,
+    transport: RecordingTransport,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """The code grant with PKCE signs in, with an ID token carrying the run's nonce."""
     waiting = code_engine.start("authorize")
@@ -262,10 +297,14 @@ def test_authorize_with_pkce_signs_in(
     assert [r.url for r in exchange] == [provider.discovery["token_endpoint"]]
     assert _form(exchange[0])["grant_type"] == "authorization_code"
     assert "code_verifier" in _form(exchange[0])
+    assert_no_run_leaked(code_engine, logs, _known_secrets(provider))
 
 
 def test_authorize_state_mismatch_spends_no_code(
-    provider: Provider, code_engine: mfaflow.Engine, transport: RecordingTransport
+    provider: Provider,
+    code_engine: mfaflow.Engine,
+    transport: RecordingTransport,
+    logs: pytest.LogCaptureFixture,
 ) -> None:
     """A callback with a forged state ends in state_mismatch, the code unspent."""
     from oauth2_provider.models import get_grant_model
@@ -282,3 +321,46 @@ def test_authorize_state_mismatch_spends_no_code(
     assert result.outputs == {"error": "state_mismatch"}
     assert [r for r in transport.sent if r.method == "POST"] == []
     assert get_grant_model().objects.filter(code=code).exists()
+    assert_no_run_leaked(code_engine, logs, _known_secrets(provider))
+
+
+# -- client_secret_basic -----------------------------------------------------------
+
+
+@password_grant_allowed
+def test_basic_client_auth_signs_in_and_refreshes(
+    provider: Provider, transport: RecordingTransport, logs: pytest.LogCaptureFixture
+) -> None:
+    """With client_auth basic, the password and refresh grants authenticate the
+    application in an Authorization: Basic header (RFC 6749 section 2.3.1),
+    never in the form, and the provider accepts it."""
+    site = provider.site
+    client = mfaflow.Client(
+        provider.issuer,
+        site.password_client_id,
+        site.password_client_secret,
+        client_auth="basic",
+    )
+    engine = watched_engine(client, transport)
+
+    signed_in = _sign_in(engine, provider)
+    refreshed = engine.start(
+        "refresh", {"refresh_token": signed_in.outputs["refresh_token"]}
+    )
+
+    assert (signed_in.outcome, signed_in.state) == ("success", "signed_in")
+    assert (refreshed.outcome, refreshed.state) == ("success", "refreshed")
+    answer = userinfo(provider.discovery, refreshed.outputs["access_token"])
+    assert answer.status_code == 200
+    posts = [request for request in transport.sent if request.method == "POST"]
+    assert [_form(request)["grant_type"] for request in posts] == [
+        "password",
+        "refresh_token",
+    ]
+    expected = base64.b64encode(
+        f"{site.password_client_id}:{site.password_client_secret}".encode()
+    ).decode()
+    for request in posts:
+        assert request.header("Authorization") == f"Basic {expected}"
+        assert "client_secret" not in _form(request)
+    assert_no_run_leaked(engine, logs, _known_secrets(provider))

@@ -12,8 +12,9 @@ input.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote_plus, urlsplit
 
 import pytest
 from _interop_kit import RecordingTransport, userinfo, verified_id_token
@@ -295,3 +296,65 @@ def test_refresh_with_a_wider_scope_is_a_bad_request(
     assert narrower.outputs["scope"] == "openid"
     assert narrower.outputs["rotated"] is True
     public_app.assert_no_secret_leaked(logs)
+
+
+# -- client_secret_basic -----------------------------------------------------------
+
+
+def _basic_credentials(request: Request) -> tuple[str, str]:
+    """The client id and secret of a request's Authorization: Basic header,
+    decoded as RFC 6749 section 2.3.1 encodes them."""
+    scheme, _, encoded = (request.header("Authorization") or "").partition(" ")
+    assert scheme == "Basic", "no Authorization: Basic header"
+    client_id, _, secret = base64.b64decode(encoded).decode().partition(":")
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+def test_basic_client_signs_in_and_refreshes(
+    oidc_provider: OidcProvider, basic_app: Runs, logs: pytest.LogCaptureFixture
+) -> None:
+    """A client registered for client_secret_basic, given client_auth basic,
+    exchanges its code and refreshes with its secret in the header only."""
+    signed_in = _signed_in(basic_app, oidc_provider)
+    old = signed_in.outputs["refresh_token"]
+
+    refreshed = basic_app.start("refresh", refresh_token=old)
+
+    assert (refreshed.outcome, refreshed.state) == ("success", "refreshed")
+    assert refreshed.outputs["rotated"] is False  # a confidential client's
+    assert _accepted(oidc_provider, signed_in.outputs["access_token"])
+    assert _accepted(oidc_provider, refreshed.outputs["access_token"])
+    exchange, refresh = _posts(basic_app)
+    assert _form(exchange)["grant_type"] == "authorization_code"
+    assert _form(refresh)["grant_type"] == "refresh_token"
+    for request in (exchange, refresh):
+        assert _basic_credentials(request) == (
+            "basic-app",
+            oidc_provider.confidential_secret,
+        )
+        assert "client_secret" not in _form(request)
+    basic_app.assert_no_secret_leaked(logs)
+
+
+def test_basic_client_with_a_wrong_secret_is_rejected(
+    oidc_provider: OidcProvider,
+    runs_for: Callable[..., Runs],
+    logs: pytest.LogCaptureFixture,
+) -> None:
+    """The provider checks the secret of the Basic header: a wrong one ends the
+    code exchange in client_rejected."""
+    wrong = "not-the-basic-secret-77e0"
+    runs = runs_for("basic-app", wrong, "basic")
+    waiting = _waiting(runs)
+    callback = Person(oidc_provider, LOGIN).consent(_link(waiting))
+
+    result = runs.resume(waiting, callback_url=callback)
+
+    assert (result.outcome, result.state) == ("failure", "client_rejected")
+    assert result.outputs == {
+        "error": "invalid_client",
+        "error_description": "client authentication failed",
+    }
+    (exchange,) = _posts(runs)
+    assert _basic_credentials(exchange) == ("basic-app", wrong)
+    runs.assert_no_secret_leaked(logs)

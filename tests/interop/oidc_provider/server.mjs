@@ -24,8 +24,14 @@ const clients = [
   {
     client_id: 'confidential-app',
     client_secret: CONFIDENTIAL_SECRET,
-    // The shipped flows send the client secret in the form.
+    // The shipped flows send the client secret in the form by default.
     token_endpoint_auth_method: 'client_secret_post',
+  },
+  {
+    client_id: 'basic-app',
+    client_secret: CONFIDENTIAL_SECRET,
+    // An engine whose client has client_auth "basic" sends it in a header.
+    token_endpoint_auth_method: 'client_secret_basic',
   },
 ].map((client) => ({
   ...client,
