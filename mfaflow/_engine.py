@@ -928,9 +928,14 @@ class Engine:
 
     def _url(self, endpoint: str, context: Mapping[str, Any] | None) -> str:
         issuer = self.client.issuer
-        if issuer not in self._discovery:
-            self._discovery[issuer] = self._discover(issuer)
-        document = self._discovery[issuer]
+        document = self._discovery.get(issuer)
+        if document is None:
+            document = self._discover(issuer)
+            if document is None:
+                # Not read this time: Auth0's paths now, and ask again next time.
+                document = {}
+            else:
+                self._discovery[issuer] = document
         found = document.get(endpoint)
         if isinstance(found, str) and found:
             _check_discovered_issuer(document, issuer, context or {})
@@ -947,19 +952,35 @@ class Engine:
             **context,
         )
 
-    def _discover(self, issuer: str) -> Mapping[str, Any]:
+    def _discover(self, issuer: str) -> Mapping[str, Any] | None:
+        """The issuer's discovery document; empty when it has none.
+
+        ``None`` when it could not be read this time (the server was not
+        reached, or answered 5xx), so that a server that was down when the
+        first run began is asked again rather than passed over for good.
+        """
         url = urljoin(_with_slash(issuer), _DISCOVERY_PATH.lstrip("/"))
         try:
             response = self.transport.send(
                 Request("GET", url, {"Accept": "application/json"})
             )
-            document = response.json() if response.status == 200 else {}
-        except (TransportError, ValueError) as exc:
+        except TransportError as exc:
             log.warning(
-                "Discovery at %s failed (%s); using Auth0's paths.",
+                "Discovery at %s failed (%s); using Auth0's paths for now.",
                 url,
                 type(exc).__name__,
             )
+            return None
+        if response.status >= 500:
+            log.warning(
+                "Discovery at %s answered %d; using Auth0's paths for now.",
+                url,
+                response.status,
+            )
+            return None
+        try:
+            document = response.json() if response.status == 200 else {}
+        except ValueError:
             return {}
         return document if isinstance(document, Mapping) else {}
 

@@ -13,6 +13,7 @@ import pytest
 from mfaflow import (
     AuthorizationServerError,
     ConcurrencyError,
+    ConnectError,
     InputError,
     RunEnded,
     RunError,
@@ -671,6 +672,46 @@ def test_endpoint_from_discovery_with_auth0_fallback(
     engine.start(flow)
     engine.start(flow)
     assert urls == [ISSUER + ".well-known/openid-configuration", expected, expected]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(ConnectError("refused", url=ISSUER), id="unreachable"),
+        pytest.param(answer(503, raw=b"busy"), id="5xx"),
+    ],
+)
+def test_discovery_that_failed_is_asked_again_by_the_next_run(
+    clock: Clock, failure: Exception | Response
+) -> None:
+    """A server down when the first run began does not lose its endpoints for good."""
+    urls: list[str] = []
+    failed: list[bool] = []
+
+    def handle(request: Request) -> Response:
+        urls.append(request.url)
+        if request.url.endswith("/.well-known/openid-configuration"):
+            if not failed:
+                failed.append(True)
+                if isinstance(failure, Exception):
+                    raise failure
+                return failure
+            return answer(
+                200, {"issuer": ISSUER, "token_endpoint": "https://elsewhere.test/t"}
+            )
+        return answer(200, {})
+
+    engine = make_engine(handle, clock)
+    flow = engine.flow(parse_flow(DISCOVER, "discover.yaml"))
+    for _ in range(3):
+        engine.start(flow)
+
+    discovery = ISSUER + ".well-known/openid-configuration"
+    assert urls == [
+        *(discovery, ISSUER + "oauth/token"),
+        *(discovery, "https://elsewhere.test/t"),
+        "https://elsewhere.test/t",
+    ]
 
 
 @pytest.mark.parametrize(
