@@ -318,7 +318,7 @@ def test_runs_lists_the_runs_kept_in_a_service(
     assert started.exit_code == 3
     assert listed.exit_code == 0, listed.output
     (line,) = [line for line in listed.stdout.splitlines() if run_id in line]
-    assert "  code-login  waiting  " in line
+    assert f"  {FLOW_NAME}  waiting  " in line
     assert line.endswith("needs otp")
     assert purged.exit_code == 0, purged.output
     assert run_id in purged.stdout, "a run that has not expired is kept"
