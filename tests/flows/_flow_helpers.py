@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -275,11 +276,16 @@ def scripted_driver(
     url: str,
     client_id: str = "scripted-client",
     client_secret: str | None = None,
+    *,
+    transport: Transport | None = None,
     **client: Any,
 ) -> Driver:
-    """A driver whose engine talks to the scripted server at ``url``; a fixed clock."""
+    """A driver whose engine talks to the scripted server at ``url``; a fixed clock.
+
+    ``transport`` replaces the default :class:`RequestsTransport`.
+    """
     clock = Clock.fixed(START)
-    engine = _engine(url, clock, client_id, client_secret, client)
+    engine = _engine(url, clock, client_id, client_secret, client, transport)
     return Driver(engine, None, clock)
 
 
@@ -307,6 +313,12 @@ def _tenant_clock(tenant: Tenant | None) -> Clock:
 #: An answer of a scripted server: the status, a JSON body (or raw bytes), and
 #: optionally headers to add, their names spelled as they are to be sent.
 Answer = tuple[int, Any] | tuple[int, Any, Mapping[str, str]]
+
+
+#: An answer a scripted server holds back for :attr:`Scripted.hold` seconds
+#: before it answers 504: to a client that stops waiting sooner, the request
+#: was received and its answer lost.
+LOST: Answer = (504, b"held back")
 
 
 #: The tokens a scripted server gives, long enough to be found in any text.
@@ -376,8 +388,12 @@ class Scripted:
     with the last part of the grant type (``password``, ``mfa-oob``,
     ``refresh_token``). The last answer of each list repeats; a request
     that no route takes is answered 404 ``unscripted``. Discovery is
-    answered 404, so flows fall back to Auth0's paths.
+    answered 404, so flows fall back to Auth0's paths. :data:`LOST` is
+    answered after ``hold`` seconds.
     """
+
+    #: How long a :data:`LOST` answer is held back, in seconds.
+    hold = 1.5
 
     def __init__(self, answers: list[Answer] | Mapping[str, list[Answer]]) -> None:
         if isinstance(answers, list):
@@ -400,7 +416,10 @@ class Scripted:
         self.received.append(fields)
         self.requests.append(f"{route} {grant}".rstrip())
 
-        status, answer, *added = self._answer(route, grant)
+        scripted = self._answer(route, grant)
+        if scripted is LOST:
+            time.sleep(self.hold)
+        status, answer, *added = scripted
         if isinstance(answer, bytes):
             content, kind = answer, "text/html"
         else:
