@@ -75,10 +75,16 @@ def answering(body: bytes, status: str = "200 OK") -> Callable[..., None]:
     return handle
 
 
-def sqlite_engine(url: str, tmp_path: Path) -> Engine:
-    """An engine for the server at ``url``, keeping runs in a SQLite file."""
+def sqlite_engine(
+    url: str, tmp_path: Path, transport: RequestsTransport | None = None
+) -> Engine:
+    """An engine for the server at ``url``, keeping runs in a SQLite file.
+
+    ``transport`` replaces one with short timeouts.
+    """
     store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
-    transport = RequestsTransport(connect_timeout=2, read_timeout=5)
+    if transport is None:
+        transport = RequestsTransport(connect_timeout=2, read_timeout=5)
     return Engine(Client(url + "/", "app"), transport=transport, store=store)
 
 
@@ -827,9 +833,8 @@ def test_an_answer_over_four_mib_is_too_large_whatever_the_transport_allows(
     """A transport allowing 16 MiB still has the engine refuse a 5 MiB answer."""
     body = b'{"v": "' + b"x" * (5 * 1_048_576) + b'"}'
     with serve_raw(answering(body)) as url:
-        store = SQLiteStore(tmp_path / "runs.sqlite", key=generate_key())
         transport = RequestsTransport(max_body=16 * 1_048_576)
-        engine = Engine(Client(url + "/", "app"), transport=transport, store=store)
+        engine = sqlite_engine(url, tmp_path, transport)
         result = engine.start(parse_flow(PROBE, "probe.yaml"), {"path": "/x"})
 
     assert result.outputs == {"problem": "response.too_large"}

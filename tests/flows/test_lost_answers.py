@@ -28,7 +28,7 @@ from _flow_helpers import (
 )
 from _servers import serve_wsgi
 
-from mfaflow import RequestsTransport, RunResult
+from mfaflow import RequestsTransport
 
 #: Seconds the driver waits for an answer: well under Scripted.hold.
 PATIENCE = 0.3
@@ -36,11 +36,6 @@ PATIENCE = 0.3
 
 def lost_answer_driver(url: str) -> Driver:
     return scripted_driver(url, transport=RequestsTransport(read_timeout=PATIENCE))
-
-
-def until_settled(driver: Driver, result: RunResult) -> RunResult:
-    """Let every wait for time (a retry) pass; the run ends or asks for input."""
-    return driver.until_input(result)
 
 
 @pytest.mark.parametrize(
@@ -75,7 +70,7 @@ def test_a_lost_answer_to_a_call_that_changes_something_is_not_sent_again(
             "password-grant", username="someone@example.test", password=PASSWORD
         )
         if result.waiting_for:
-            result = until_settled(driver, driver.resume(result, otp="246810"))
+            result = driver.until_input(driver.resume(result, otp="246810"))
 
     assert result.ended
     assert result.outcome == "failure"
@@ -92,9 +87,8 @@ def test_a_lost_answer_to_a_refresh_is_not_sent_again(
     app = Scripted({"POST /oauth/token refresh_token": [LOST]})
     with serve_wsgi(app) as url:
         driver = lost_answer_driver(url)
-        result = until_settled(
-            driver,
-            driver.start("refresh", refresh_token=SCRIPTED_TOKENS["refresh_token"]),
+        result = driver.until_input(
+            driver.start("refresh", refresh_token=SCRIPTED_TOKENS["refresh_token"])
         )
 
     assert (result.outcome, result.state) == ("failure", "unreachable")
@@ -111,11 +105,10 @@ def test_a_lost_answer_to_the_listing_is_asked_for_again(
     app = Scripted(scripted_mfa(list=[LOST, (200, [SCRIPTED_APP])]))
     with serve_wsgi(app) as url:
         driver = lost_answer_driver(url)
-        result = until_settled(
-            driver,
+        result = driver.until_input(
             driver.start(
                 "password-grant", username="someone@example.test", password=PASSWORD
-            ),
+            )
         )
         assert [request.name for request in result.waiting_for] == ["otp"]
         result = driver.resume(result, otp="246810")
